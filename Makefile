@@ -1,0 +1,38 @@
+# The two set-up commands are `make run` and `make test`; everything else is a helper.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start OneVault on the embedded default (PostgreSQL + Redis + simulator + gateway).
+run: install
+	$(VENV)/bin/onevault up
+
+demo: install
+	$(VENV)/bin/onevault demo
+
+## Run the whole suite (installs first if needed).
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+bench: install
+	$(PY) benchmarks/vault_ingest.py
+	$(PY) benchmarks/gateway_overhead.py
+
+clean:
+	rm -rf $(VENV) .onevault build *.egg-info

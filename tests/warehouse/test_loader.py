@@ -1,0 +1,205 @@
+"""The loader writes every row of an event once; reloading anything changes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from warehouse import tables as t
+from warehouse.batch import VaultBatch
+from warehouse.events import AttemptEvent, CostEvent, RequestEvent, TokenCounts
+from warehouse.hashing import GHOST_HK, hash_key
+from warehouse.loader import VaultLoader
+from warehouse.mapping import batch_from_events
+from warehouse.synthetic import synthetic_events
+
+T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+async def _counts(conn: asyncpg.Connection) -> dict[str, int]:
+    return {s.name: await conn.fetchval(f"select count(*) from raw_vault.{s.name}") for s in t.ALL_TABLES}
+
+
+def _event(request_id: str = "req-1", **overrides: object) -> RequestEvent:
+    fields: dict = dict(
+        request_id=request_id,
+        request_ts=T0,
+        completed_ts=T0 + timedelta(milliseconds=250),
+        endpoint="/v1/ai/completions",
+        customer="acme",
+        gateway_key_id="gk_1",
+        end_user="alice",
+        provider="anthropic",
+        model="claude-3-5-haiku-latest",
+        status="success",
+        http_status=200,
+        client_ip="10.1.2.3",
+        tags={"team": "ml", "project": "search"},
+        attempts=[
+            AttemptEvent(
+                attempt_no=1,
+                provider="openai",
+                model="gpt-4o-mini",
+                started_ts=T0,
+                latency_ms=3.2,
+                outcome="error",
+                http_status=503,
+                error_class="server_error",
+            ),
+            AttemptEvent(
+                attempt_no=2,
+                provider="anthropic",
+                model="claude-3-5-haiku-latest",
+                started_ts=T0,
+                latency_ms=240.5,
+                outcome="success",
+                http_status=200,
+                input_tokens=100,
+                output_tokens=20,
+            ),
+        ],
+        usage=TokenCounts(input_tokens=100, output_tokens=20),
+        cost=CostEvent(
+            cost_event_id=f"{request_id}:cost",
+            event_ts=T0,
+            tokens=TokenCounts(input_tokens=100, output_tokens=20),
+            input_per_mtok=Decimal("0.8"),
+            output_per_mtok=Decimal("4"),
+            is_priced=True,
+            provider_cost=Decimal("0.000160000000"),
+            markup_pct=Decimal("20"),
+            markup_amount=Decimal("0.000032000000"),
+            customer_cost=Decimal("0.000192000000"),
+        ),
+    )
+    fields.update(overrides)
+    return RequestEvent(**fields)
+
+
+async def test_one_event_lands_in_every_table_it_touches(vault_pool: asyncpg.Pool) -> None:
+    loader = VaultLoader(vault_pool)
+    result = await loader.load(batch_from_events([_event()]))
+    assert result.inserted["hub_api_request"] == 1
+    assert result.inserted["sat_api_request_attempt"] == 2
+    assert result.inserted["sat_api_request_tags"] == 2
+    async with vault_pool.acquire() as conn:
+        link = await conn.fetchrow("select * from raw_vault.lnk_api_request_context")
+        assert link["api_request_hk"] == hash_key("req-1")
+        assert link["customer_hk"] == hash_key("acme")
+        assert link["routing_rule_hk"] == GHOST_HK  # no rule matched: the ghost, never NULL
+        cost = await conn.fetchrow("select * from raw_vault.sat_cost_event_details")
+        assert cost["customer_cost"] == Decimal("0.000192000000")
+        assert isinstance(cost["provider_cost"], Decimal)
+        failed = await conn.fetchrow(
+            "select a.*, m.model_bk from raw_vault.sat_api_request_attempt a "
+            "join raw_vault.hub_model m using (model_hk) where attempt_no = 1"
+        )
+        assert (failed["model_bk"], failed["error_class"]) == ("gpt-4o-mini", "server_error")
+        details = await conn.fetchrow("select * from raw_vault.sat_api_request_details")
+        assert (details["attempt_count"], str(details["client_ip"])) == (2, "10.1.2.3")
+
+
+async def test_reloading_changes_nothing(vault_pool: asyncpg.Pool) -> None:
+    loader = VaultLoader(vault_pool)
+    events = list(synthetic_events(300, seed=3))
+    await loader.load(batch_from_events(events))
+    async with vault_pool.acquire() as conn:
+        before = await _counts(conn)
+        again = await loader.load(batch_from_events(events[100:200]))
+        assert again.rows_inserted == 0
+        assert await _counts(conn) == before
+
+
+async def test_satellite_writes_only_on_change(vault_pool: asyncpg.Pool) -> None:
+    loader = VaultLoader(vault_pool)
+    hk = hash_key("acme")
+
+    def config(markup: str, changed_by: str) -> VaultBatch:
+        batch = VaultBatch()
+        batch.hub(t.HUB_CUSTOMER, "acme", record_source="admin-api")
+        batch.sat(
+            t.SAT_CUSTOMER_CONFIG,
+            hk,
+            (
+                changed_by,
+                "Acme",
+                "standard",
+                "active",
+                Decimal(markup),
+                None,
+                None,
+                60,
+                None,
+                "none",
+                "none",
+                ["analytics"],
+                Decimal("0"),
+                "USD",
+                None,
+                None,
+            ),
+            record_source="admin-api",
+        )
+        return batch
+
+    assert (await loader.load(config("20", "ops@a"))).inserted["sat_customer_config"] == 1
+    # same state by another admin: changed_by is not part of the hash diff
+    assert (await loader.load(config("20.0", "ops@b"))).inserted["sat_customer_config"] == 0
+    assert (await loader.load(config("25", "ops@a"))).inserted["sat_customer_config"] == 1
+    assert (await loader.load(config("20", "ops@a"))).inserted[
+        "sat_customer_config"
+    ] == 1  # back again: a change
+
+
+async def test_last_state_in_a_batch_wins(vault_pool: asyncpg.Pool) -> None:
+    batch = VaultBatch()
+    batch.sat(t.SAT_API_REQUEST_TAGS, hash_key("r"), ("a",), record_source="gateway", sub_key="team")
+    batch.sat(t.SAT_API_REQUEST_TAGS, hash_key("r"), ("b",), record_source="gateway", sub_key="team")
+    await VaultLoader(vault_pool).load(batch)
+    async with vault_pool.acquire() as conn:
+        assert await conn.fetch("select tag_value from raw_vault.sat_api_request_tags") == [("b",)]
+
+
+_texts = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    events=st.lists(
+        st.builds(
+            lambda rid, customer, user, tags, model, tokens: _event(
+                request_id=f"r-{rid}",
+                customer=customer or "c",
+                end_user=user,
+                tags=tags,
+                model=model,
+                usage=TokenCounts(input_tokens=tokens, output_tokens=tokens // 2),
+            ),
+            rid=st.integers(0, 30),
+            customer=_texts,
+            user=st.none() | _texts,
+            tags=st.dictionaries(_texts.filter(bool), _texts, max_size=3),
+            model=_texts,
+            tokens=st.integers(0, 10_000),
+        ),
+        max_size=15,
+    ),
+    split=st.integers(0, 15),
+)
+async def test_property_same_batch_twice_changes_nothing(
+    vault_pool: asyncpg.Pool, events: list[RequestEvent], split: int
+) -> None:
+    loader = VaultLoader(vault_pool)
+    async with vault_pool.acquire() as conn:
+        await loader.load(batch_from_events(events[:split]))
+        await loader.load(batch_from_events(events))
+        snapshot = await _counts(conn)
+        second = await loader.load(batch_from_events(events))
+        assert second.rows_inserted == 0
+        assert await _counts(conn) == snapshot

