@@ -89,7 +89,8 @@ async def migrate(conn: asyncpg.Connection, sql_dir: Path = SQL_DIR) -> list[str
             async with conn.transaction():
                 await conn.execute(m.sql)
                 await conn.execute(
-                    "insert into onevault_meta.schema_migrations (version, name, checksum) values ($1, $2, $3)",
+                    "insert into onevault_meta.schema_migrations (version, name, checksum) "
+                    "values ($1, $2, $3)",
                     m.version,
                     m.name,
                     m.checksum,

@@ -1,3 +1,34 @@
+"""The ``onevault`` command."""
+
+from __future__ import annotations
+
 import typer
 
-app = typer.Typer()
+from gateway.cli import admin, servers
+
+app = typer.Typer(
+    name="onevault",
+    no_args_is_help=True,
+    add_completion=False,
+    help="OneVault: an AI gateway whose ledger is a Data Vault 2.0 warehouse.",
+)
+
+
+@app.command()
+def up(port: int = typer.Option(None, help="Gateway port (default ONEVAULT_GATEWAY_PORT or 8000).")) -> None:
+    """Start PostgreSQL, Redis, the simulator and the gateway (foreground; Ctrl-C stops)."""
+    from gateway.cli.up import up as run_up  # heavy imports only when serving
+
+    run_up(port)
+
+
+app.command()(servers.migrate)
+app.command()(servers.status)
+app.command()(servers.down)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(servers.psql)
+app.add_typer(admin.customers, name="customers")
+app.add_typer(admin.keys, name="keys")
+
+
+if __name__ == "__main__":
+    app()

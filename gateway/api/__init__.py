@@ -1,0 +1,1 @@
+"""HTTP routes: the OneVault API, the OpenAI-compatible API, models, health and metrics."""

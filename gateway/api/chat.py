@@ -1,0 +1,177 @@
+"""``POST /v1/chat/completions``: OpenAI-compatible, so the official SDKs work unchanged.
+
+OneVault extras ride in OpenAI's ``metadata`` (``type``, ``priority``, ``max_cost``,
+``provider``, ``tag.<key>``) or in ``x-onevault-*`` headers; the response carries the usual
+OpenAI fields plus an ``onevault`` object (ignored by SDKs) with cost and route.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway.api.completions import summary
+from gateway.api.deps import base_context, principal, services
+from gateway.api.schemas import ChatCompletionBody
+from gateway.api.sse import DONE, SSE_HEADERS, sse
+from gateway.auth.principal import Principal
+from gateway.errors import ApiError
+from gateway.pipeline import CallContext, Outcome, StreamSummary
+from gateway.providers.types import ChatMessage, ChatRequest
+
+router = APIRouter()
+_PRIORITIES = {"low", "standard", "high"}
+
+
+def _extras(body: ChatCompletionBody, request: Request) -> dict[str, str]:
+    extras = dict(body.metadata or {})
+    for name, value in request.headers.items():
+        if name.startswith("x-onevault-"):
+            extras.setdefault(name.removeprefix("x-onevault-").replace("-", "_"), value)
+    return extras
+
+
+def _apply_extras(ctx: CallContext, extras: dict[str, str]) -> None:
+    ctx.request_type = extras.get("type")
+    ctx.requested_provider = extras.get("provider")
+    priority = extras.get("priority", "standard")
+    if priority not in _PRIORITIES:
+        raise ApiError(422, "validation_error", "metadata.priority must be low, standard or high.")
+    ctx.priority = priority
+    if "max_cost" in extras:
+        try:
+            ctx.max_cost = Decimal(extras["max_cost"])
+        except InvalidOperation as exc:
+            raise ApiError(
+                422, "validation_error", "metadata.max_cost must be a decimal number of USD."
+            ) from exc
+        if not ctx.max_cost.is_finite() or ctx.max_cost <= 0:
+            raise ApiError(422, "validation_error", "metadata.max_cost must be a positive number of USD.")
+    ctx.tags = {
+        k.split(".", 1)[1]: v[:256]
+        for k, v in extras.items()
+        if k.startswith(("tag.", "tag_")) and len(k) > 4
+    } | {k: v for k, v in extras.items() if k in ("team", "project", "cost_center")}
+
+
+def _usage(o: Outcome) -> dict[str, Any]:
+    u = o.usage
+    return {
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+    }
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(
+    body: ChatCompletionBody, request: Request, who: Principal = Depends(principal)
+) -> Response:
+    svc = services(request).completions
+    ctx = base_context(request, who, endpoint="/v1/chat/completions", model=body.model)
+    ctx.end_user, ctx.stream = body.user, body.stream
+    _apply_extras(ctx, _extras(body, request))
+    chat = ChatRequest(
+        model=body.model,
+        messages=[ChatMessage(m.role, m.content) for m in body.messages],
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=body.temperature,
+        stream=body.stream,
+        user=body.user,
+        stop=body.stop_list(),
+        top_p=body.top_p,
+    )
+    try:
+        if body.stream:
+            svc.plan(ctx, chat)
+        else:
+            outcome = await svc.complete(ctx, chat)
+    except ApiError as err:
+        if err.status in (402, 403, 404):
+            await svc.record_rejection(ctx, err)
+        raise
+    headers = {"x-request-id": ctx.request_id}
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(
+            _stream(ctx, chat, request, include_usage),
+            media_type="text/event-stream",
+            headers={**SSE_HEADERS, **headers},
+        )
+    await svc.record(ctx, outcome)
+    payload = {
+        "id": f"chatcmpl-{ctx.request_id}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": outcome.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": outcome.text},
+                "finish_reason": outcome.finish_reason or "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": _usage(outcome),
+        "onevault": summary(ctx, outcome),
+    }
+    headers["x-onevault-customer-cost"] = str(outcome.cost.customer_cost)
+    return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
+
+
+async def _stream(
+    ctx: CallContext, chat: ChatRequest, request: Request, include_usage: bool
+) -> AsyncIterator[bytes]:
+    svc = services(request).completions
+    created = int(time.time())
+    base = {
+        "id": f"chatcmpl-{ctx.request_id}",
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": chat.model,
+    }
+    yield sse(
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+        }
+    )
+    try:
+        async for item in svc.stream(ctx, chat):
+            if isinstance(item, StreamSummary):
+                o = item.outcome
+                yield sse(
+                    {
+                        **base,
+                        "model": o.model,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": o.finish_reason or "stop"}],
+                    }
+                )
+                if include_usage:
+                    yield sse(
+                        {
+                            **base,
+                            "model": o.model,
+                            "choices": [],
+                            "usage": _usage(o),
+                            "onevault": summary(ctx, o),
+                        }
+                    )
+            else:
+                yield sse(
+                    {
+                        **base,
+                        "choices": [{"index": 0, "delta": {"content": item.delta}, "finish_reason": None}],
+                    }
+                )
+    except ApiError as err:
+        yield sse({"error": {"code": err.code, "message": err.message, "request_id": ctx.request_id}})
+    yield DONE

@@ -1,0 +1,53 @@
+"""Shared request plumbing: the authenticated principal and the call context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from gateway.auth.principal import KeyStore, Principal
+from gateway.errors import ApiError, request_id_of
+from gateway.pipeline import CallContext, CompletionService
+
+
+@dataclass(slots=True)
+class Services:
+    keys: KeyStore
+    completions: CompletionService
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+async def principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(
+            401,
+            "missing_api_key",
+            "Send your OneVault key as 'Authorization: Bearer <key>'.",
+            headers={"www-authenticate": "Bearer"},
+        )
+    found = await services(request).keys.authenticate(token.strip())
+    if found is None:
+        raise ApiError(
+            401,
+            "invalid_api_key",
+            "The API key is invalid, revoked or expired.",
+            headers={"www-authenticate": "Bearer"},
+        )
+    return found
+
+
+def base_context(request: Request, who: Principal, *, endpoint: str, model: str | None) -> CallContext:
+    return CallContext(
+        request_id=request_id_of(request),
+        principal=who,
+        endpoint=endpoint,
+        requested_model=model,
+        client_ip=request.client.host if request.client else None,
+        user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+    )

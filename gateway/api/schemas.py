@@ -1,0 +1,72 @@
+"""Request bodies. Unknown fields are refused (a typo must not silently change behaviour)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_Tag = Annotated[str, Field(max_length=256)]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str = Field(max_length=2_000_000)
+
+
+class CompletionBody(BaseModel):
+    """``POST /v1/ai/completions`` (seed 003's shape, plus chargeback tags)."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt: str | None = Field(None, max_length=2_000_000)
+    messages: list[Message] | None = Field(None, min_length=1, max_length=2048)
+    type: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    priority: Literal["low", "standard", "high"] = "standard"
+    max_cost: Decimal | None = Field(None, gt=0, max_digits=24, decimal_places=12, allow_inf_nan=False)
+    model: str | None = Field(None, min_length=1, max_length=200)
+    provider: str | None = Field(None, min_length=1, max_length=100)
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
+    stream: bool = False
+    user: str | None = Field(None, min_length=1, max_length=256)
+    tags: dict[Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")], _Tag] = Field(
+        default_factory=dict, max_length=32
+    )
+
+    @model_validator(mode="after")
+    def _prompt_or_messages(self) -> CompletionBody:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("give exactly one of 'prompt' or 'messages'")
+        return self
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatCompletionBody(BaseModel):
+    """``POST /v1/chat/completions``: the OpenAI wire format; OneVault extras ride in ``metadata``."""
+
+    model_config = ConfigDict(extra="ignore")  # SDKs send fields we do not use (n=1, logprobs=false, ...)
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[Message] = Field(min_length=1, max_length=2048)
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    max_completion_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
+    top_p: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = Field(None, max_length=256)
+    metadata: dict[str, str] | None = Field(None, max_length=32)
+    n: int | None = Field(None, ge=1, le=1)
+
+    def stop_list(self) -> list[str] | None:
+        return [self.stop] if isinstance(self.stop, str) else self.stop
+
+
+def metadata_extras(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """OneVault extras in OpenAI ``metadata``: type, priority, max_cost, provider, tag_<key>."""
+    return dict(metadata or {})

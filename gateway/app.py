@@ -1,0 +1,107 @@
+"""The FastAPI application and everything it owns for its lifetime.
+
+``create_app`` wires PostgreSQL, Redis, the shared httpx client, the event emitter with its
+spool replayer and (by default) the in-process vault loader. ``onevault loader`` runs the
+loader as its own process instead when the gateway scales out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from gateway.api import chat, completions, health, models
+from gateway.api.deps import Services
+from gateway.auth.principal import KeyStore
+from gateway.errors import install_error_handlers
+from gateway.limits import BodySizeLimit
+from gateway.pipeline import CompletionService
+from gateway.pricing import PriceCatalog
+from gateway.providers.http import create_http_client
+from gateway.recording.emitter import EventEmitter
+from gateway.recording.spool import Spool
+from gateway.routing.catalog import ProviderCatalog
+from warehouse.db import create_pool
+from warehouse.settings import Settings
+from warehouse.stream_loader import StreamLoader
+
+log = logging.getLogger("onevault.gateway")
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    settings: Settings
+    database_url: str
+    redis_url: str
+    catalog_path: Path
+    run_loader: bool = True
+
+
+def create_app(config: GatewayConfig) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings = config.settings
+        pool = await create_pool(config.database_url, min_size=1, max_size=10)
+        redis = aioredis.Redis.from_url(
+            config.redis_url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=10
+        )
+        http = create_http_client()
+        spool = Spool(settings.home_dir / "spool")
+        emitter = EventEmitter(redis, settings.event_stream, spool)
+        loader = (
+            StreamLoader(
+                redis,
+                pool,
+                stream=settings.event_stream,
+                batch_size=settings.loader_batch_size,
+                block_ms=settings.loader_block_ms,
+            )
+            if config.run_loader
+            else None
+        )
+        completions_service = CompletionService(
+            ProviderCatalog.from_file(config.catalog_path),
+            PriceCatalog(),
+            http,
+            emitter,
+            default_markup_pct=settings.default_markup_pct,
+        )
+        app.state.pool, app.state.redis, app.state.spool, app.state.loader = pool, redis, spool, loader
+        app.state.emitter = emitter
+        app.state.services = Services(KeyStore(pool, redis), completions_service)
+        tasks = [asyncio.create_task(emitter.run_replayer(), name="spool-replayer")]
+        if loader is not None:
+            tasks.append(asyncio.create_task(loader.run(), name="vault-loader"))
+        try:
+            yield
+        finally:
+            if loader is not None:
+                loader.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await http.aclose()
+            await redis.aclose()
+            await pool.close()
+
+    app = FastAPI(
+        title="OneVault gateway",
+        version="0.1.0",
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+        description="One endpoint for every LLM provider; every request and cost recorded in a Data Vault.",
+    )
+    install_error_handlers(app)
+    for module in (completions, chat, models, health):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    return app

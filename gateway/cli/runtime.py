@@ -1,0 +1,49 @@
+"""What every CLI command shares: settings, the servers, a pool for one command's work."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import socket
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+import typer
+
+from warehouse.db import create_pool
+from warehouse.embedded import EmbeddedServerError, Endpoints, ensure_servers
+from warehouse.settings import Settings, get_settings
+
+T = TypeVar("T")
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def servers() -> Endpoints:
+    """Where the warehouse is; starts the embedded servers on first need and leaves them up."""
+    try:
+        return ensure_servers(settings())
+    except EmbeddedServerError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+
+
+def with_pool(fn: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    dsn = servers().database_url
+
+    async def main() -> T:
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        try:
+            return await fn(pool)
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+def operator() -> str:
+    """Who made an admin change from this terminal (recorded as ``changed_by``)."""
+    return f"cli:{getpass.getuser()}@{socket.gethostname()}"

@@ -1,0 +1,126 @@
+"""``onevault up``: servers, migrations, the simulator, the gateway — in the foreground.
+
+Ctrl-C / SIGTERM stops what this command started (embedded servers it found already running
+stay up). On a fresh ONEVAULT_HOME it also writes a provider catalog pointing at the
+simulator and creates a demo customer and key, and prints a ready-to-paste curl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from gateway.admin.customers import CustomerConfig, create_customer, customer_exists
+from gateway.admin.keys import create_gateway_key
+from gateway.app import GatewayConfig, create_app
+from gateway.cli.runtime import operator, settings
+from gateway.simulator import SimulatorServer
+from warehouse.db import connect, create_pool
+from warehouse.embedded import embedded_postgres, embedded_redis, ensure_servers, stop_servers
+from warehouse.embedded.files import write_secret
+from warehouse.migrations import migrate
+from warehouse.settings import Settings
+
+DEMO_CUSTOMER = "demo"
+
+
+def simulator_catalog(base_url: str) -> dict:
+    """Every provider the demo knows, all served by the built-in simulator."""
+    return {
+        "default_model": "gpt-4o-mini",
+        "providers": [
+            {
+                "name": "openai",
+                "api_style": "openai",
+                "base_url": f"{base_url}/v1",
+                "api_key": "sim-openai",
+                "models": ["gpt-4o", "gpt-4o-mini", "o3-mini", "*"],
+            },
+            {
+                "name": "anthropic",
+                "api_style": "anthropic",
+                "base_url": base_url,
+                "api_key": "sim-anthropic",
+                "models": ["claude-3-5-sonnet-latest", "claude-3-5-haiku-latest", "*"],
+                "hipaa_eligible": True,
+            },
+            {
+                "name": "gemini",
+                "api_style": "gemini",
+                "base_url": base_url,
+                "api_key": "sim-gemini",
+                "models": ["gemini-1.5-flash", "gemini-1.5-pro", "*"],
+            },
+        ],
+    }
+
+
+def ensure_catalog(s: Settings, simulator_url: str) -> Path:
+    path = s.home_dir / "providers.json"
+    if not path.exists():
+        path.write_text(json.dumps(simulator_catalog(simulator_url), indent=2))
+    return path
+
+
+async def bootstrap(database_url: str, home: Path) -> str | None:
+    """Migrate; on a fresh home create the demo customer and key (returned once)."""
+    conn = await connect(database_url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    try:
+        if await customer_exists(pool, DEMO_CUSTOMER):
+            return None
+        await create_customer(
+            pool, DEMO_CUSTOMER, CustomerConfig(display_name="Demo customer"), changed_by=operator()
+        )
+        issued = await create_gateway_key(pool, DEMO_CUSTOMER, changed_by=operator(), label="demo")
+        write_secret(home / "secrets" / "demo-key", issued.key)
+        return issued.key
+    finally:
+        await pool.close()
+
+
+def up(port: int = typer.Option(None, help="Gateway port (default ONEVAULT_GATEWAY_PORT or 8000).")) -> None:
+    """Start everything on the embedded default and serve the gateway until Ctrl-C."""
+    s = settings()
+    port = port or s.gateway_port
+    pg_was_up = not s.embedded_postgres or embedded_postgres(s).is_running()
+    redis_was_up = not s.embedded_redis or embedded_redis(s).is_running()
+    endpoints = ensure_servers(s)
+    demo_key = asyncio.run(bootstrap(endpoints.database_url, s.home_dir))
+    simulator = SimulatorServer(port=s.simulator_port)
+    simulator.start()
+    catalog = ensure_catalog(s, simulator.url)
+    key_file = s.home_dir / "secrets" / "demo-key"
+    base = f"http://{s.gateway_host}:{port}"
+    typer.echo(f"PostgreSQL  {endpoints.bi_database_url}")
+    typer.echo(f"Redis       {endpoints.redis_url}")
+    typer.echo(f"Simulator   {simulator.url}")
+    typer.echo(f"Gateway     {base}   (docs {base}/docs, metrics {base}/metrics)")
+    key = demo_key or (key_file.read_text().strip() if key_file.exists() else "<your key>")
+    typer.echo("\nTry it:\n")
+    typer.echo(
+        f"  curl -s {base}/v1/ai/completions -H 'Authorization: Bearer {key}' \\\n"
+        "    -H 'content-type: application/json' \\\n"
+        """    -d '{"prompt": "Hello, vault", "model": "gpt-4o-mini"}'\n"""
+    )
+    config = GatewayConfig(s, endpoints.database_url, endpoints.redis_url, catalog)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config), host=s.gateway_host, port=port, log_level="warning", access_log=False
+        )
+    )
+    try:
+        server.run()
+    finally:
+        simulator.stop()
+        if not (pg_was_up and redis_was_up):
+            stopped = stop_servers(s)
+            typer.echo(f"stopped {', '.join(stopped)}")

@@ -1,0 +1,1 @@
+"""Getting request events durably out of the hot path: Redis stream first, local spool second."""

@@ -1,0 +1,93 @@
+"""The platform's provider catalog: where each provider is and which models it serves.
+
+Loaded from ``providers.json`` (``ONEVAULT_HOME/providers.json`` by default); ``onevault up``
+writes one pointing every provider at the built-in simulator. Real deployments list the real
+base URLs; secrets come from environment variables named in the file (``api_key_env``), never
+from the file itself unless it is a simulator placeholder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.providers.base import ProviderEndpoint
+
+_FAMILIES = (
+    (("gpt-", "o1", "o3", "o4", "chatgpt", "text-embedding"), ("openai", "azure_openai")),
+    (("claude",), ("anthropic",)),
+    (("gemini",), ("gemini",)),
+    (("command", "c4ai"), ("cohere",)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRoute:
+    name: str
+    endpoint: ProviderEndpoint
+    models: tuple[str, ...]
+    hipaa_eligible: bool = False
+
+    @property
+    def api_style(self) -> str:
+        return self.endpoint.api_style
+
+    def serves(self, model: str) -> bool:
+        if model in self.models:
+            return True
+        if "*" not in self.models:
+            return False
+        return any(
+            model.startswith(prefixes) and self.api_style in styles for prefixes, styles in _FAMILIES
+        ) or (self.api_style == "openai_compatible")
+
+
+class CatalogError(ValueError):
+    pass
+
+
+class ProviderCatalog:
+    def __init__(self, routes: list[ProviderRoute], default_model: str) -> None:
+        self.routes = {r.name: r for r in routes}
+        self.default_model = default_model
+
+    @classmethod
+    def from_file(cls, path: Path) -> ProviderCatalog:
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise CatalogError(f"no provider catalog at {path}; `onevault up` writes one") from exc
+        routes = []
+        for p in doc.get("providers", []):
+            key = os.environ.get(p["api_key_env"], "") if "api_key_env" in p else p.get("api_key", "")
+            endpoint = ProviderEndpoint(
+                api_style=p["api_style"],
+                base_url=p["base_url"],
+                api_key=key,
+                timeout_s=float(p.get("timeout_s", 60)),
+                api_version=p.get("api_version"),
+                deployments=p.get("deployments", {}),
+            )
+            routes.append(
+                ProviderRoute(
+                    p["name"], endpoint, tuple(p.get("models", ["*"])), bool(p.get("hipaa_eligible", False))
+                )
+            )
+        return cls(routes, doc.get("default_model", "gpt-4o-mini"))
+
+    def candidates(self, model: str | None, provider: str | None) -> list[tuple[ProviderRoute, str]]:
+        """Routes able to serve the request, preferred first (explicit models before wildcards)."""
+        model = model or self.default_model
+        if provider is None and "/" in model and model.split("/", 1)[0] in self.routes:
+            provider, model = model.split("/", 1)
+        if provider is not None:
+            route = self.routes.get(provider)
+            return [(route, model)] if route is not None and route.serves(model) else []
+        exact = [(r, model) for r in self.routes.values() if model in r.models]
+        wild = [(r, model) for r in self.routes.values() if model not in r.models and r.serves(model)]
+        return exact + wild
+
+    def models(self) -> list[tuple[ProviderRoute, str]]:
+        return [(r, m) for r in self.routes.values() for m in r.models if m != "*"]

@@ -1,0 +1,172 @@
+"""Drain the gateway's event stream (a Redis Stream) into the raw vault.
+
+A consumer group gives at-least-once delivery: entries are acknowledged (and deleted) only
+after the PostgreSQL transaction that loaded them commits, so a crash or an outage of
+PostgreSQL leaves them pending for the next try; loads are idempotent, so redelivery is
+harmless. Entries another consumer left pending (a killed process) are claimed after
+``claim_idle_ms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+from redis.exceptions import RedisError, ResponseError
+
+from warehouse.events import RequestEvent
+from warehouse.loader import VaultLoader
+from warehouse.mapping import batch_from_events
+
+log = logging.getLogger("onevault.loader")
+
+GROUP = "vault-loader"
+DEAD_LETTER_SUFFIX = ":dead"
+
+
+@dataclass(slots=True)
+class LoaderStats:
+    loaded_events: int = 0
+    batches: int = 0
+    failures: int = 0
+    dead_lettered: int = 0
+    last_error: str | None = None
+    last_success_monotonic: float = field(default_factory=time.monotonic)
+
+
+class StreamLoader:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        pool: asyncpg.Pool,
+        *,
+        stream: str,
+        batch_size: int = 2000,
+        block_ms: int = 200,
+        claim_idle_ms: int = 15_000,
+        consumer: str | None = None,
+    ) -> None:
+        self.redis = redis
+        self.loader = VaultLoader(pool)
+        self.stream = stream
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.stats = LoaderStats()
+        self._stopping = asyncio.Event()
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self) -> None:
+        """Load until ``stop()``; back off while PostgreSQL or Redis is unavailable."""
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                await self.ensure_group()
+                loaded = await self.drain_once(block=True)
+                backoff = 0.2
+                if not loaded:
+                    await self._claim_abandoned()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RedisError, TimeoutError) as exc:
+                self.stats.failures += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                log.warning("vault load failed, will retry: %s", self.stats.last_error)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def drain_once(self, *, block: bool = False) -> int:
+        """Load our own pending entries first (a previous failed try), then new ones."""
+        pending = await self._read("0")
+        if pending:
+            return await self._load(pending)
+        fresh = await self._read(">", block=self.block_ms if block else None)
+        return await self._load(fresh) if fresh else 0
+
+    async def drain_all(self, timeout: float = 30.0) -> int:
+        """Load everything currently in the stream (tests, CLI, shutdown)."""
+        await self.ensure_group()
+        total = 0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            n = await self.drain_once()
+            total += n
+            if n == 0 and not await self._claim_abandoned(idle_ms=0):
+                return total
+        raise TimeoutError(f"stream {self.stream} not drained within {timeout}s")
+
+    async def lag_seconds(self) -> float:
+        """Age of the oldest entry not yet loaded (0 when the stream is empty)."""
+        try:
+            first = await self.redis.xrange(self.stream, count=1)
+        except RedisError:
+            return 0.0
+        if not first:
+            return 0.0
+        ms = int(first[0][0].split(b"-")[0])
+        return max(0.0, time.time() - ms / 1000)
+
+    async def _read(self, start: str, block: int | None = None) -> list[tuple[bytes, dict]]:
+        reply = await self.redis.xreadgroup(
+            GROUP, self.consumer, {self.stream: start}, count=self.batch_size, block=block
+        )
+        if not reply:
+            return []
+        return [(eid, fields) for eid, fields in reply[0][1] if fields]
+
+    async def _claim_abandoned(self, idle_ms: int | None = None) -> int:
+        idle = self.claim_idle_ms if idle_ms is None else idle_ms
+        reply = await self.redis.xautoclaim(
+            self.stream, GROUP, self.consumer, min_idle_time=idle, start_id="0-0", count=self.batch_size
+        )
+        claimed = [(eid, f) for eid, f in reply[1] if f]
+        return await self._load(claimed) if claimed else 0
+
+    async def _load(self, entries: Sequence[tuple[bytes, dict]]) -> int:
+        events: list[RequestEvent] = []
+        bad: list[bytes] = []
+        for eid, fields in entries:
+            try:
+                events.append(RequestEvent.from_json(fields[b"event"]))
+            except (KeyError, ValidationError, ValueError):
+                bad.append(eid)
+        if bad:  # never block the stream on a poison entry; keep it for inspection
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for eid, fields in entries:
+                    if eid in bad:
+                        pipe.xadd(self.stream + DEAD_LETTER_SUFFIX, fields)
+                await pipe.execute()
+            self.stats.dead_lettered += len(bad)
+            log.error("moved %d malformed event(s) to %s", len(bad), self.stream + DEAD_LETTER_SUFFIX)
+        if events:
+            await self.loader.load(batch_from_events(events))
+        ids = [eid for eid, _ in entries]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, GROUP, *ids)
+            pipe.xdel(self.stream, *ids)
+            await pipe.execute()
+        self.stats.loaded_events += len(events)
+        self.stats.batches += 1
+        self.stats.last_success_monotonic = time.monotonic()
+        return len(entries)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
