@@ -70,7 +70,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
         )
         completions_service = CompletionService(
             ProviderCatalog.from_file(config.catalog_path),
-            PriceCatalog(),
+            PriceCatalog.from_file(settings.prices_path),
             http,
             emitter,
             default_markup_pct=settings.default_markup_pct,

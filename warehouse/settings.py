@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     gateway_port: int = 8000
     simulator_port: int = 8090
     default_markup_pct: Decimal = Decimal("20")
+    providers_file: Path | None = Field(
+        default=None, description="Provider catalog; default HOME/providers.json."
+    )
+    prices_file: Path | None = Field(
+        default=None, description="Price overrides (own models, negotiated rates); default HOME/prices.json."
+    )
+    run_loader: bool = Field(default=True, description="Run the vault loader inside each gateway process.")
+    workers: int = Field(default=1, description="Gateway worker processes for `onevault serve`.")
     event_stream: str = "onevault:events"
     loader_batch_size: int = 2000
     loader_block_ms: int = 200
@@ -42,6 +50,14 @@ class Settings(BaseSettings):
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()
+
+    @property
+    def catalog_path(self) -> Path:
+        return (self.providers_file or self.home_dir / "providers.json").expanduser().resolve()
+
+    @property
+    def prices_path(self) -> Path:
+        return (self.prices_file or self.home_dir / "prices.json").expanduser().resolve()
 
 
 @lru_cache(maxsize=1)

@@ -107,9 +107,11 @@ class StreamLoader:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             n = await self.drain_once()
+            if n == 0:
+                n = await self._claim_abandoned(idle_ms=0)
+                if n == 0:
+                    return total
             total += n
-            if n == 0 and not await self._claim_abandoned(idle_ms=0):
-                return total
         raise TimeoutError(f"stream {self.stream} not drained within {timeout}s")
 
     async def lag_seconds(self) -> float:

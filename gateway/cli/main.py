@@ -22,6 +22,27 @@ def up(port: int = typer.Option(None, help="Gateway port (default ONEVAULT_GATEW
     run_up(port)
 
 
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Bind address (default ONEVAULT_GATEWAY_HOST, 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default ONEVAULT_GATEWAY_PORT, 8000)."),
+    workers: int = typer.Option(None, help="Worker processes (default ONEVAULT_WORKERS; use one per core)."),
+    loader: bool = typer.Option(True, "--loader/--no-loader", help="Run the vault loader in each worker."),
+) -> None:
+    """Serve only the gateway (production style: uvloop, httptools, N workers)."""
+    from gateway.cli.serve import serve as run_serve
+
+    run_serve(host, port, workers, loader)
+
+
+@app.command()
+def loader() -> None:
+    """Run the vault loader as its own process (drains the event stream into the raw vault)."""
+    from gateway.cli.serve import loader as run_loader
+
+    run_loader()
+
+
 app.command()(servers.migrate)
 app.command()(servers.status)
 app.command()(servers.down)

@@ -60,7 +60,7 @@ def simulator_catalog(base_url: str) -> dict:
 
 
 def ensure_catalog(s: Settings, simulator_url: str) -> Path:
-    path = s.home_dir / "providers.json"
+    path = s.catalog_path
     if not path.exists():
         path.write_text(json.dumps(simulator_catalog(simulator_url), indent=2))
     return path

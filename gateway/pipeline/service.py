@@ -10,10 +10,8 @@ A stream fails over only before its first chunk reaches the client.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -22,8 +20,9 @@ import httpx
 from gateway import metrics
 from gateway.auth.principal import Principal
 from gateway.errors import ApiError
+from gateway.pipeline.context import CallContext, Outcome, StreamSummary, final_error
+from gateway.pipeline.events import attempt_event, failure_event, rejection_event, success_event
 from gateway.pricing import (
-    CostBreakdown,
     ModelPrice,
     PriceCatalog,
     TokenUsage,
@@ -35,68 +34,7 @@ from gateway.providers.base import get_adapter
 from gateway.providers.types import ChatRequest, ChatResponse, ProviderError, StreamChunk, Usage
 from gateway.recording.emitter import EventEmitter
 from gateway.routing.catalog import ProviderCatalog, ProviderRoute
-from warehouse.events import AttemptEvent, CostEvent, PriceEvent, RequestEvent, TokenCounts
-
-log = logging.getLogger("onevault.pipeline")
-
-
-@dataclass(slots=True)
-class CallContext:
-    request_id: str
-    principal: Principal
-    endpoint: str
-    requested_model: str | None
-    requested_provider: str | None = None
-    request_type: str | None = None
-    priority: str | None = None
-    max_cost: Decimal | None = None
-    end_user: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    client_ip: str | None = None
-    user_agent: str | None = None
-    stream: bool = False
-    request_ts: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    started: float = field(default_factory=time.perf_counter)
-
-
-@dataclass(slots=True)
-class Outcome:
-    route: ProviderRoute
-    model: str
-    text: str
-    finish_reason: str | None
-    usage: Usage
-    cost: CostBreakdown
-    price: ModelPrice | None
-    attempts: list[AttemptEvent]
-    route_reason: str
-    latency_ms: float
-    upstream_latency_ms: float
-    status: str = "success"
-    error: ProviderError | None = None
-
-
-@dataclass(slots=True)
-class StreamSummary:
-    """Yielded last by ``stream``: what the final SSE chunk reports."""
-
-    outcome: Outcome
-
-
-_FINAL_STATUS = {
-    "timeout": (504, "upstream_timeout"),
-    "rate_limited": (503, "upstream_rate_limited"),
-    "bad_request": (400, "upstream_rejected_request"),
-    "not_found": (404, "upstream_model_not_found"),
-}
-
-
-def _final_error(err: ProviderError) -> ApiError:
-    status, code = _FINAL_STATUS.get(err.error_class, (502, "upstream_error"))
-    headers = {"retry-after": str(max(1, round(err.retry_after)))} if err.retry_after else None
-    return ApiError(
-        status, code, f"All upstream attempts failed; last: {err.error_class}: {err}"[:500], headers=headers
-    )
+from warehouse.events import AttemptEvent
 
 
 class CompletionService:
@@ -133,8 +71,13 @@ class CompletionService:
             self._check_max_cost(ctx, request, candidates[0])
         return candidates
 
-    def price_for(self, route: ProviderRoute, model: str, at: datetime) -> ModelPrice | None:
-        return self.prices.lookup(route.api_style, model, at) or self.prices.lookup(route.name, model, at)
+    def price_for(
+        self, route: ProviderRoute, model: str, at: datetime, input_tokens: int = 0
+    ) -> ModelPrice | None:
+        """Our catalog name first (operators override per provider), then the wire format's owner."""
+        return self.prices.lookup(route.name, model, at, input_tokens) or self.prices.lookup(
+            route.api_style, model, at, input_tokens
+        )
 
     def markup(self, ctx: CallContext) -> Decimal:
         return self.markup_for(ctx.principal)
@@ -147,8 +90,8 @@ class CompletionService:
         self, ctx: CallContext, request: ChatRequest, first: tuple[ProviderRoute, str]
     ) -> None:
         route, model = first
-        price = self.price_for(route, model, ctx.request_ts)
         prompt_tokens = sum(estimate_tokens(m.content) + 4 for m in request.messages)
+        price = self.price_for(route, model, ctx.request_ts, prompt_tokens)
         estimate = estimate_max_cost(price, prompt_tokens, request.max_tokens or 4096, self.markup(ctx))
         if estimate is None:
             raise ApiError(
@@ -182,7 +125,7 @@ class CompletionService:
                 except ProviderError as err:
                     ms = (time.perf_counter() - t0) * 1000
                     upstream_ms += ms
-                    attempts.append(_attempt(len(attempts) + 1, route, model, started_ts, ms, err))
+                    attempts.append(attempt_event(len(attempts) + 1, route, model, started_ts, ms, err))
                     metrics.UPSTREAM_DURATION.labels(route.name, model, err.error_class).observe(ms / 1000)
                     last = err
                     if not err.retryable:
@@ -193,7 +136,7 @@ class CompletionService:
                 ms = (time.perf_counter() - t0) * 1000
                 upstream_ms += ms
                 attempts.append(
-                    _attempt(len(attempts) + 1, route, model, started_ts, ms, None, response.usage)
+                    attempt_event(len(attempts) + 1, route, model, started_ts, ms, None, response.usage)
                 )
                 metrics.UPSTREAM_DURATION.labels(route.name, model, "").observe(ms / 1000)
                 reason = self._reason(ctx, index, len(attempts))
@@ -202,7 +145,7 @@ class CompletionService:
                 break
         assert last is not None
         await self.record_failure(ctx, attempts, last, upstream_ms)
-        raise _final_error(last)
+        raise final_error(last)
 
     # -- streaming --------------------------------------------------------------------------------
     async def stream(
@@ -243,7 +186,7 @@ class CompletionService:
                         if delivered:  # too late to fail over: cost what reached the client
                             usage = usage or self._estimate_usage(request, delivered)
                             attempts.append(
-                                _attempt(len(attempts) + 1, route, model, started_ts, ms, err, usage)
+                                attempt_event(len(attempts) + 1, route, model, started_ts, ms, err, usage)
                             )
                             outcome = self._outcome(
                                 ctx,
@@ -256,10 +199,10 @@ class CompletionService:
                                 status="error",
                                 error=err,
                             )
-                            await self._record(ctx, outcome)
+                            await self.record(ctx, outcome)
                             recorded = True
                             return
-                        attempts.append(_attempt(len(attempts) + 1, route, model, started_ts, ms, err))
+                        attempts.append(attempt_event(len(attempts) + 1, route, model, started_ts, ms, err))
                         if not err.retryable:
                             break
                         if try_no + 1 < self.tries_per_candidate:
@@ -268,7 +211,9 @@ class CompletionService:
                     ms = (time.perf_counter() - t0) * 1000
                     upstream_ms += ms
                     usage = usage or self._estimate_usage(request, delivered)
-                    attempts.append(_attempt(len(attempts) + 1, route, model, started_ts, ms, None, usage))
+                    attempts.append(
+                        attempt_event(len(attempts) + 1, route, model, started_ts, ms, None, usage)
+                    )
                     outcome = self._outcome(
                         ctx,
                         route,
@@ -285,7 +230,7 @@ class CompletionService:
             assert last is not None
             await self.record_failure(ctx, attempts, last, upstream_ms)
             recorded = True
-            raise _final_error(last)
+            raise final_error(last)
         finally:
             if not recorded:
                 if outcome is None:  # the client left mid-stream: cost what was delivered
@@ -300,7 +245,7 @@ class CompletionService:
                         "client disconnected",
                         upstream_ms or ms,
                     )
-                await asyncio.shield(self._record(ctx, outcome))
+                await asyncio.shield(self.record(ctx, outcome))
 
     # -- costing and recording -----------------------------------------------------------------
     def _outcome(
@@ -316,8 +261,8 @@ class CompletionService:
         status: str = "success",
         error: ProviderError | None = None,
     ) -> Outcome:
-        price = self.price_for(route, model, ctx.request_ts)
         u = response.usage
+        price = self.price_for(route, model, ctx.request_ts, u.input_tokens)
         cost = compute_cost(
             price,
             TokenUsage(u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens),
@@ -358,143 +303,16 @@ class CompletionService:
         return min(0.05 * (2**try_no), self.max_retry_wait)
 
     async def record(self, ctx: CallContext, outcome: Outcome) -> None:
-        await self._record(ctx, outcome)
-
-    async def _record(self, ctx: CallContext, outcome: Outcome) -> None:
-        route, model, u, cost, price = (
-            outcome.route,
-            outcome.model,
-            outcome.usage,
-            outcome.cost,
-            outcome.price,
-        )
-        if outcome.status == "success":
-            metrics.TOKEN_USAGE.labels(route.name, model, "input").observe(u.input_tokens)
-            metrics.TOKEN_USAGE.labels(route.name, model, "output").observe(u.output_tokens)
-        if not cost.priced:
-            metrics.UNPRICED.labels(route.name, model).inc()
-        else:
-            metrics.COST.labels(route.name, model, "provider").inc(float(cost.provider_cost))
-            metrics.COST.labels(route.name, model, "customer").inc(float(cost.customer_cost))
-        tokens = TokenCounts(
-            input_tokens=u.input_tokens,
-            output_tokens=u.output_tokens,
-            cached_input_tokens=u.cached_input_tokens,
-            reasoning_tokens=u.reasoning_tokens,
-        )
-        err = outcome.error
-        event = RequestEvent(
-            request_id=ctx.request_id,
-            request_ts=ctx.request_ts,
-            completed_ts=datetime.now(timezone.utc),
-            endpoint=ctx.endpoint,
-            customer=ctx.principal.customer,
-            gateway_key_id=ctx.principal.key_id,
-            end_user=ctx.end_user,
-            provider=route.name,
-            model=model,
-            request_type=ctx.request_type,
-            priority=ctx.priority,
-            requested_provider=ctx.requested_provider,
-            requested_model=ctx.requested_model,
-            stream=ctx.stream,
-            status=outcome.status,
-            http_status=200,
-            error_code=err.error_class if err else None,
-            error_message=str(err)[:500] if err else None,
-            finish_reason=outcome.finish_reason,
-            latency_ms=outcome.latency_ms,
-            upstream_latency_ms=outcome.upstream_latency_ms,
-            route_reason=outcome.route_reason,
-            cache_status="none",
-            max_cost=ctx.max_cost,
-            usage=tokens,
-            client_ip=ctx.client_ip,
-            user_agent=ctx.user_agent,
-            tags=ctx.tags,
-            attempts=outcome.attempts,
-            cost=CostEvent(
-                cost_event_id=f"{ctx.request_id}:cost",
-                event_ts=ctx.request_ts,
-                tokens=tokens,
-                input_per_mtok=price.input_per_mtok if price else None,
-                output_per_mtok=price.output_per_mtok if price else None,
-                cached_input_per_mtok=price.cached_input_per_mtok if price else None,
-                reasoning_per_mtok=price.reasoning_per_mtok if price else None,
-                price_source=price.source if price else None,
-                is_priced=cost.priced,
-                provider_cost=cost.provider_cost,
-                markup_pct=self.markup(ctx),
-                markup_amount=cost.markup_amount,
-                customer_cost=cost.customer_cost,
-                baseline_model=ctx.requested_model or model,
-                baseline_cost=cost.provider_cost,
-                optimisation="none",
-            ),
-            price=_price_event(route.name, price),
-        )
-        await self.emitter.emit(event)
+        await self.emitter.emit(success_event(ctx, outcome, self.markup(ctx)))
 
     async def record_failure(
         self, ctx: CallContext, attempts: list[AttemptEvent], err: ProviderError, upstream_ms: float
     ) -> None:
-        status, code = _FINAL_STATUS.get(err.error_class, (502, "upstream_error"))
-        last = attempts[-1] if attempts else None
-        event = RequestEvent(
-            request_id=ctx.request_id,
-            request_ts=ctx.request_ts,
-            completed_ts=datetime.now(timezone.utc),
-            endpoint=ctx.endpoint,
-            customer=ctx.principal.customer,
-            gateway_key_id=ctx.principal.key_id,
-            end_user=ctx.end_user,
-            provider=last.provider if last else None,
-            model=last.model if last else None,
-            request_type=ctx.request_type,
-            priority=ctx.priority,
-            requested_provider=ctx.requested_provider,
-            requested_model=ctx.requested_model,
-            stream=ctx.stream,
-            status="error",
-            http_status=status,
-            error_code=code,
-            error_message=str(err)[:500],
-            latency_ms=(time.perf_counter() - ctx.started) * 1000,
-            upstream_latency_ms=upstream_ms,
-            max_cost=ctx.max_cost,
-            client_ip=ctx.client_ip,
-            user_agent=ctx.user_agent,
-            tags=ctx.tags,
-            attempts=attempts,
-        )
-        await self.emitter.emit(event)
+        await self.emitter.emit(failure_event(ctx, attempts, err, upstream_ms))
 
     async def record_rejection(self, ctx: CallContext, error: ApiError) -> None:
         """Authenticated requests refused before any provider call are recorded too."""
-        event = RequestEvent(
-            request_id=ctx.request_id,
-            request_ts=ctx.request_ts,
-            completed_ts=datetime.now(timezone.utc),
-            endpoint=ctx.endpoint,
-            customer=ctx.principal.customer,
-            gateway_key_id=ctx.principal.key_id,
-            end_user=ctx.end_user,
-            request_type=ctx.request_type,
-            priority=ctx.priority,
-            requested_provider=ctx.requested_provider,
-            requested_model=ctx.requested_model,
-            stream=ctx.stream,
-            status="rejected",
-            http_status=error.status,
-            error_code=error.code,
-            error_message=error.message[:500],
-            latency_ms=(time.perf_counter() - ctx.started) * 1000,
-            max_cost=ctx.max_cost,
-            client_ip=ctx.client_ip,
-            user_agent=ctx.user_agent,
-            tags=ctx.tags,
-        )
-        await self.emitter.emit(event)
+        await self.emitter.emit(rejection_event(ctx, error))
 
 
 def _with_model(request: ChatRequest, model: str) -> ChatRequest:
@@ -509,46 +327,4 @@ def _with_model(request: ChatRequest, model: str) -> ChatRequest:
         user=request.user,
         stop=request.stop,
         top_p=request.top_p,
-    )
-
-
-def _attempt(
-    no: int,
-    route: ProviderRoute,
-    model: str,
-    started: datetime,
-    ms: float,
-    err: ProviderError | None,
-    usage: Usage | None = None,
-) -> AttemptEvent:
-    return AttemptEvent(
-        attempt_no=no,
-        provider=route.name,
-        model=model,
-        started_ts=started,
-        latency_ms=round(ms, 3),
-        outcome="error" if err else "success",
-        http_status=err.status if err else 200,
-        error_class=err.error_class if err else None,
-        error_message=str(err)[:300] if err else None,
-        input_tokens=usage.input_tokens if usage else None,
-        output_tokens=usage.output_tokens if usage else None,
-    )
-
-
-def _price_event(provider: str, price: ModelPrice | None) -> PriceEvent | None:
-    """The price as applied to our provider (hub_model is keyed by our provider name)."""
-    if price is None:
-        return None
-    return PriceEvent(
-        provider=provider,
-        model=price.model,
-        currency=price.currency,
-        input_per_mtok=price.input_per_mtok,
-        output_per_mtok=price.output_per_mtok,
-        cached_input_per_mtok=price.cached_input_per_mtok,
-        reasoning_per_mtok=price.reasoning_per_mtok,
-        price_source=price.source,
-        valid_from=price.valid_from,
-        valid_to=price.valid_to,
     )

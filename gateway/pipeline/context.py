@@ -1,0 +1,74 @@
+"""What a request carries through the pipeline and what it ends as."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from gateway.auth.principal import Principal
+from gateway.errors import ApiError
+from gateway.pricing import CostBreakdown, ModelPrice
+from gateway.providers.types import ProviderError, Usage
+from gateway.routing.catalog import ProviderRoute
+from warehouse.events import AttemptEvent
+
+
+@dataclass(slots=True)
+class CallContext:
+    request_id: str
+    principal: Principal
+    endpoint: str
+    requested_model: str | None
+    requested_provider: str | None = None
+    request_type: str | None = None
+    priority: str | None = None
+    max_cost: Decimal | None = None
+    end_user: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    client_ip: str | None = None
+    user_agent: str | None = None
+    stream: bool = False
+    request_ts: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(slots=True)
+class Outcome:
+    route: ProviderRoute
+    model: str
+    text: str
+    finish_reason: str | None
+    usage: Usage
+    cost: CostBreakdown
+    price: ModelPrice | None
+    attempts: list[AttemptEvent]
+    route_reason: str
+    latency_ms: float
+    upstream_latency_ms: float
+    status: str = "success"
+    error: ProviderError | None = None
+
+
+@dataclass(slots=True)
+class StreamSummary:
+    """Yielded last by ``stream``: what the final SSE chunk reports."""
+
+    outcome: Outcome
+
+
+FINAL_STATUS = {
+    "timeout": (504, "upstream_timeout"),
+    "rate_limited": (503, "upstream_rate_limited"),
+    "bad_request": (400, "upstream_rejected_request"),
+    "not_found": (404, "upstream_model_not_found"),
+}
+
+
+def final_error(err: ProviderError) -> ApiError:
+    status, code = FINAL_STATUS.get(err.error_class, (502, "upstream_error"))
+    headers = {"retry-after": str(max(1, round(err.retry_after)))} if err.retry_after else None
+    return ApiError(
+        status, code, f"All upstream attempts failed; last: {err.error_class}: {err}"[:500], headers=headers
+    )

@@ -1,0 +1,30 @@
+"""Provider adapters: one module per wire format, all speaking the canonical types.
+
+``get_adapter(endpoint.api_style)`` returns the adapter; every call takes the process's shared
+``httpx.AsyncClient`` (``create_http_client``). Adapters know nothing about the simulator.
+"""
+
+from gateway.providers.base import API_STYLES, ProviderAdapter, ProviderEndpoint, get_adapter
+from gateway.providers.http import create_http_client
+from gateway.providers.types import (
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    ProviderError,
+    StreamChunk,
+    Usage,
+)
+
+__all__ = [
+    "API_STYLES",
+    "ChatMessage",
+    "ChatRequest",
+    "ChatResponse",
+    "ProviderAdapter",
+    "ProviderEndpoint",
+    "ProviderError",
+    "StreamChunk",
+    "Usage",
+    "create_http_client",
+    "get_adapter",
+]

@@ -1,0 +1,160 @@
+"""The request/response cycle every JSON-over-HTTP adapter shares.
+
+A concrete adapter only says how to *build* the provider call, how to *parse* a complete answer,
+and how to *decode* stream events; this base class owns the HTTP exchange and the error rules:
+
+- non-2xx answers become classified ``ProviderError``s (``error_for``, overridable);
+- timeouts and transport failures become ``timeout`` / ``connection`` before the answer
+  starts, and ``timeout`` / ``stream_broken`` once it has;
+- a 2xx body that is not JSON or lacks the promised fields is ``bad_response``;
+- a stream is yielded as it arrives and checked at the end: if the terminal event never came
+  (the connection dropped, or the provider just stopped) ``stream_broken`` is raised *after*
+  every chunk received has been yielded, so the caller can still cost what was delivered.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+import orjson
+
+from gateway.providers.base import ProviderEndpoint
+from gateway.providers.errors import bad_response, error_from_response, scrub, transport_error
+from gateway.providers.http import timeout_for
+from gateway.providers.sse import SseEvent, iter_sse
+from gateway.providers.types import ChatRequest, ChatResponse, ProviderError, StreamChunk
+
+# What a parser raises when the provider's JSON is not the shape its documentation promises.
+SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+
+
+@dataclass(slots=True, frozen=True)
+class HttpCall:
+    url: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class StreamDecoder(ABC):
+    """Per-stream state: turns provider events into canonical chunks."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def feed(self, event: SseEvent) -> list[StreamChunk]:
+        """Chunks for one event (usually zero or one); may raise ``ProviderError``."""
+
+    @property
+    @abstractmethod
+    def complete(self) -> bool:
+        """Whether everything essential has arrived (the terminal event, or its equivalent)."""
+
+    def close(self) -> list[StreamChunk]:
+        """Trailing chunks once the body has ended; the base raises if not ``complete``."""
+        return []
+
+
+def load_json(api_style: str, content: bytes) -> Any:
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise bad_response(api_style, f"body is not JSON ({len(content)} bytes)") from None
+
+
+def describe_shape_error(exc: BaseException) -> str:
+    """Name what was missing without echoing provider content."""
+    if isinstance(exc, KeyError) and exc.args:
+        return f"missing field {exc.args[0]!r}"
+    return f"malformed ({type(exc).__name__})"
+
+
+class HttpAdapter(ABC):
+    api_style: ClassVar[str]
+    bare_json_lines: ClassVar[bool] = False  # accept NDJSON where SSE is expected
+
+    # -- what each wire format defines -------------------------------------------------------
+    @abstractmethod
+    def build(self, endpoint: ProviderEndpoint, request: ChatRequest, *, stream: bool) -> HttpCall:
+        """The provider call for a canonical request."""
+
+    @abstractmethod
+    def parse(self, data: Any, request: ChatRequest) -> ChatResponse:
+        """A complete (non-streamed) answer; may raise any of ``SHAPE_ERRORS``."""
+
+    @abstractmethod
+    def decoder(self, request: ChatRequest) -> StreamDecoder:
+        """Fresh decoder state for one stream."""
+
+    def error_for(self, response: httpx.Response, endpoint: ProviderEndpoint) -> ProviderError:
+        """The error for a non-2xx response whose body has been read."""
+        return error_from_response(self.api_style, response, endpoint.api_key)
+
+    # -- the shared cycle --------------------------------------------------------------------
+    async def complete(
+        self, client: httpx.AsyncClient, endpoint: ProviderEndpoint, request: ChatRequest
+    ) -> ChatResponse:
+        call = self.build(endpoint, request, stream=False)
+        try:
+            response = await client.post(
+                call.url, headers=call.headers, content=orjson.dumps(call.body), timeout=timeout_for(endpoint)
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(self.api_style, exc, endpoint.api_key) from exc
+        if not response.is_success:
+            raise self.error_for(response, endpoint)
+        return self._parse(load_json(self.api_style, response.content), request, response.status_code)
+
+    async def stream(
+        self, client: httpx.AsyncClient, endpoint: ProviderEndpoint, request: ChatRequest
+    ) -> AsyncIterator[StreamChunk]:
+        call = self.build(endpoint, request, stream=True)
+        decoder = self.decoder(request)
+        started = False
+        try:
+            async with client.stream(
+                "POST",
+                call.url,
+                headers=call.headers,
+                content=orjson.dumps(call.body),
+                timeout=timeout_for(endpoint),
+            ) as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise self.error_for(response, endpoint)
+                started = True
+                if response.headers.get("content-type", "").startswith("application/json"):
+                    # The server ignored stream=true and answered in one piece: pass it on whole.
+                    await response.aread()
+                    whole = self._parse(load_json(self.api_style, response.content), request, 200)
+                    yield StreamChunk(whole.text, whole.finish_reason, whole.usage)
+                    return
+                # Read to the end even after the terminal event so the connection goes back
+                # to the pool instead of being closed with unread bytes.
+                async for event in iter_sse(response.aiter_lines(), bare_json_lines=self.bare_json_lines):
+                    for chunk in self._feed(decoder, event, endpoint.api_key):
+                        yield chunk
+        except httpx.HTTPError as exc:
+            if not (started and decoder.complete):
+                raise transport_error(self.api_style, exc, endpoint.api_key, mid_stream=started) from exc
+        if not decoder.complete:
+            raise ProviderError("stream_broken", f"{self.api_style} stream ended before its final event")
+        for chunk in decoder.close():
+            yield chunk
+
+    def _parse(self, data: Any, request: ChatRequest, status: int) -> ChatResponse:
+        try:
+            return self.parse(data, request)
+        except SHAPE_ERRORS as exc:
+            raise bad_response(self.api_style, describe_shape_error(exc), status=status) from None
+
+    def _feed(self, decoder: StreamDecoder, event: SseEvent, secret: str) -> list[StreamChunk]:
+        try:
+            return decoder.feed(event)
+        except SHAPE_ERRORS as exc:
+            raise bad_response(self.api_style, f"stream event {describe_shape_error(exc)}") from None
+        except ProviderError as err:  # an in-stream error event: its text came from the provider
+            raise scrub(err, secret) from None

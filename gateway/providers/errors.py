@@ -1,0 +1,158 @@
+"""Turning upstream failures into classified, safe-to-record ``ProviderError``s.
+
+Every message built here is scrubbed of the endpoint's API key (some providers echo a masked
+or even full key back in 401 bodies) and truncated, so it can go to logs and the vault as is.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from datetime import datetime, timezone
+from typing import Any, Final
+
+import httpx
+import orjson
+
+from gateway.providers.types import ProviderError
+
+MAX_PROVIDER_MESSAGE: Final = 300
+_WHITESPACE = re.compile(r"\s+")
+
+
+def error_class_for_status(status: int) -> str:
+    """The error class for an HTTP status (408 counts as a timeout, 529 as overload)."""
+    if status == 429:
+        return "rate_limited"
+    if status == 408:
+        return "timeout"
+    if status in (401, 403):
+        return "auth"
+    if status == 404:
+        return "not_found"
+    if status >= 500:
+        return "server_error"
+    if status >= 400:
+        return "bad_request"
+    return "bad_response"
+
+
+def parse_retry_after(headers: httpx.Headers, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` or ``retry-after`` (delta-seconds or HTTP-date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def sanitise(text: str, secret: str | None) -> str:
+    """One line, no secret, at most ``MAX_PROVIDER_MESSAGE`` characters."""
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
+    text = _WHITESPACE.sub(" ", text).strip()
+    if len(text) > MAX_PROVIDER_MESSAGE:
+        text = text[: MAX_PROVIDER_MESSAGE - 1] + "…"
+    return text
+
+
+def scrub(err: ProviderError, secret: str | None) -> ProviderError:
+    """The same error with its message sanitised against ``secret``."""
+    message = sanitise(err.message, secret)
+    if message == err.message:
+        return err
+    return ProviderError(err.error_class, message, status=err.status, retry_after=err.retry_after)
+
+
+def decode_error_body(content: bytes) -> Any:
+    """The error body as JSON, or None when it is not JSON."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def provider_message(content: bytes, body: Any = None) -> str | None:
+    """The human message from any provider's error body shape.
+
+    OpenAI/Azure/Anthropic/Gemini nest it as ``error.message``; Cohere puts ``message`` at the
+    top. A non-JSON body (a proxy's plain-text error) is used as is unless it is HTML.
+    """
+    if body is None:
+        body = decode_error_body(content)
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"]
+        if isinstance(error, str):
+            return error
+        if isinstance(body.get("message"), str):
+            return body["message"]
+        return None
+    if isinstance(body, list) and body and isinstance(body[0], dict):  # Gemini stream errors
+        return provider_message(b"", body[0])
+    text = content.decode("utf-8", "replace").strip()
+    return text if text and not text.startswith("<") else None
+
+
+def error_from_response(
+    api_style: str,
+    response: httpx.Response,
+    secret: str | None,
+    *,
+    error_class: str | None = None,
+    retry_after: float | None = None,
+    body: Any = None,
+) -> ProviderError:
+    """A ProviderError for a non-2xx response whose body has been read."""
+    status = response.status_code
+    detail = provider_message(response.content, body)
+    message = f"{api_style} returned HTTP {status}"
+    if detail:
+        message = f"{message}: {detail}"
+    if retry_after is None:
+        retry_after = parse_retry_after(response.headers)
+    return ProviderError(
+        error_class or error_class_for_status(status),
+        sanitise(message, secret),
+        status=status,
+        retry_after=retry_after,
+    )
+
+
+def transport_error(
+    api_style: str, exc: httpx.HTTPError, secret: str | None, *, mid_stream: bool = False
+) -> ProviderError:
+    """Classify an httpx exception: timeouts, connection failures, or a stream cut short."""
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        where = "mid-stream" if mid_stream else "waiting for the provider"
+        return ProviderError("timeout", sanitise(f"{api_style} timed out {where} ({what})", secret))
+    if mid_stream:
+        return ProviderError("stream_broken", sanitise(f"{api_style} stream broke off ({what})", secret))
+    if isinstance(exc, httpx.TransportError):
+        return ProviderError("connection", sanitise(f"{api_style} connection failed ({what})", secret))
+    return ProviderError("bad_response", sanitise(f"{api_style} response unreadable ({what})", secret))
+
+
+def bad_response(api_style: str, what: str, *, status: int | None = None) -> ProviderError:
+    """A 2xx answer we cannot use (not JSON, or missing the fields the wire format promises)."""
+    return ProviderError(
+        "bad_response", sanitise(f"{api_style} sent an unusable response: {what}", None), status=status
+    )

@@ -1,0 +1,66 @@
+"""Servers that speak OpenAI's Chat Completions wire (Ollama, vLLM, llama.cpp, LM Studio, ...).
+
+Same wire as ``openai``, with the tolerance such servers need:
+
+- ``max_tokens`` rather than ``max_completion_tokens`` (the older name is the one they know);
+- a missing usage block is estimated (about four characters per token) instead of failing the
+  call, so the request is still costed; streams without usage leave it to the caller;
+- a stream may end after its ``finish_reason`` without ``data: [DONE]``, or arrive as NDJSON;
+- a server that rejects ``stream_options`` is retried once without it, and remembered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import httpx
+
+from gateway.providers.base import ProviderEndpoint
+from gateway.providers.openai import OpenAIAdapter
+from gateway.providers.types import ChatRequest, ProviderError, StreamChunk, Usage
+
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(text: str) -> int:
+    return -(-len(text) // CHARS_PER_TOKEN) if text else 0
+
+
+class OpenAICompatibleAdapter(OpenAIAdapter):
+    api_style: ClassVar[str] = "openai_compatible"
+    max_tokens_field: ClassVar[str] = "max_tokens"
+    done_required: ClassVar[bool] = False
+    bare_json_lines: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self._no_stream_options: set[str] = set()  # base URLs that rejected stream_options
+
+    def include_usage(self, endpoint: ProviderEndpoint) -> bool:
+        return endpoint.base_url not in self._no_stream_options
+
+    def missing_usage(self, request: ChatRequest, text: str) -> Usage:
+        return Usage(
+            input_tokens=sum(estimate_tokens(m.content) for m in request.messages),
+            output_tokens=estimate_tokens(text),
+        )
+
+    async def stream(
+        self, client: httpx.AsyncClient, endpoint: ProviderEndpoint, request: ChatRequest
+    ) -> AsyncIterator[StreamChunk]:
+        delivered = False
+        try:
+            async for chunk in super().stream(client, endpoint, request):
+                delivered = True
+                yield chunk
+            return
+        except ProviderError as err:
+            if delivered or not self.include_usage(endpoint) or not _rejects_stream_options(err):
+                raise
+            self._no_stream_options.add(endpoint.base_url)
+        async for chunk in super().stream(client, endpoint, request):
+            yield chunk
+
+
+def _rejects_stream_options(err: ProviderError) -> bool:
+    return err.error_class == "bad_request" and "stream_options" in err.message

@@ -1,0 +1,131 @@
+"""The simulator's ASGI app: every provider's endpoints at one port, plus ``/_sim`` controls.
+
+Provider endpoints::
+
+    POST /v1/chat/completions                                   openai (and openai_compatible)
+    POST /openai/deployments/{deployment}/chat/completions      azure_openai (?api-version= required)
+    POST /v1/messages                                           anthropic
+    POST /v1beta/models/{model}:generateContent                 gemini
+    POST /v1beta/models/{model}:streamGenerateContent?alt=sse   gemini, streamed
+    POST /v2/chat                                               cohere
+
+Control endpoints (so a gateway in another process can be driven from a test)::
+
+    POST   /_sim/faults        {"kind", "match": {"model", "api_style"}, "count", "retry_after", "latency_ms"}
+    GET    /_sim/faults        active faults
+    DELETE /_sim/faults        clear all;  DELETE /_sim/faults/{id}: clear one
+    GET    /_sim/stats         {"total", "by_api_style", "by_model", "recent": [last 100 requests]}
+    GET    /_sim/config        PATCH /_sim/config with any SimulatorConfig fields
+    POST   /_sim/reset         clear faults and stats, restore the starting config
+    GET    /_sim/health
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.simulator.config import SimulatorConfig
+from gateway.simulator.engine import Simulator
+from gateway.simulator.faults import FaultSpec
+from gateway.simulator.wires import DIALECTS
+from gateway.simulator.wires.base import Dialect
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+
+
+def _invalid(message: str, details: Any = None) -> Response:
+    error: dict[str, Any] = {"code": "invalid_request", "message": message}
+    if details is not None:
+        error["details"] = details
+    return _json({"error": error}, 422)
+
+
+def create_app(simulator: Simulator | None = None, config: SimulatorConfig | None = None) -> Starlette:
+    """The ASGI app; ``app.state.simulator`` holds the state the control endpoints change."""
+    sim = simulator or Simulator(config)
+
+    def provider(dialect: Dialect) -> Any:
+        async def endpoint(request: Request) -> Response:
+            return await sim.handle(dialect, request)
+
+        return endpoint
+
+    async def read_json(request: Request) -> Any:
+        try:
+            return orjson.loads(await request.body() or b"{}")
+        except orjson.JSONDecodeError:
+            return None
+
+    async def add_fault(request: Request) -> Response:
+        try:
+            spec = FaultSpec.model_validate(await read_json(request))
+        except ValidationError as exc:
+            return _invalid("invalid fault", orjson.loads(exc.json(include_url=False)))
+        return _json({"fault": sim.faults.add(spec).as_dict()}, 201)
+
+    async def list_faults(request: Request) -> Response:
+        return _json({"faults": sim.faults.active()})
+
+    async def clear_faults(request: Request) -> Response:
+        return _json({"cleared": sim.faults.clear()})
+
+    async def clear_fault(request: Request) -> Response:
+        removed = sim.faults.remove(request.path_params["fault_id"])
+        return _json({"cleared": int(removed)}, 200 if removed else 404)
+
+    async def stats(request: Request) -> Response:
+        return _json(sim.stats.snapshot())
+
+    async def get_config(request: Request) -> Response:
+        return _json(sim.config.model_dump())
+
+    async def patch_config(request: Request) -> Response:
+        changes = await read_json(request)
+        if not isinstance(changes, dict):
+            return _invalid("config changes must be a JSON object")
+        try:
+            return _json(sim.configure(**changes).model_dump())
+        except ValidationError as exc:
+            return _invalid("invalid config", orjson.loads(exc.json(include_url=False)))
+
+    async def reset(request: Request) -> Response:
+        sim.reset()
+        return _json({"reset": True})
+
+    async def health(request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    gemini = provider(DIALECTS["gemini"])
+    routes = [
+        Route("/v1/chat/completions", provider(DIALECTS["openai"]), methods=["POST"]),
+        Route(
+            "/openai/deployments/{deployment}/chat/completions",
+            provider(DIALECTS["azure_openai"]),
+            methods=["POST"],
+        ),
+        Route("/v1/messages", provider(DIALECTS["anthropic"]), methods=["POST"]),
+        Route("/v1beta/models/{target}", gemini, methods=["POST"]),
+        Route("/v1/models/{target}", gemini, methods=["POST"]),
+        Route("/v2/chat", provider(DIALECTS["cohere"]), methods=["POST"]),
+        Route("/_sim/faults", add_fault, methods=["POST"]),
+        Route("/_sim/faults", list_faults, methods=["GET"]),
+        Route("/_sim/faults", clear_faults, methods=["DELETE"]),
+        Route("/_sim/faults/{fault_id:int}", clear_fault, methods=["DELETE"]),
+        Route("/_sim/stats", stats, methods=["GET"]),
+        Route("/_sim/config", get_config, methods=["GET"]),
+        Route("/_sim/config", patch_config, methods=["PATCH"]),
+        Route("/_sim/reset", reset, methods=["POST"]),
+        Route("/_sim/health", health, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.simulator = sim
+    return app
