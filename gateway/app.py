@@ -16,7 +16,6 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from gateway.api import chat, completions, health, models
 from gateway.api.deps import Services
@@ -28,6 +27,7 @@ from gateway.pricing import PriceCatalog
 from gateway.providers.http import create_http_client
 from gateway.recording.emitter import EventEmitter
 from gateway.recording.spool import Spool
+from gateway.request_metrics import RequestMetrics
 from gateway.routing.catalog import ProviderCatalog
 from warehouse.db import create_pool
 from warehouse.settings import Settings
@@ -97,11 +97,11 @@ def create_app(config: GatewayConfig) -> FastAPI:
         title="OneVault gateway",
         version="0.1.0",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
         description="One endpoint for every LLM provider; every request and cost recorded in a Data Vault.",
     )
     install_error_handlers(app)
     for module in (completions, chat, models, health):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(RequestMetrics)
     return app

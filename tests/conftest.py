@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -109,3 +109,9 @@ async def redis_client(redis_server: RedisEndpoint) -> AsyncIterator[aioredis.Re
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def port_picker() -> Callable[[], int]:
+    """``free_port`` for tests in other folders (test folders are not importable packages)."""
+    return free_port

@@ -42,7 +42,7 @@ def cost_block(o: Outcome) -> dict[str, Any]:
         "provider_cost": str(o.cost.provider_cost),
         "markup": str(o.cost.markup_amount),
         "customer_cost": str(o.cost.customer_cost),
-        "currency": "USD",
+        "currency": o.cost.currency,
         "priced": o.cost.priced,
     }
 

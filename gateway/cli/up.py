@@ -55,6 +55,23 @@ def simulator_catalog(base_url: str) -> dict:
                 "api_key": "sim-gemini",
                 "models": ["gemini-1.5-flash", "gemini-1.5-pro", "*"],
             },
+            {
+                # Listed after OpenAI: the failover target when OpenAI breaks.
+                "name": "azure_openai",
+                "api_style": "azure_openai",
+                "base_url": base_url,
+                "api_key": "sim-azure",
+                "api_version": "2024-10-21",
+                "models": ["gpt-4o", "gpt-4o-mini"],
+                "deployments": {"gpt-4o": "gpt-4o", "gpt-4o-mini": "gpt-4o-mini"},
+            },
+            {
+                "name": "cohere",
+                "api_style": "cohere",
+                "base_url": base_url,
+                "api_key": "sim-cohere",
+                "models": ["command-r-plus", "command-r", "*"],
+            },
         ],
     }
 
