@@ -64,6 +64,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
                 stream=settings.event_stream,
                 batch_size=settings.loader_batch_size,
                 block_ms=settings.loader_block_ms,
+                linger_ms=settings.loader_linger_ms,
             )
             if config.run_loader
             else None

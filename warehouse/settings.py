@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     event_stream: str = "onevault:events"
     loader_batch_size: int = 2000
     loader_block_ms: int = 200
+    loader_linger_ms: int = Field(default=250, description="Wait after a partial batch to batch more.")
 
     @property
     def embedded_postgres(self) -> bool:

@@ -5,6 +5,11 @@ after the PostgreSQL transaction that loaded them commits, so a crash or an outa
 PostgreSQL leaves them pending for the next try; loads are idempotent, so redelivery is
 harmless. Entries another consumer left pending (a killed process) are claimed after
 ``claim_idle_ms``.
+
+After a partial batch the loader lingers ``linger_ms`` before reading again (Kafka's
+``linger.ms``): at low traffic this turns one PostgreSQL transaction per request into a few per
+second, which is most of the gateway's CPU otherwise; at high traffic batches fill and it never
+waits. Loader lag stays bounded by the linger plus one load.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class StreamLoader:
         stream: str,
         batch_size: int = 2000,
         block_ms: int = 200,
+        linger_ms: int = 250,
         claim_idle_ms: int = 15_000,
         consumer: str | None = None,
     ) -> None:
@@ -60,6 +66,7 @@ class StreamLoader:
         self.stream = stream
         self.batch_size = batch_size
         self.block_ms = block_ms
+        self.linger_ms = linger_ms
         self.claim_idle_ms = claim_idle_ms
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.stats = LoaderStats()
@@ -82,6 +89,8 @@ class StreamLoader:
                 backoff = 0.2
                 if not loaded:
                     await self._claim_abandoned()
+                elif loaded < self.batch_size and self.linger_ms:
+                    await self._sleep(self.linger_ms / 1000)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RedisError, TimeoutError) as exc:
                 self.stats.failures += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"[:300]

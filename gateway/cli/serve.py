@@ -25,8 +25,15 @@ def serve(
     servers()  # start the embedded servers once, before the workers fork
     os.environ["ONEVAULT_RUN_LOADER"] = "true" if loader else "false"
     uvicorn.run(
-        "gateway.asgi:create", factory=True, host=host or s.gateway_host, port=port or s.gateway_port,
-        workers=workers or s.workers, loop="uvloop", http="httptools", log_level="warning", access_log=False,
+        "gateway.asgi:create",
+        factory=True,
+        host=host or s.gateway_host,
+        port=port or s.gateway_port,
+        workers=workers or s.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
     )
 
 
@@ -40,8 +47,14 @@ def loader() -> None:
 
         pool = await create_pool(ep.database_url, min_size=1, max_size=2)
         redis = aioredis.Redis.from_url(ep.redis_url)
-        worker = StreamLoader(redis, pool, stream=s.event_stream, batch_size=s.loader_batch_size,
-                              block_ms=s.loader_block_ms)
+        worker = StreamLoader(
+            redis,
+            pool,
+            stream=s.event_stream,
+            batch_size=s.loader_batch_size,
+            block_ms=s.loader_block_ms,
+            linger_ms=s.loader_linger_ms,
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)

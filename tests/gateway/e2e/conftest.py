@@ -72,7 +72,13 @@ def write_catalog(home: Path, sim_url: str) -> Path:
 
 
 def gateway_settings(home: Path, **overrides: object) -> Settings:
-    return Settings(home=home, event_stream=f"test:{uuid.uuid4().hex}", loader_block_ms=50, **overrides)
+    return Settings(
+        home=home,
+        event_stream=f"test:{uuid.uuid4().hex}",
+        loader_block_ms=50,
+        loader_linger_ms=20,
+        **overrides,
+    )
 
 
 async def issue_key(pool: asyncpg.Pool, customer: str = "acme", **config: object) -> tuple[str, str]:

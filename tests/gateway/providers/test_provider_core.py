@@ -9,6 +9,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+from httpx_aiohttp import AiohttpTransport
 
 from gateway.providers.base import (
     API_STYLES,
@@ -99,9 +100,10 @@ async def test_http_client_has_no_default_timeout_and_a_big_pool() -> None:
     client = create_http_client()
     try:
         assert client.timeout == httpx.Timeout(None)
-        pool = client._transport._pool  # type: ignore[attr-defined]
-        assert pool._max_connections == 1000
-        assert pool._max_keepalive_connections == 200
+        transport = client._transport  # type: ignore[attr-defined]
+        assert isinstance(transport, AiohttpTransport)
+        assert transport.limits.max_connections == 1000
+        assert transport.limits.keepalive_expiry == 30.0
     finally:
         await client.aclose()
     assert timeout_for(ProviderEndpoint("openai", "https://x", "k", timeout_s=7)) == httpx.Timeout(7)

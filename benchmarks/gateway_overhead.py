@@ -1,0 +1,131 @@
+"""Benchmark: what the gateway adds on top of the provider.
+
+The same zero-latency simulator is called directly and through the gateway (OpenAI-compatible
+``/v1/chat/completions``, vault persistence on: every gateway request is emitted to Redis and
+loaded into PostgreSQL). Sequentially and at each concurrency level it reports latency
+percentiles for both, the *added* latency (gateway percentile minus direct percentile), RPS,
+gateway CPU per request and RSS; at the end it checks every answered request is in the vault.
+
+Targets on a 2-core machine (issue 3): median added latency <= 2 ms sequential, p99 added
+<= 10 ms at concurrency 50. Writes benchmarks/results/gateway_overhead.json.
+
+    python benchmarks/gateway_overhead.py [--levels 1,10,50,200] [--requests 5000] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import time
+
+import asyncpg
+from harness import (
+    build_request,
+    cpu_seconds,
+    percentile,
+    print_table,
+    rss_mb,
+    run_load,
+    running_stack,
+    summary,
+    write_json,
+)
+
+BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello to the vault."}]}
+VAULT_REQUESTS = "select count(*) - 1 from raw_vault.hub_api_request"
+
+
+async def wait_for_vault(database_url: str, expected: int, timeout: float = 120.0) -> tuple[int, float]:
+    conn = await asyncpg.connect(database_url)
+    started = time.perf_counter()
+    try:
+        while True:
+            n = await conn.fetchval(VAULT_REQUESTS)
+            if n >= expected or time.perf_counter() - started > timeout:
+                return n, time.perf_counter() - started
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+async def measure(levels: list[int], sequential: int, concurrent: int, workers: int) -> dict:
+    async with running_stack(workers=workers) as stack:
+        direct = build_request(
+            stack.simulator_url, "/v1/chat/completions", BODY, {"authorization": "Bearer sim-openai"}
+        )
+        via = build_request(
+            stack.gateway_url, "/v1/chat/completions", BODY, {"authorization": f"Bearer {stack.key}"}
+        )
+        answered = 0
+        for target in (direct, via):  # warm connections, caches, JIT-free but import-lazy paths
+            result = await run_load(target, 500, 10)
+            answered += len(result.latencies_ms) if target is via else 0
+        rows = []
+        for level in levels:
+            n = sequential if level == 1 else concurrent
+            d = await run_load(direct, n, level)
+            cpu0 = cpu_seconds(stack.gateway_pids())
+            g = await run_load(via, n, level)
+            cpu = cpu_seconds(stack.gateway_pids()) - cpu0
+            answered += len(g.latencies_ms)
+            added = {
+                f"added_p{q}_ms": round(percentile(g.latencies_ms, q) - percentile(d.latencies_ms, q), 3)
+                for q in (50, 95, 99)
+            }
+            rows.append(
+                {
+                    "concurrency": level,
+                    "requests": n,
+                    **added,
+                    "direct": summary(d.latencies_ms),
+                    "gateway": summary(g.latencies_ms),
+                    "direct_rps": round(d.rps),
+                    "gateway_rps": round(g.rps),
+                    "gateway_errors": g.errors,
+                    "gateway_cpu_ms_per_request": round(cpu * 1000 / max(1, len(g.latencies_ms)), 3),
+                    "gateway_rss_mb": rss_mb(stack.gateway_pids()),
+                }
+            )
+        in_vault, drain_s = await wait_for_vault(stack.database_url, answered)
+    return {
+        "benchmark": "gateway_overhead",
+        "machine": f"{platform.machine()} {os.cpu_count()} cores",
+        "python": platform.python_version(),
+        "server": f"uvicorn, uvloop, httptools, {workers} worker(s); one `onevault loader` process",
+        "simulator_latency_ms": 0,
+        "levels": rows,
+        "vault": {
+            "answered": answered,
+            "in_vault": in_vault,
+            "seconds_to_drain_after_load": round(drain_s, 2),
+        },
+        "targets": {"median_added_sequential_ms": 2.0, "p99_added_c50_ms": 10.0},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--levels", default="1,10,50,200", help="concurrency levels; 1 = sequential")
+    parser.add_argument("--sequential", type=int, default=2000, help="requests in the sequential run")
+    parser.add_argument("--requests", type=int, default=5000, help="requests per concurrent run")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gateway worker processes")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    result = asyncio.run(measure(levels, args.sequential, args.requests, args.workers))
+    print_table(
+        [
+            {k: v for k, v in row.items() if k not in ("direct", "gateway")}
+            | {"gw_p50": row["gateway"]["p50"], "gw_p99": row["gateway"]["p99"]}
+            for row in result["levels"]
+        ]
+    )
+    print(f"vault: {result['vault']}")
+    print(f"wrote {write_json('gateway_overhead', result)}")
+
+
+if __name__ == "__main__":
+    main()
