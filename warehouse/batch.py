@@ -3,7 +3,8 @@
 Rules that make loads idempotent: a hub or link row appears once per key; a satellite keeps,
 per key (and sub-key for multi-active satellites), only the *last* state given in the batch —
 the warehouse sees one state per key per load — and the loader writes it only if its hash diff
-differs from the key's latest stored row. Loading the same batch twice is therefore a no-op.
+(computed by PostgreSQL during the load) differs from the key's latest stored row. Loading the
+same batch twice is therefore a no-op.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
-from warehouse.hashing import GHOST_HK, hash_diff, hash_key
+from warehouse.hashing import GHOST_HK, hash_key
 from warehouse.tables import HubSpec, LinkSpec, SatSpec, TableSpec
 
 _cached_key = lru_cache(maxsize=100_000)(hash_key)
@@ -69,13 +70,11 @@ class VaultBatch:
             raise ValueError(f"{spec.name} has {len(spec.attributes)} attributes, got {len(values)}")
         if (sub_key is None) != (spec.sub_key is None):
             raise ValueError(f"{spec.name}: sub_key must be given exactly for multi-active satellites")
-        positions = spec.hashed_positions
-        diff = hash_diff(values if len(positions) == len(values) else [values[i] for i in positions])
         rows = self._sats.setdefault(spec, {})
         if spec.sub_key is None:
-            rows[parent_hk] = (parent_hk, diff, record_source, *values)
+            rows[parent_hk] = (parent_hk, record_source, *values)
         else:
-            rows[(parent_hk, sub_key)] = (parent_hk, sub_key, diff, record_source, *values)
+            rows[(parent_hk, sub_key)] = (parent_hk, sub_key, record_source, *values)
 
     def tables(self) -> Iterator[tuple[TableSpec, list[tuple[Any, ...]]]]:
         """Tables in dependency order (hubs, links, satellites) with their rows."""

@@ -65,11 +65,17 @@ def canonical_text(value: Any) -> str | None:
 
 
 def _key_part(value: Any) -> str:
-    text = canonical_text(value)
+    text = value if type(value) is str else canonical_text(value)
     if text is None:
         return NULL_MARKER
-    text = text.strip(_TRIM).translate(_ASCII_UPPER)
-    return text.translate(_ESCAPE) if text else NULL_MARKER
+    text = text.strip(_TRIM)
+    # For ASCII text str.upper() *is* ASCII-only upper-casing, and far cheaper than translate.
+    text = text.upper() if text.isascii() else text.translate(_ASCII_UPPER)
+    if not text:
+        return NULL_MARKER
+    if "\\" in text or "|" in text or "^" in text:
+        return text.translate(_ESCAPE)
+    return text
 
 
 def _diff_part(value: Any) -> str:

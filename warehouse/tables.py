@@ -51,6 +51,15 @@ class SatSpec:
     def columns(self) -> tuple[str, ...]:
         return (*self.key_columns, "hash_diff", "record_source", *self.attributes)
 
+    @property
+    def copy_columns(self) -> tuple[str, ...]:
+        """What the loader copies: PostgreSQL computes ``hash_diff`` itself (see loader)."""
+        return (*self.key_columns, "record_source", *self.attributes)
+
+    @property
+    def hashed_attributes(self) -> tuple[str, ...]:
+        return tuple(self.attributes[i] for i in self.hashed_positions)
+
     @cached_property
     def hashed_positions(self) -> tuple[int, ...]:
         """Positions in ``attributes`` that take part in the hash diff, in declared order."""

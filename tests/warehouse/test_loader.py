@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.events import AttemptEvent, CostEvent, RequestEvent, TokenCounts
-from warehouse.hashing import GHOST_HK, hash_key
+from warehouse.hashing import GHOST_HK, hash_diff, hash_key
 from warehouse.loader import VaultLoader
 from warehouse.mapping import batch_from_events
 from warehouse.synthetic import synthetic_events
@@ -203,3 +203,50 @@ async def test_property_same_batch_twice_changes_nothing(
         second = await loader.load(batch_from_events(events))
         assert second.rows_inserted == 0
         assert await _counts(conn) == snapshot
+
+
+async def test_sql_hash_diff_matches_the_python_recipe(vault_pool: asyncpg.Pool) -> None:
+    """PostgreSQL hashes satellites at load time; Python (and dbt) must get the same bytes."""
+    ts = datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=UTC)
+    tricky = RequestEvent(
+        request_id="req-hash-parity",
+        request_ts=ts,
+        completed_ts=ts + timedelta(seconds=1),
+        endpoint="/v1/ai/completions",
+        customer="acme",
+        provider="openai",
+        model="gpt-4o-mini",
+        request_type="a|b^c\\d",
+        stream=True,
+        status="success",
+        http_status=200,
+        latency_ms=12.5,
+        max_cost=Decimal("1.50000"),
+        usage=TokenCounts(input_tokens=10, output_tokens=0),
+        client_ip="10.1.2.3",
+        user_agent="Ünïcode agent",
+        compliance_flags=["pii:email", "é"],
+        tags={"team": ""},
+        cost=CostEvent(
+            cost_event_id="req-hash-parity:cost",
+            event_ts=ts,
+            tokens=TokenCounts(input_tokens=10),
+            is_priced=True,
+            provider_cost=Decimal("0.000100000000"),
+            markup_pct=Decimal("20"),
+            markup_amount=Decimal("0.00002"),
+            customer_cost=Decimal("0.00012"),
+        ),
+    )
+    batch = batch_from_events([tricky])
+    await VaultLoader(vault_pool).load(batch)
+    for spec, rows in batch.tables():
+        if not isinstance(spec, t.SatSpec):
+            continue
+        stored = await vault_pool.fetch(f"select * from raw_vault.{spec.name}")
+        by_key = {tuple(r[c] for c in spec.key_columns): r["hash_diff"] for r in stored}
+        offset = len(spec.key_columns) + 1  # key columns, record_source, then attributes
+        for row in rows:
+            attrs = row[offset:]
+            expected = hash_diff([attrs[i] for i in spec.hashed_positions])
+            assert by_key[row[: len(spec.key_columns)]] == expected, spec.name
