@@ -16,6 +16,11 @@ Text forms (``canonical_text``): timestamps as UTC ``YYYY-MM-DDTHH:MM:SS.ffffff+
 ``to_char(ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')``), numerics without
 trailing zeros (SQL: ``trim_scale(x)::text``), booleans ``true``/``false``, bytes as hex.
 
+Where each is computed: hash *keys* here, in Python (the loader needs them to wire links);
+satellite hash *diffs* inside PostgreSQL at load time (``warehouse/loader.py`` inlines this
+recipe as SQL, with ``host(inet)`` as the text form of an address). ``hash_diff`` here is the
+same recipe, used by tests to prove the two agree.
+
 The SQL twin is ``raw_vault.ov_hash_key(variadic text[])`` / ``raw_vault.ov_hash_diff(...)``
 in ``sql/001_hash_recipe.sql``; ``tests/fixtures/hash_vectors.json`` proves byte parity. Changing
 the recipe means rehashing the whole vault: bump ``RECIPE_VERSION`` and write a migration.
