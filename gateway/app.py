@@ -1,6 +1,6 @@
 """The FastAPI application and everything it owns for its lifetime.
 
-``create_app`` wires PostgreSQL, Redis, the shared httpx client, the event emitter with its
+``create_app`` wires PostgreSQL, Redis, the shared upstream HTTP client, the event emitter with its
 spool replayer and (by default) the in-process vault loader. ``onevault loader`` runs the
 loader as its own process instead when the gateway scales out.
 """

@@ -11,6 +11,7 @@ import uvicorn
 
 from gateway.cli.runtime import servers, settings
 from warehouse.db import create_pool
+from warehouse.settings import get_settings
 from warehouse.stream_loader import StreamLoader
 
 
@@ -24,6 +25,7 @@ def serve(
     s = settings()
     servers()  # start the embedded servers once, before the workers fork
     os.environ["ONEVAULT_RUN_LOADER"] = "true" if loader else "false"
+    get_settings.cache_clear()  # with one worker the app is built in this process: re-read
     uvicorn.run(
         "gateway.asgi:create",
         factory=True,

@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from decimal import Decimal
 
-import httpx
-
 from gateway import metrics
 from gateway.auth.principal import Principal
 from gateway.errors import ApiError
@@ -31,6 +29,7 @@ from gateway.pricing import (
     estimate_tokens,
 )
 from gateway.providers.base import get_adapter
+from gateway.providers.http import UpstreamClient
 from gateway.providers.types import ChatRequest, ChatResponse, ProviderError, StreamChunk, Usage
 from gateway.recording.emitter import EventEmitter
 from gateway.routing.catalog import ProviderCatalog, ProviderRoute
@@ -42,7 +41,7 @@ class CompletionService:
         self,
         catalog: ProviderCatalog,
         prices: PriceCatalog,
-        http: httpx.AsyncClient,
+        http: UpstreamClient,
         emitter: EventEmitter,
         *,
         default_markup_pct: Decimal,

@@ -4,7 +4,7 @@ A concrete adapter only says how to *build* the provider call, how to *parse* a 
 and how to *decode* stream events; this base class owns the HTTP exchange and the error rules:
 
 - non-2xx answers become classified ``ProviderError``s (``error_for``, overridable);
-- timeouts and transport failures become ``timeout`` / ``connection`` before the answer
+- timeouts and transport failures (aiohttp's errors) become ``timeout`` / ``connection`` before the answer
   starts, and ``timeout`` / ``stream_broken`` once it has;
 - a 2xx body that is not JSON or lacks the promised fields is ``bad_response``;
 - a stream is yielded as it arrives and checked at the end: if the terminal event never came
@@ -19,12 +19,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import httpx
 import orjson
 
 from gateway.providers.base import ProviderEndpoint
 from gateway.providers.errors import bad_response, error_from_response, scrub, transport_error
-from gateway.providers.http import timeout_for
+from gateway.providers.http import TRANSPORT_ERRORS, UpstreamClient, UpstreamResponse
 from gateway.providers.sse import SseEvent, iter_sse
 from gateway.providers.types import ChatRequest, ChatResponse, ProviderError, StreamChunk
 
@@ -89,47 +88,42 @@ class HttpAdapter(ABC):
     def decoder(self, request: ChatRequest) -> StreamDecoder:
         """Fresh decoder state for one stream."""
 
-    def error_for(self, response: httpx.Response, endpoint: ProviderEndpoint) -> ProviderError:
+    def error_for(self, response: UpstreamResponse, endpoint: ProviderEndpoint) -> ProviderError:
         """The error for a non-2xx response whose body has been read."""
         return error_from_response(self.api_style, response, endpoint.api_key)
 
     # -- the shared cycle --------------------------------------------------------------------
     async def complete(
-        self, client: httpx.AsyncClient, endpoint: ProviderEndpoint, request: ChatRequest
+        self, client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest
     ) -> ChatResponse:
         call = self.build(endpoint, request, stream=False)
         try:
             response = await client.post(
-                call.url, headers=call.headers, content=orjson.dumps(call.body), timeout=timeout_for(endpoint)
+                call.url, headers=call.headers, body=orjson.dumps(call.body), timeout_s=endpoint.timeout_s
             )
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(self.api_style, exc, endpoint.api_key) from exc
         if not response.is_success:
             raise self.error_for(response, endpoint)
-        return self._parse(load_json(self.api_style, response.content), request, response.status_code)
+        return self._parse(load_json(self.api_style, response.content), request, response.status)
 
     async def stream(
-        self, client: httpx.AsyncClient, endpoint: ProviderEndpoint, request: ChatRequest
+        self, client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest
     ) -> AsyncIterator[StreamChunk]:
         call = self.build(endpoint, request, stream=True)
         decoder = self.decoder(request)
         started = False
         try:
             async with client.stream(
-                "POST",
-                call.url,
-                headers=call.headers,
-                content=orjson.dumps(call.body),
-                timeout=timeout_for(endpoint),
+                call.url, headers=call.headers, body=orjson.dumps(call.body), timeout_s=endpoint.timeout_s
             ) as response:
                 if not response.is_success:
-                    await response.aread()
-                    raise self.error_for(response, endpoint)
+                    body = await response.aread()
+                    raise self.error_for(UpstreamResponse(response.status, response.headers, body), endpoint)
                 started = True
                 if response.headers.get("content-type", "").startswith("application/json"):
                     # The server ignored stream=true and answered in one piece: pass it on whole.
-                    await response.aread()
-                    whole = self._parse(load_json(self.api_style, response.content), request, 200)
+                    whole = self._parse(load_json(self.api_style, await response.aread()), request, 200)
                     yield StreamChunk(whole.text, whole.finish_reason, whole.usage)
                     return
                 # Read to the end even after the terminal event so the connection goes back
@@ -137,7 +131,7 @@ class HttpAdapter(ABC):
                 async for event in iter_sse(response.aiter_lines(), bare_json_lines=self.bare_json_lines):
                     for chunk in self._feed(decoder, event, endpoint.api_key):
                         yield chunk
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             if not (started and decoder.complete):
                 raise transport_error(self.api_style, exc, endpoint.api_key, mid_stream=started) from exc
         if not decoder.complete:

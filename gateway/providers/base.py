@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol, runtime_checkable
 
-import httpx
-
+from gateway.providers.http import UpstreamClient
 from gateway.providers.types import ChatRequest, ChatResponse, StreamChunk
 
 API_STYLES: Final = ("openai", "anthropic", "gemini", "azure_openai", "cohere", "openai_compatible")
@@ -52,13 +51,13 @@ class ProviderAdapter(Protocol):
     api_style: str
 
     async def complete(
-        self, client: httpx.AsyncClient, endpoint: ProviderEndpoint, request: ChatRequest
+        self, client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest
     ) -> ChatResponse:
         """One whole answer, or a classified ``ProviderError``."""
         ...
 
     def stream(
-        self, client: httpx.AsyncClient, endpoint: ProviderEndpoint, request: ChatRequest
+        self, client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest
     ) -> AsyncIterator[StreamChunk]:
         """Chunks as they arrive; usage (when the provider reports it) only on the final chunk(s).
 

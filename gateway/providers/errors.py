@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import email.utils
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Final
 
-import httpx
+import aiohttp
 import orjson
+from aiohttp.http_exceptions import ContentEncodingError
 
+from gateway.providers.http import UpstreamResponse
 from gateway.providers.types import ProviderError
 
 MAX_PROVIDER_MESSAGE: Final = 300
@@ -37,8 +40,11 @@ def error_class_for_status(status: int) -> str:
     return "bad_response"
 
 
-def parse_retry_after(headers: httpx.Headers, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` or ``retry-after`` (delta-seconds or HTTP-date)."""
+def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` or ``retry-after`` (delta-seconds or HTTP-date).
+
+    ``headers`` is the response's case-insensitive mapping.
+    """
     millis = headers.get("retry-after-ms")
     if millis:
         try:
@@ -113,7 +119,7 @@ def provider_message(content: bytes, body: Any = None) -> str | None:
 
 def error_from_response(
     api_style: str,
-    response: httpx.Response,
+    response: UpstreamResponse,
     secret: str | None,
     *,
     error_class: str | None = None,
@@ -121,7 +127,7 @@ def error_from_response(
     body: Any = None,
 ) -> ProviderError:
     """A ProviderError for a non-2xx response whose body has been read."""
-    status = response.status_code
+    status = response.status
     detail = provider_message(response.content, body)
     message = f"{api_style} returned HTTP {status}"
     if detail:
@@ -137,18 +143,26 @@ def error_from_response(
 
 
 def transport_error(
-    api_style: str, exc: httpx.HTTPError, secret: str | None, *, mid_stream: bool = False
+    api_style: str, exc: BaseException, secret: str | None, *, mid_stream: bool = False
 ) -> ProviderError:
-    """Classify an httpx exception: timeouts, connection failures, or a stream cut short."""
+    """Classify a transport failure (one of ``TRANSPORT_ERRORS``): a timeout, a connection that
+    failed or dropped, or a stream cut short once it had started."""
     what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
+    # aiohttp's ServerTimeoutError (connect, pool wait, socket read) subclasses TimeoutError,
+    # which asyncio.TimeoutError is.
+    if isinstance(exc, TimeoutError):
         where = "mid-stream" if mid_stream else "waiting for the provider"
         return ProviderError("timeout", sanitise(f"{api_style} timed out {where} ({what})", secret))
     if mid_stream:
         return ProviderError("stream_broken", sanitise(f"{api_style} stream broke off ({what})", secret))
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, aiohttp.ClientError) and not _undecodable(exc):
         return ProviderError("connection", sanitise(f"{api_style} connection failed ({what})", secret))
     return ProviderError("bad_response", sanitise(f"{api_style} response unreadable ({what})", secret))
+
+
+def _undecodable(exc: BaseException) -> bool:
+    """The body arrived, but its content-encoding (gzip, deflate) is corrupt."""
+    return isinstance(exc, aiohttp.ClientPayloadError) and isinstance(exc.__cause__, ContentEncodingError)
 
 
 def bad_response(api_style: str, what: str, *, status: int | None = None) -> ProviderError:

@@ -16,12 +16,12 @@ import re
 from typing import Any, ClassVar, Final
 from urllib.parse import quote
 
-import httpx
 import orjson
 
 from gateway.providers.adapter import HttpAdapter, HttpCall, StreamDecoder
 from gateway.providers.base import ProviderEndpoint
 from gateway.providers.errors import decode_error_body, error_class_for_status, error_from_response, sanitise
+from gateway.providers.http import UpstreamResponse
 from gateway.providers.sse import SseEvent
 from gateway.providers.types import ChatRequest, ChatResponse, ProviderError, StreamChunk, Usage
 
@@ -112,7 +112,7 @@ class GeminiAdapter(HttpAdapter):
     def decoder(self, request: ChatRequest) -> StreamDecoder:
         return GeminiStreamDecoder()
 
-    def error_for(self, response: httpx.Response, endpoint: ProviderEndpoint) -> ProviderError:
+    def error_for(self, response: UpstreamResponse, endpoint: ProviderEndpoint) -> ProviderError:
         """Gemini puts retry hints in ``RetryInfo`` and reports bad keys as 400 ``API_KEY_INVALID``."""
         body = decode_error_body(response.content)
         error = body.get("error") if isinstance(body, dict) else None

@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
-import httpx
-
 from gateway.providers.base import ProviderEndpoint
+from gateway.providers.http import UpstreamClient
 from gateway.providers.openai import OpenAIAdapter
 from gateway.providers.types import ChatRequest, ProviderError, StreamChunk, Usage
 
@@ -46,7 +45,7 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
         )
 
     async def stream(
-        self, client: httpx.AsyncClient, endpoint: ProviderEndpoint, request: ChatRequest
+        self, client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest
     ) -> AsyncIterator[StreamChunk]:
         delivered = False
         try:

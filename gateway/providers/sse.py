@@ -19,7 +19,7 @@ class SseEvent:
 
 
 async def iter_sse(lines: AsyncIterable[str], *, bare_json_lines: bool = False) -> AsyncIterator[SseEvent]:
-    """Events from decoded lines (``httpx.Response.aiter_lines()``).
+    """Events from decoded lines without their terminators (``UpstreamStream.aiter_lines()``).
 
     ``bare_json_lines`` also accepts newline-delimited JSON (a line starting with ``{``) as a
     complete event, for servers that answer a streamed request without SSE framing.

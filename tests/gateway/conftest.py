@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from gateway.providers.base import ProviderEndpoint
-from gateway.providers.http import create_http_client
+from gateway.providers.http import UpstreamClient, create_http_client
 from gateway.simulator import SimulatorConfig, SimulatorServer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"
@@ -32,7 +31,8 @@ def sim(simulator_server: SimulatorServer) -> SimulatorServer:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[UpstreamClient]:
+    """The pooled provider client, as the gateway builds it (minus the environment)."""
     http = create_http_client(trust_env=False)
     yield http
     await http.aclose()

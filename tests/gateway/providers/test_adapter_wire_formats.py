@@ -1,25 +1,32 @@
 """Each adapter against bodies shaped exactly like its provider's documented responses.
 
-httpx.MockTransport stands in for the provider (the edge we do not own): the tests check the
-outgoing request (URL, headers, body) and the mapping of the recorded answers.
+A fake ``UpstreamClient`` stands in for the provider (the edge we do not own): the tests check
+the outgoing request (URL, headers, body) and the mapping of the recorded answers. Streamed
+bodies go through the real line splitting, delivered in small pieces as a network would, and
+transport failures are the exceptions aiohttp raises.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.providers.base import ProviderEndpoint, get_adapter
+from gateway.providers.http import USER_AGENT, UpstreamClient, UpstreamResponse, UpstreamStream
 from gateway.providers.openai_compatible import OpenAICompatibleAdapter
 from gateway.providers.types import ChatMessage, ChatRequest, ProviderError, StreamChunk, Usage
 
-Handler = Callable[[httpx.Request], httpx.Response]
 SSE = {"content-type": "text/event-stream"}
 PROMPT = "Explain hubs, links and satellites"
+PIECE = 7  # bytes per read, so lines and CRLFs straddle reads the way they do on a real socket
 
 REQUEST = ChatRequest(
     model="test-model",
@@ -39,19 +46,59 @@ REQUEST = ChatRequest(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One request as it left the gateway."""
+
+    method: str
+    url: str
+    headers: CIMultiDictProxy[str]
+    content: bytes
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the fake provider answers: a status, headers, a body, and maybe a lost connection
+    after the body's bytes (``then``)."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes = b""
+    then: BaseException | None = None
+
+    async def pieces(self) -> AsyncIterator[bytes]:
+        for at in range(0, len(self.content), PIECE):
+            yield self.content[at : at + PIECE]
+        if self.then is not None:
+            raise self.then
+
+
+def reply(
+    status: int, *, headers: Mapping[str, str] | None = None, content: bytes = b"", json: Any = None
+) -> Reply:
+    if json is not None:
+        return Reply(status, {"content-type": "application/json", **(headers or {})}, orjson.dumps(json))
+    return Reply(status, headers or {}, content)
+
+
+Handler = Callable[[Sent], Reply]
+
+
 class Upstream:
-    """A fake provider: records every request and answers with ``respond``."""
+    """A fake provider: records every request and answers with ``respond`` (a handler may raise
+    the transport error the client would)."""
 
-    def __init__(self, respond: httpx.Response | Handler) -> None:
+    def __init__(self, respond: Reply | Handler) -> None:
         self.respond = respond
-        self.requests: list[httpx.Request] = []
+        self.requests: list[Sent] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: Sent) -> Reply:
         self.requests.append(request)
         return self.respond(request) if callable(self.respond) else self.respond
 
     @property
-    def last(self) -> httpx.Request:
+    def last(self) -> Sent:
         return self.requests[-1]
 
     @property
@@ -59,20 +106,47 @@ class Upstream:
         return orjson.loads(self.last.content)
 
 
-class BreakingStream(httpx.AsyncByteStream):
-    """A body that delivers some bytes and then loses the connection."""
+class FakeClient(UpstreamClient):
+    """The shared client's interface, answered by an ``Upstream`` instead of the network."""
 
-    def __init__(self, *parts: bytes) -> None:
-        self.parts = parts
+    def __init__(self, upstream: Upstream) -> None:
+        super().__init__(trust_env=False)
+        self.upstream = upstream
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for part in self.parts:
-            yield part
-        raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+    def _send(self, url: str, headers: Mapping[str, str], body: bytes, timeout_s: float) -> Reply:
+        sent_headers = CIMultiDict({"user-agent": USER_AGENT})
+        sent_headers.update(headers)
+        return self.upstream(Sent("POST", url, CIMultiDictProxy(sent_headers), body, timeout_s))
+
+    async def post(
+        self, url: str, *, headers: Mapping[str, str], body: bytes, timeout_s: float
+    ) -> UpstreamResponse:
+        answer = self._send(url, headers, body, timeout_s)
+        return UpstreamResponse(answer.status, answer.headers, b"".join([p async for p in answer.pieces()]))
+
+    @asynccontextmanager  # type: ignore[override]
+    async def stream(
+        self, url: str, *, headers: Mapping[str, str], body: bytes, timeout_s: float
+    ) -> AsyncIterator[UpstreamStream]:
+        answer = self._send(url, headers, body, timeout_s)
+        yield UpstreamStream(answer.status, answer.headers, answer.pieces())
 
 
-def client_for(upstream: Upstream) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.MockTransport(upstream))
+def client_for(upstream: Upstream) -> FakeClient:
+    return FakeClient(upstream)
+
+
+def connection_lost() -> aiohttp.ClientPayloadError:
+    """What aiohttp raises when the peer closes in the middle of a chunked body."""
+    return aiohttp.ClientPayloadError(
+        "Response payload is not completed: <TransferEncodingError: 400, message='Not enough data to "
+        "satisfy transfer length header.'>"
+    )
+
+
+def connect_error(host: str, message: str) -> aiohttp.ClientConnectorError:
+    key = ConnectionKey(host, 443, True, True, None, None, None)
+    return aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, message))
 
 
 async def complete(
@@ -112,7 +186,7 @@ OPENAI = ProviderEndpoint("openai", "https://api.openai.com/v1", "sk-openai-key"
 
 
 async def test_openai_request_shape_and_response_mapping(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(httpx.Response(200, content=provider_fixture("openai_chat_completion.json")))
+    upstream = Upstream(reply(200, content=provider_fixture("openai_chat_completion.json")))
     response = await complete("openai", OPENAI, upstream)
 
     assert str(upstream.last.url) == "https://api.openai.com/v1/chat/completions"
@@ -145,7 +219,7 @@ async def test_openai_request_shape_and_response_mapping(provider_fixture: Calla
 
 
 async def test_openai_stream(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(httpx.Response(200, headers=SSE, content=provider_fixture("openai_chat_stream.sse")))
+    upstream = Upstream(reply(200, headers=SSE, content=provider_fixture("openai_chat_stream.sse")))
     chunks, error = await stream("openai", OPENAI, upstream)
 
     assert error is None
@@ -158,7 +232,7 @@ async def test_openai_stream(provider_fixture: Callable[[str], bytes]) -> None:
 
 async def test_openai_429_carries_retry_after(provider_fixture: Callable[[str], bytes]) -> None:
     upstream = Upstream(
-        httpx.Response(429, headers={"retry-after": "20"}, content=provider_fixture("openai_error_429.json"))
+        reply(429, headers={"retry-after": "20"}, content=provider_fixture("openai_error_429.json"))
     )
     with pytest.raises(ProviderError) as info:
         await complete("openai", OPENAI, upstream)
@@ -183,7 +257,7 @@ async def test_openai_429_carries_retry_after(provider_fixture: Callable[[str], 
 )
 async def test_openai_unusable_bodies_are_bad_response(content: bytes, what: str) -> None:
     with pytest.raises(ProviderError) as info:
-        await complete("openai", OPENAI, Upstream(httpx.Response(200, content=content)))
+        await complete("openai", OPENAI, Upstream(reply(200, content=content)))
     assert info.value.error_class == "bad_response"
     assert what in str(info.value)
     assert not info.value.retryable
@@ -193,15 +267,15 @@ async def test_openai_stream_without_done_is_broken_after_the_text(
     provider_fixture: Callable[[str], bytes],
 ) -> None:
     body = provider_fixture("openai_chat_stream.sse").replace(b"data: [DONE]\n\n", b"")
-    chunks, error = await stream("openai", OPENAI, Upstream(httpx.Response(200, headers=SSE, content=body)))
+    chunks, error = await stream("openai", OPENAI, Upstream(reply(200, headers=SSE, content=body)))
     assert text_of(chunks) == "Hello there!"  # everything received was yielded first
     assert error is not None and error.error_class == "stream_broken" and error.retryable
 
 
 async def test_openai_connection_lost_mid_stream(provider_fixture: Callable[[str], bytes]) -> None:
     events = provider_fixture("openai_chat_stream.sse").split(b"\n\n")
-    broken = BreakingStream(b"\n\n".join(events[:3]) + b"\n\n", events[3][:40])
-    upstream = Upstream(httpx.Response(200, headers=SSE, stream=broken))
+    received = b"\n\n".join(events[:3]) + b"\n\n" + events[3][:40]
+    upstream = Upstream(Reply(200, SSE, received, then=connection_lost()))
     chunks, error = await stream("openai", OPENAI, upstream)
     assert text_of(chunks) == "Hello there!"
     assert error is not None and error.error_class == "stream_broken"
@@ -212,14 +286,14 @@ async def test_openai_error_event_mid_stream() -> None:
         b'data: {"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n'
         b'data: {"error":{"message":"The server had an error","type":"server_error","code":null}}\n\n'
     )
-    chunks, error = await stream("openai", OPENAI, Upstream(httpx.Response(200, headers=SSE, content=body)))
+    chunks, error = await stream("openai", OPENAI, Upstream(reply(200, headers=SSE, content=body)))
     assert text_of(chunks) == "Hi"
     assert error is not None and error.error_class == "server_error"
 
 
 async def test_openai_garbage_event_is_bad_response() -> None:
     body = b"data: {not json\n\n"
-    chunks, error = await stream("openai", OPENAI, Upstream(httpx.Response(200, headers=SSE, content=body)))
+    chunks, error = await stream("openai", OPENAI, Upstream(reply(200, headers=SSE, content=body)))
     assert chunks == []
     assert error is not None and error.error_class == "bad_response"
 
@@ -227,19 +301,22 @@ async def test_openai_garbage_event_is_bad_response() -> None:
 @pytest.mark.parametrize(
     ("exc", "error_class"),
     [
-        (httpx.ConnectTimeout, "timeout"),
-        (httpx.ReadTimeout, "timeout"),
-        (httpx.PoolTimeout, "timeout"),
-        (httpx.ConnectError, "connection"),
-        (httpx.RemoteProtocolError, "connection"),
+        (aiohttp.ConnectionTimeoutError("Connection timeout to host https://api.openai.com"), "timeout"),
+        (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), "timeout"),
+        (TimeoutError(), "timeout"),  # asyncio.TimeoutError: a deadline around the whole call
+        (connect_error("api.openai.com", "Connect call failed"), "connection"),
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), "connection"),
+        (aiohttp.ServerDisconnectedError(), "connection"),
+        (connection_lost(), "connection"),
     ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else value,
 )
 @pytest.mark.parametrize("streaming", [False, True])
 async def test_transport_failures_before_an_answer(
-    exc: type[httpx.TransportError], error_class: str, streaming: bool
+    exc: BaseException, error_class: str, streaming: bool
 ) -> None:
-    def fail(request: httpx.Request) -> httpx.Response:
-        raise exc("boom", request=request)
+    def fail(request: Sent) -> Reply:
+        raise exc
 
     if streaming:
         _, error = await stream("openai", OPENAI, Upstream(fail))
@@ -250,10 +327,32 @@ async def test_transport_failures_before_an_answer(
     assert error is not None and error.error_class == error_class and error.retryable
 
 
+async def test_body_cut_short_before_an_answer_is_a_connection_error() -> None:
+    """The headers came, the body did not: nothing reached the caller, so it is not mid-stream."""
+    cut = Reply(502, {}, b'{"error": {"mess', then=connection_lost())
+    for streaming in (False, True):
+        if streaming:
+            chunks, error = await stream("openai", OPENAI, Upstream(cut))
+            assert chunks == []
+        else:
+            with pytest.raises(ProviderError) as info:
+                await complete("openai", OPENAI, Upstream(cut))
+            error = info.value
+        assert error is not None and (error.error_class, error.retryable) == ("connection", True)
+
+
+async def test_the_endpoint_timeout_goes_with_every_call(provider_fixture: Callable[[str], bytes]) -> None:
+    endpoint = ProviderEndpoint("openai", "https://api.openai.com/v1", "k", timeout_s=7.5)
+    upstream = Upstream(reply(200, content=provider_fixture("openai_chat_completion.json")))
+    await complete("openai", endpoint, upstream)
+    await stream("openai", endpoint, upstream)
+    assert [r.timeout_s for r in upstream.requests] == [7.5, 7.5]
+
+
 async def test_stream_request_answered_with_plain_json(provider_fixture: Callable[[str], bytes]) -> None:
     """A server that ignores stream=true still produces one chunk with text and usage."""
     upstream = Upstream(
-        httpx.Response(
+        reply(
             200,
             headers={"content-type": "application/json"},
             content=provider_fixture("openai_chat_completion.json"),
@@ -284,7 +383,7 @@ async def test_compatible_uses_max_tokens_and_estimates_missing_usage() -> None:
             {"index": 0, "message": {"role": "assistant", "content": "12345678"}, "finish_reason": "stop"}
         ],
     }
-    upstream = Upstream(httpx.Response(200, json=body))
+    upstream = Upstream(reply(200, json=body))
     response = await complete("openai_compatible", COMPATIBLE, upstream)
     assert str(upstream.last.url) == "http://localhost:11434/v1/chat/completions"
     assert upstream.body["max_tokens"] == 256 and "max_completion_tokens" not in upstream.body
@@ -299,7 +398,7 @@ async def test_compatible_stream_tolerates_no_done_no_usage_and_ndjson() -> None
         b'data: {"choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}]}\n\n'
     )
     chunks, error = await stream(
-        "openai_compatible", COMPATIBLE, Upstream(httpx.Response(200, headers=SSE, content=sse))
+        "openai_compatible", COMPATIBLE, Upstream(reply(200, headers=SSE, content=sse))
     )
     assert error is None and text_of(chunks) == "Hello"
     assert all(c.usage is None for c in chunks)
@@ -310,7 +409,7 @@ async def test_compatible_stream_tolerates_no_done_no_usage_and_ndjson() -> None
         b'"usage":{"prompt_tokens":3,"completion_tokens":1}}\n'
     )
     chunks, error = await stream(
-        "openai_compatible", COMPATIBLE, Upstream(httpx.Response(200, headers=SSE, content=ndjson))
+        "openai_compatible", COMPATIBLE, Upstream(reply(200, headers=SSE, content=ndjson))
     )
     assert error is None and text_of(chunks) == "Hi"
     assert assert_usage_only_last(chunks) == Usage(input_tokens=3, output_tokens=1)
@@ -319,7 +418,7 @@ async def test_compatible_stream_tolerates_no_done_no_usage_and_ndjson() -> None
 async def test_compatible_stream_without_finish_is_still_broken() -> None:
     sse = b'data: {"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}\n\n'
     chunks, error = await stream(
-        "openai_compatible", COMPATIBLE, Upstream(httpx.Response(200, headers=SSE, content=sse))
+        "openai_compatible", COMPATIBLE, Upstream(reply(200, headers=SSE, content=sse))
     )
     assert text_of(chunks) == "Hel"
     assert error is not None and error.error_class == "stream_broken"
@@ -330,12 +429,10 @@ async def test_compatible_retries_without_stream_options_once_and_remembers() ->
         b'data: {"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
     )
 
-    def respond(request: httpx.Request) -> httpx.Response:
+    def respond(request: Sent) -> Reply:
         if "stream_options" in orjson.loads(request.content):
-            return httpx.Response(
-                400, json={"error": {"message": "Unrecognized request argument: stream_options"}}
-            )
-        return httpx.Response(200, headers=SSE, content=done)
+            return reply(400, json={"error": {"message": "Unrecognized request argument: stream_options"}})
+        return reply(200, headers=SSE, content=done)
 
     adapter = OpenAICompatibleAdapter()  # fresh: the memory of rejecting servers is per adapter
     endpoint = ProviderEndpoint("openai_compatible", "http://legacy.local/v1", "k")
@@ -356,7 +453,7 @@ AZURE = ProviderEndpoint(
 
 
 async def test_azure_url_headers_and_mapping(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(httpx.Response(200, content=provider_fixture("azure_chat_completion.json")))
+    upstream = Upstream(reply(200, content=provider_fixture("azure_chat_completion.json")))
     response = await complete("azure_openai", AZURE, upstream, ChatRequest("gpt-4o", REQUEST.messages))
 
     assert str(upstream.last.url) == (
@@ -377,7 +474,7 @@ async def test_azure_unmapped_model_custom_version_and_openai_suffix(
     endpoint = ProviderEndpoint(
         "azure_openai", "https://contoso.openai.azure.com/openai/", "k", api_version="2025-01-01-preview"
     )
-    upstream = Upstream(httpx.Response(200, content=provider_fixture("azure_chat_completion.json")))
+    upstream = Upstream(reply(200, content=provider_fixture("azure_chat_completion.json")))
     await complete("azure_openai", endpoint, upstream, ChatRequest("gpt-4o-mini", REQUEST.messages))
     assert str(upstream.last.url) == (
         "https://contoso.openai.azure.com/openai/deployments/gpt-4o-mini/chat/completions"
@@ -386,7 +483,7 @@ async def test_azure_unmapped_model_custom_version_and_openai_suffix(
 
 
 async def test_azure_stream_skips_prompt_filter_preamble(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(httpx.Response(200, headers=SSE, content=provider_fixture("azure_chat_stream.sse")))
+    upstream = Upstream(reply(200, headers=SSE, content=provider_fixture("azure_chat_stream.sse")))
     chunks, error = await stream("azure_openai", AZURE, upstream, ChatRequest("gpt-4o", REQUEST.messages))
     assert error is None
     assert upstream.body["stream_options"] == {"include_usage": True}
@@ -400,7 +497,7 @@ ANTHROPIC = ProviderEndpoint("anthropic", "https://api.anthropic.com", "sk-ant-k
 
 
 async def test_anthropic_request_shape_and_mapping(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(httpx.Response(200, content=provider_fixture("anthropic_message.json")))
+    upstream = Upstream(reply(200, content=provider_fixture("anthropic_message.json")))
     response = await complete("anthropic", ANTHROPIC, upstream)
 
     assert str(upstream.last.url) == "https://api.anthropic.com/v1/messages"
@@ -434,7 +531,7 @@ async def test_anthropic_default_max_tokens_and_version_override(
     provider_fixture: Callable[[str], bytes],
 ) -> None:
     endpoint = ProviderEndpoint("anthropic", "https://api.anthropic.com/v1", "k", api_version="2024-01-01")
-    upstream = Upstream(httpx.Response(200, content=provider_fixture("anthropic_message.json")))
+    upstream = Upstream(reply(200, content=provider_fixture("anthropic_message.json")))
     await complete("anthropic", endpoint, upstream, ChatRequest("claude", [ChatMessage("user", "hi")]))
     assert str(upstream.last.url) == "https://api.anthropic.com/v1/messages"
     assert upstream.last.headers["anthropic-version"] == "2024-01-01"
@@ -446,7 +543,7 @@ async def test_anthropic_default_max_tokens_and_version_override(
 
 
 async def test_anthropic_stream(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(httpx.Response(200, headers=SSE, content=provider_fixture("anthropic_stream.sse")))
+    upstream = Upstream(reply(200, headers=SSE, content=provider_fixture("anthropic_stream.sse")))
     chunks, error = await stream("anthropic", ANTHROPIC, upstream)
     assert error is None
     assert upstream.body["stream"] is True
@@ -458,16 +555,14 @@ async def test_anthropic_stream(provider_fixture: Callable[[str], bytes]) -> Non
 
 
 async def test_anthropic_error_event_after_text(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(
-        httpx.Response(200, headers=SSE, content=provider_fixture("anthropic_stream_error.sse"))
-    )
+    upstream = Upstream(reply(200, headers=SSE, content=provider_fixture("anthropic_stream_error.sse")))
     chunks, error = await stream("anthropic", ANTHROPIC, upstream)
     assert text_of(chunks) == "Partial"
     assert error is not None and error.error_class == "server_error" and "overloaded_error" in str(error)
 
 
 async def test_anthropic_overloaded_529(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(httpx.Response(529, content=provider_fixture("anthropic_error_529.json")))
+    upstream = Upstream(reply(529, content=provider_fixture("anthropic_error_529.json")))
     with pytest.raises(ProviderError) as info:
         await complete("anthropic", ANTHROPIC, upstream)
     assert (info.value.error_class, info.value.status) == ("server_error", 529)
@@ -480,7 +575,7 @@ GEMINI = ProviderEndpoint("gemini", "https://generativelanguage.googleapis.com",
 
 
 async def test_gemini_request_shape_and_mapping(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(httpx.Response(200, content=provider_fixture("gemini_generate_content.json")))
+    upstream = Upstream(reply(200, content=provider_fixture("gemini_generate_content.json")))
     response = await complete(
         "gemini",
         GEMINI,
@@ -528,7 +623,7 @@ async def test_gemini_request_shape_and_mapping(provider_fixture: Callable[[str]
 
 
 async def test_gemini_stream_with_crlf_framing(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(httpx.Response(200, headers=SSE, content=provider_fixture("gemini_stream.sse")))
+    upstream = Upstream(reply(200, headers=SSE, content=provider_fixture("gemini_stream.sse")))
     chunks, error = await stream(
         "gemini", GEMINI, upstream, ChatRequest("gemini-2.0-flash", REQUEST.messages)
     )
@@ -545,13 +640,13 @@ async def test_gemini_stream_without_finish_reason_is_broken(
     provider_fixture: Callable[[str], bytes],
 ) -> None:
     body = b"\r\n\r\n".join(provider_fixture("gemini_stream.sse").split(b"\r\n\r\n")[:2]) + b"\r\n\r\n"
-    chunks, error = await stream("gemini", GEMINI, Upstream(httpx.Response(200, headers=SSE, content=body)))
+    chunks, error = await stream("gemini", GEMINI, Upstream(reply(200, headers=SSE, content=body)))
     assert text_of(chunks) == "Data vault"
     assert error is not None and error.error_class == "stream_broken"
 
 
 async def test_gemini_429_retry_info_from_body(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(httpx.Response(429, content=provider_fixture("gemini_error_429.json")))
+    upstream = Upstream(reply(429, content=provider_fixture("gemini_error_429.json")))
     with pytest.raises(ProviderError) as info:
         await complete("gemini", GEMINI, upstream)
     assert (info.value.error_class, info.value.retry_after) == ("rate_limited", 37.0)
@@ -559,7 +654,7 @@ async def test_gemini_429_retry_info_from_body(provider_fixture: Callable[[str],
 
 
 async def test_gemini_invalid_key_is_auth_despite_400(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(httpx.Response(400, content=provider_fixture("gemini_error_api_key.json")))
+    upstream = Upstream(reply(400, content=provider_fixture("gemini_error_api_key.json")))
     with pytest.raises(ProviderError) as info:
         await complete("gemini", GEMINI, upstream)
     assert (info.value.error_class, info.value.status) == ("auth", 400)
@@ -571,7 +666,7 @@ async def test_gemini_blocked_prompt_is_content_filter() -> None:
         "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9},
         "modelVersion": "gemini-2.0-flash",
     }
-    response = await complete("gemini", GEMINI, Upstream(httpx.Response(200, json=body)))
+    response = await complete("gemini", GEMINI, Upstream(reply(200, json=body)))
     assert (response.text, response.finish_reason, response.usage) == ("", "content_filter", Usage(9, 0))
 
 
@@ -581,7 +676,7 @@ COHERE = ProviderEndpoint("cohere", "https://api.cohere.com", "co-key")
 
 
 async def test_cohere_request_shape_and_mapping(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(httpx.Response(200, content=provider_fixture("cohere_chat.json")))
+    upstream = Upstream(reply(200, content=provider_fixture("cohere_chat.json")))
     response = await complete("cohere", COHERE, upstream)
 
     assert str(upstream.last.url) == "https://api.cohere.com/v2/chat"
@@ -609,7 +704,7 @@ async def test_cohere_request_shape_and_mapping(provider_fixture: Callable[[str]
 
 
 async def test_cohere_stream(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(httpx.Response(200, headers=SSE, content=provider_fixture("cohere_chat_stream.sse")))
+    upstream = Upstream(reply(200, headers=SSE, content=provider_fixture("cohere_chat_stream.sse")))
     chunks, error = await stream("cohere", COHERE, upstream)
     assert error is None
     assert upstream.body["stream"] is True
@@ -625,12 +720,12 @@ async def test_cohere_usage_falls_back_to_tokens() -> None:
         "message": {"role": "assistant", "content": [{"type": "text", "text": "hi"}]},
         "usage": {"tokens": {"input_tokens": 30, "output_tokens": 2}},
     }
-    response = await complete("cohere", COHERE, Upstream(httpx.Response(200, json=body)))
+    response = await complete("cohere", COHERE, Upstream(reply(200, json=body)))
     assert response.usage == Usage(input_tokens=30, output_tokens=2)
 
 
 async def test_cohere_error_message(provider_fixture: Callable[[str], bytes]) -> None:
-    upstream = Upstream(httpx.Response(400, content=provider_fixture("cohere_error.json")))
+    upstream = Upstream(reply(400, content=provider_fixture("cohere_error.json")))
     with pytest.raises(ProviderError) as info:
         await complete("cohere", COHERE, upstream)
     assert info.value.error_class == "bad_request" and not info.value.retryable
@@ -659,13 +754,13 @@ ECHOING_ERRORS = {
 @pytest.mark.parametrize("api_style", sorted(ECHOING_ERRORS))
 async def test_api_key_never_in_error_messages(api_style: str, secret_key: str) -> None:
     endpoint = ProviderEndpoint(api_style, "https://provider.example/v1", secret_key)
-    echo = Upstream(httpx.Response(401, json=ECHOING_ERRORS[api_style](secret_key)))
+    echo = Upstream(reply(401, json=ECHOING_ERRORS[api_style](secret_key)))
     with pytest.raises(ProviderError) as info:
         await complete(api_style, endpoint, echo)
     _, streamed = await stream(api_style, endpoint, echo)
 
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError(f"cannot reach {request.headers}", request=request)
+    def refuse(request: Sent) -> Reply:
+        raise connect_error("provider.example", f"cannot reach {dict(request.headers)}")
 
     with pytest.raises(ProviderError) as transport:
         await complete(api_style, endpoint, Upstream(refuse))

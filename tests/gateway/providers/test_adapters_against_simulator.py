@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import httpx
 import pytest
 
 from gateway.providers.base import API_STYLES, ProviderEndpoint, get_adapter
+from gateway.providers.http import UpstreamClient
 from gateway.providers.types import ChatMessage, ChatRequest, ChatResponse, ProviderError, StreamChunk, Usage
 from gateway.simulator import SimulatorServer
 
@@ -26,7 +26,7 @@ def chat(model: str = "sim-model", **kwargs: object) -> ChatRequest:
 
 
 async def collect(
-    client: httpx.AsyncClient, endpoint: ProviderEndpoint, request: ChatRequest
+    client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest
 ) -> tuple[list[StreamChunk], ProviderError | None]:
     chunks: list[StreamChunk] = []
     try:
@@ -37,14 +37,12 @@ async def collect(
     return chunks, None
 
 
-async def complete(
-    client: httpx.AsyncClient, endpoint: ProviderEndpoint, request: ChatRequest
-) -> ChatResponse:
+async def complete(client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest) -> ChatResponse:
     return await get_adapter(endpoint.api_style).complete(client, endpoint, request)
 
 
 async def failure(
-    client: httpx.AsyncClient, endpoint: ProviderEndpoint, request: ChatRequest, *, streaming: bool
+    client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest, *, streaming: bool
 ) -> tuple[ProviderError, str]:
     """The error a call raises, and (streaming) the text yielded before it."""
     if streaming:
@@ -64,7 +62,7 @@ def assert_safe(err: ProviderError, key: str) -> None:
 
 @pytest.mark.parametrize("api_style", API_STYLES)
 async def test_complete_and_stream_give_the_same_answer(
-    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: httpx.AsyncClient
+    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: UpstreamClient
 ) -> None:
     endpoint = sim_endpoint(api_style)
     response = await complete(client, endpoint, chat())
@@ -84,7 +82,7 @@ async def test_complete_and_stream_give_the_same_answer(
 
 @pytest.mark.parametrize("api_style", API_STYLES)
 async def test_cached_and_reasoning_tokens_are_mapped(
-    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: httpx.AsyncClient
+    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: UpstreamClient
 ) -> None:
     sim.simulator.configure(cached_fraction=0.5, output_tokens=40, reasoning_ratio=0.5)
     endpoint = sim_endpoint(api_style)
@@ -105,7 +103,7 @@ async def test_cached_and_reasoning_tokens_are_mapped(
 
 @pytest.mark.parametrize("api_style", API_STYLES)
 async def test_max_tokens_truncates_with_length(
-    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: httpx.AsyncClient
+    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: UpstreamClient
 ) -> None:
     endpoint = sim_endpoint(api_style)
     response = await complete(client, endpoint, chat(max_tokens=5))
@@ -123,7 +121,7 @@ async def test_http_429_is_rate_limited_with_retry_after(
     streaming: bool,
     sim: SimulatorServer,
     sim_endpoint: EndpointFactory,
-    client: httpx.AsyncClient,
+    client: UpstreamClient,
     secret_key: str,
 ) -> None:
     sim.simulator.inject("http_429", count=1, retry_after=0.25)
@@ -141,7 +139,7 @@ async def test_http_5xx_is_server_error(
     status: int,
     sim: SimulatorServer,
     sim_endpoint: EndpointFactory,
-    client: httpx.AsyncClient,
+    client: UpstreamClient,
     secret_key: str,
 ) -> None:
     sim.simulator.inject(f"http_{status}", count=2)
@@ -153,7 +151,7 @@ async def test_http_5xx_is_server_error(
 
 @pytest.mark.parametrize("api_style", API_STYLES)
 async def test_timeout_with_a_short_endpoint_timeout(
-    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: httpx.AsyncClient
+    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: UpstreamClient
 ) -> None:
     sim.simulator.inject("timeout", count=2)  # stalls 5 s (the session's timeout_fault_s)
     endpoint = sim_endpoint(api_style, timeout_s=0.2)
@@ -166,7 +164,7 @@ async def test_timeout_with_a_short_endpoint_timeout(
 
 @pytest.mark.parametrize("api_style", API_STYLES)
 async def test_garbage_json_is_bad_response(
-    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: httpx.AsyncClient
+    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: UpstreamClient
 ) -> None:
     sim.simulator.inject("garbage_json", count=2)
     for streaming in (False, True):
@@ -177,7 +175,7 @@ async def test_garbage_json_is_bad_response(
 
 @pytest.mark.parametrize("api_style", API_STYLES)
 async def test_broken_stream_yields_partial_text_then_raises(
-    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: httpx.AsyncClient
+    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: UpstreamClient
 ) -> None:
     endpoint = sim_endpoint(api_style)
     full = (await complete(client, endpoint, chat())).text
@@ -189,7 +187,7 @@ async def test_broken_stream_yields_partial_text_then_raises(
 
 @pytest.mark.parametrize("api_style", API_STYLES)
 async def test_latency_fault_delays_but_answers(
-    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: httpx.AsyncClient
+    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: UpstreamClient
 ) -> None:
     sim.simulator.inject("latency", count=1, latency_ms=150)
     started = time.perf_counter()
@@ -200,7 +198,7 @@ async def test_latency_fault_delays_but_answers(
 
 @pytest.mark.parametrize("api_style", API_STYLES)
 async def test_invalid_key_is_auth(
-    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: httpx.AsyncClient
+    api_style: str, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: UpstreamClient
 ) -> None:
     endpoint = sim_endpoint(api_style, api_key="invalid")
     for streaming in (False, True):
@@ -210,7 +208,7 @@ async def test_invalid_key_is_auth(
 
 
 async def test_fault_filters_pick_the_call(
-    sim: SimulatorServer, sim_endpoint: EndpointFactory, client: httpx.AsyncClient
+    sim: SimulatorServer, sim_endpoint: EndpointFactory, client: UpstreamClient
 ) -> None:
     sim.simulator.inject("http_500", match={"model": "other-model"})
     sim.simulator.inject("http_503", match={"api_style": "anthropic"})
@@ -224,7 +222,7 @@ async def test_fault_filters_pick_the_call(
 
 
 async def test_the_simulator_sees_each_wire_format(
-    sim: SimulatorServer, sim_endpoint: EndpointFactory, client: httpx.AsyncClient, secret_key: str
+    sim: SimulatorServer, sim_endpoint: EndpointFactory, client: UpstreamClient, secret_key: str
 ) -> None:
     """What reached the provider: system placement, roles, deployment routing, no key in stats."""
     azure = sim_endpoint("azure_openai", deployments={"gpt-4o": "prod-gpt4o"})
