@@ -75,7 +75,9 @@ def sat_insert(spec: SatSpec, tmp: str, types: dict[str, str]) -> str:
     return (
         f"insert into {target} ({', '.join(spec.copy_columns)}, hash_diff, load_dts) "
         f"select {copied}, n.hash_diff, now() "
-        f"from (select t.*, {sat_hash_expression(spec, types)} as hash_diff from {tmp} t) n "
+        # ``offset 0`` keeps the subquery from being flattened, which would evaluate the hash
+        # expression twice (once for the comparison, once for the inserted column).
+        f"from (select t.*, {sat_hash_expression(spec, types)} as hash_diff from {tmp} t offset 0) n "
         f"left join lateral (select s.hash_diff from {target} s where {match} "
         f"order by s.load_dts desc limit 1) latest on true "
         f"where latest.hash_diff is distinct from n.hash_diff"

@@ -181,3 +181,19 @@ async def test_models_lists_prices(gateway: Gateway) -> None:
     models = {m["id"]: m for m in r.json()["data"]}
     assert models["openai/gpt-4o-mini"]["pricing"]["input_per_mtok"] == "0.15"
     assert models["anthropic/claude-3-5-haiku-latest"]["pricing"]["markup_pct"] == "20"
+
+
+async def test_logs_never_carry_prompts_or_provider_keys(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret_prompt = "my card is 4111 1111 1111 1111, diagnose me"
+    gateway.sim.simulator.inject("http_500", match={"api_style": "openai"})
+    gateway.sim.simulator.inject("http_503", match={"api_style": "azure_openai"})
+    with caplog.at_level("DEBUG"):
+        async with client(gateway) as c:
+            r = await c.post("/v1/ai/completions", json={"prompt": secret_prompt, "model": "gpt-4o-mini"})
+    assert r.status_code == 502
+    assert caplog.records, "the failure path should have logged something"
+    for secret in (secret_prompt, "4111 1111", "sim-openai", "sim-azure", gateway.key):
+        assert secret not in caplog.text
+        assert secret not in r.text
