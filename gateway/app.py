@@ -57,18 +57,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
         http = create_http_client()
         spool = Spool(settings.home_dir / "spool")
         emitter = EventEmitter(redis, settings.event_stream, spool)
-        loader = (
-            StreamLoader(
-                redis,
-                pool,
-                stream=settings.event_stream,
-                batch_size=settings.loader_batch_size,
-                block_ms=settings.loader_block_ms,
-                linger_ms=settings.loader_linger_ms,
-            )
-            if config.run_loader
-            else None
-        )
+        loader = StreamLoader.from_settings(redis, pool, settings) if config.run_loader else None
         completions_service = CompletionService(
             ProviderCatalog.from_file(config.catalog_path),
             PriceCatalog.from_file(settings.prices_path),

@@ -31,6 +31,7 @@ from redis.exceptions import RedisError, ResponseError
 from warehouse.events import RequestEvent
 from warehouse.loader import VaultLoader
 from warehouse.mapping import batch_from_events
+from warehouse.settings import Settings
 
 log = logging.getLogger("onevault.loader")
 
@@ -71,6 +72,17 @@ class StreamLoader:
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.stats = LoaderStats()
         self._stopping = asyncio.Event()
+
+    @classmethod
+    def from_settings(cls, redis: aioredis.Redis, pool: asyncpg.Pool, settings: Settings) -> StreamLoader:
+        return cls(
+            redis,
+            pool,
+            stream=settings.event_stream,
+            batch_size=settings.loader_batch_size,
+            block_ms=settings.loader_block_ms,
+            linger_ms=settings.loader_linger_ms,
+        )
 
     async def ensure_group(self) -> None:
         try:

@@ -49,14 +49,7 @@ def loader() -> None:
 
         pool = await create_pool(ep.database_url, min_size=1, max_size=2)
         redis = aioredis.Redis.from_url(ep.redis_url)
-        worker = StreamLoader(
-            redis,
-            pool,
-            stream=s.event_stream,
-            batch_size=s.loader_batch_size,
-            block_ms=s.loader_block_ms,
-            linger_ms=s.loader_linger_ms,
-        )
+        worker = StreamLoader.from_settings(redis, pool, s)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)

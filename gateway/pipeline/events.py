@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any
 
 from gateway import metrics
 from gateway.errors import ApiError
@@ -14,6 +15,28 @@ from gateway.pricing import ModelPrice
 from gateway.providers.types import ProviderError, Usage
 from gateway.routing.catalog import ProviderRoute
 from warehouse.events import AttemptEvent, CostEvent, PriceEvent, RequestEvent, TokenCounts
+
+
+def _from_context(ctx: CallContext) -> dict[str, Any]:
+    """What every request event says about who asked for what, however it ended."""
+    return {
+        "request_id": ctx.request_id,
+        "request_ts": ctx.request_ts,
+        "completed_ts": datetime.now(timezone.utc),
+        "endpoint": ctx.endpoint,
+        "customer": ctx.principal.customer,
+        "gateway_key_id": ctx.principal.key_id,
+        "end_user": ctx.end_user,
+        "request_type": ctx.request_type,
+        "priority": ctx.priority,
+        "requested_provider": ctx.requested_provider,
+        "requested_model": ctx.requested_model,
+        "stream": ctx.stream,
+        "max_cost": ctx.max_cost,
+        "client_ip": ctx.client_ip,
+        "user_agent": ctx.user_agent,
+        "tags": ctx.tags,
+    }
 
 
 def success_event(ctx: CallContext, outcome: Outcome, markup_pct: Decimal) -> RequestEvent:
@@ -40,20 +63,9 @@ def success_event(ctx: CallContext, outcome: Outcome, markup_pct: Decimal) -> Re
     )
     err = outcome.error
     return RequestEvent(
-        request_id=ctx.request_id,
-        request_ts=ctx.request_ts,
-        completed_ts=datetime.now(timezone.utc),
-        endpoint=ctx.endpoint,
-        customer=ctx.principal.customer,
-        gateway_key_id=ctx.principal.key_id,
-        end_user=ctx.end_user,
+        **_from_context(ctx),
         provider=route.name,
         model=model,
-        request_type=ctx.request_type,
-        priority=ctx.priority,
-        requested_provider=ctx.requested_provider,
-        requested_model=ctx.requested_model,
-        stream=ctx.stream,
         status=outcome.status,
         http_status=200,
         error_code=err.error_class if err else None,
@@ -63,11 +75,7 @@ def success_event(ctx: CallContext, outcome: Outcome, markup_pct: Decimal) -> Re
         upstream_latency_ms=outcome.upstream_latency_ms,
         route_reason=outcome.route_reason,
         cache_status="none",
-        max_cost=ctx.max_cost,
         usage=tokens,
-        client_ip=ctx.client_ip,
-        user_agent=ctx.user_agent,
-        tags=ctx.tags,
         attempts=outcome.attempts,
         cost=CostEvent(
             cost_event_id=f"{ctx.request_id}:cost",
@@ -97,30 +105,15 @@ def failure_event(
     status, code = FINAL_STATUS.get(err.error_class, (502, "upstream_error"))
     last = attempts[-1] if attempts else None
     return RequestEvent(
-        request_id=ctx.request_id,
-        request_ts=ctx.request_ts,
-        completed_ts=datetime.now(timezone.utc),
-        endpoint=ctx.endpoint,
-        customer=ctx.principal.customer,
-        gateway_key_id=ctx.principal.key_id,
-        end_user=ctx.end_user,
+        **_from_context(ctx),
         provider=last.provider if last else None,
         model=last.model if last else None,
-        request_type=ctx.request_type,
-        priority=ctx.priority,
-        requested_provider=ctx.requested_provider,
-        requested_model=ctx.requested_model,
-        stream=ctx.stream,
         status="error",
         http_status=status,
         error_code=code,
         error_message=str(err)[:500],
         latency_ms=(time.perf_counter() - ctx.started) * 1000,
         upstream_latency_ms=upstream_ms,
-        max_cost=ctx.max_cost,
-        client_ip=ctx.client_ip,
-        user_agent=ctx.user_agent,
-        tags=ctx.tags,
         attempts=attempts,
     )
 
@@ -128,27 +121,12 @@ def failure_event(
 def rejection_event(ctx: CallContext, error: ApiError) -> RequestEvent:
     """Authenticated requests refused before any provider call are recorded too."""
     return RequestEvent(
-        request_id=ctx.request_id,
-        request_ts=ctx.request_ts,
-        completed_ts=datetime.now(timezone.utc),
-        endpoint=ctx.endpoint,
-        customer=ctx.principal.customer,
-        gateway_key_id=ctx.principal.key_id,
-        end_user=ctx.end_user,
-        request_type=ctx.request_type,
-        priority=ctx.priority,
-        requested_provider=ctx.requested_provider,
-        requested_model=ctx.requested_model,
-        stream=ctx.stream,
+        **_from_context(ctx),
         status="rejected",
         http_status=error.status,
         error_code=error.code,
         error_message=error.message[:500],
         latency_ms=(time.perf_counter() - ctx.started) * 1000,
-        max_cost=ctx.max_cost,
-        client_ip=ctx.client_ip,
-        user_agent=ctx.user_agent,
-        tags=ctx.tags,
     )
 
 
