@@ -51,8 +51,17 @@ def create_app(config: GatewayConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings = config.settings
         pool = await create_pool(config.database_url, min_size=1, max_size=10)
-        redis = aioredis.Redis.from_url(
-            config.redis_url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=10
+        # A blocking pool: under a burst, requests wait briefly for a connection instead of
+        # failing over to the spool (redis-py's default pool raises at 100 connections).
+        redis = aioredis.Redis.from_pool(
+            aioredis.BlockingConnectionPool.from_url(
+                config.redis_url,
+                max_connections=settings.redis_max_connections,
+                timeout=2,
+                socket_timeout=2,
+                socket_connect_timeout=2,
+                health_check_interval=10,
+            )
         )
         http = create_http_client()
         spool = Spool(settings.home_dir / "spool")

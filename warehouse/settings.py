@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     )
     run_loader: bool = Field(default=True, description="Run the vault loader inside each gateway process.")
     workers: int = Field(default=1, description="Gateway worker processes for `onevault serve`.")
+    redis_max_connections: int = Field(default=512, description="Redis connections per gateway worker.")
     event_stream: str = "onevault:events"
     loader_batch_size: int = 2000
     loader_block_ms: int = 200
