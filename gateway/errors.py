@@ -76,7 +76,7 @@ def error_response(
     body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
     if details is not None:
         body["details"] = details
-    metrics.ERRORS.labels(code).inc()
+    metrics.child(metrics.ERRORS, code).inc()
     return Response(
         orjson.dumps({"error": body}),
         status_code=status,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -57,3 +60,9 @@ LOADER_LAG = Gauge(
 LOADER_EVENTS = Gauge(
     "onevault_loader_events_loaded", "Events loaded by this process's loader.", registry=REGISTRY
 )
+
+
+@lru_cache(maxsize=4096)
+def child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, memoised: the lookup takes a lock and builds a tuple each call."""
+    return metric.labels(*labels)

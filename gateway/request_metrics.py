@@ -39,5 +39,5 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, observed_send)
         finally:
-            metrics.REQUESTS.labels(endpoint, str(status)).inc()
-            metrics.REQUEST_DURATION.labels(endpoint).observe(time.perf_counter() - started)
+            metrics.child(metrics.REQUESTS, endpoint, str(status)).inc()
+            metrics.child(metrics.REQUEST_DURATION, endpoint).observe(time.perf_counter() - started)

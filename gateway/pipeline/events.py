@@ -48,13 +48,13 @@ def success_event(ctx: CallContext, outcome: Outcome, markup_pct: Decimal) -> Re
         outcome.price,
     )
     if outcome.status == "success":
-        metrics.TOKEN_USAGE.labels(route.name, model, "input").observe(u.input_tokens)
-        metrics.TOKEN_USAGE.labels(route.name, model, "output").observe(u.output_tokens)
+        metrics.child(metrics.TOKEN_USAGE, route.name, model, "input").observe(u.input_tokens)
+        metrics.child(metrics.TOKEN_USAGE, route.name, model, "output").observe(u.output_tokens)
     if not cost.priced:
-        metrics.UNPRICED.labels(route.name, model).inc()
+        metrics.child(metrics.UNPRICED, route.name, model).inc()
     else:
-        metrics.COST.labels(route.name, model, "provider").inc(float(cost.provider_cost))
-        metrics.COST.labels(route.name, model, "customer").inc(float(cost.customer_cost))
+        metrics.child(metrics.COST, route.name, model, "provider").inc(float(cost.provider_cost))
+        metrics.child(metrics.COST, route.name, model, "customer").inc(float(cost.customer_cost))
     tokens = TokenCounts(
         input_tokens=u.input_tokens,
         output_tokens=u.output_tokens,

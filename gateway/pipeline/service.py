@@ -125,7 +125,9 @@ class CompletionService:
                     ms = (time.perf_counter() - t0) * 1000
                     upstream_ms += ms
                     attempts.append(attempt_event(len(attempts) + 1, route, model, started_ts, ms, err))
-                    metrics.UPSTREAM_DURATION.labels(route.name, model, err.error_class).observe(ms / 1000)
+                    metrics.child(metrics.UPSTREAM_DURATION, route.name, model, err.error_class).observe(
+                        ms / 1000
+                    )
                     last = err
                     if not err.retryable:
                         break
@@ -137,7 +139,7 @@ class CompletionService:
                 attempts.append(
                     attempt_event(len(attempts) + 1, route, model, started_ts, ms, None, response.usage)
                 )
-                metrics.UPSTREAM_DURATION.labels(route.name, model, "").observe(ms / 1000)
+                metrics.child(metrics.UPSTREAM_DURATION, route.name, model, "").observe(ms / 1000)
                 reason = self._reason(ctx, index, len(attempts))
                 return self._outcome(ctx, route, model, response, attempts, reason, upstream_ms)
             if last is not None and last.error_class == "bad_request":
