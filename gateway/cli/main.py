@@ -47,6 +47,7 @@ app.command()(servers.migrate)
 app.command()(servers.status)
 app.command()(servers.down)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(servers.psql)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(servers.dbt)
 app.add_typer(admin.customers, name="customers")
 app.add_typer(admin.keys, name="keys")
 

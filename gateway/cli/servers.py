@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 import typer
 
@@ -77,3 +78,16 @@ def psql(ctx: typer.Context) -> None:
     exe = str(POSTGRES_BIN_PATH / "psql")
     sys.stdout.flush()
     os.execv(exe, [exe, "-X", dsn, *ctx.args])
+
+
+def dbt(ctx: typer.Context) -> None:
+    """Run dbt on the warehouse project (dbt_project/); arguments pass through, e.g. `build`."""
+    from warehouse.dbt import dbt_args, dbt_env
+
+    env = {**os.environ, **dbt_env(servers().database_url), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    exe = str(Path(sys.executable).with_name("dbt"))
+    sys.stdout.flush()
+    args = list(ctx.args)
+    if args and not args[0].startswith("-"):  # a dbt command: point it at our project
+        args = dbt_args(args, settings().home_dir / "dbt")
+    os.execve(exe, [exe, *(args or ["--help"])], env)
