@@ -10,6 +10,7 @@ A stream fails over only before its first chunk reaches the client.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
@@ -162,9 +163,28 @@ class CompletionService:
         outcome: Outcome | None = None
         last: ProviderError | None = None
         route, model = candidates[0]
+        index, started_ts = 0, datetime.now(timezone.utc)
         recorded = False
+
+        def settle(finish_reason: str | None, ms: float, err: ProviderError | None) -> Outcome:
+            """The outcome of the current attempt, costed for what was delivered."""
+            nonlocal usage
+            usage = usage or self._estimate_usage(request, delivered)
+            attempts.append(attempt_event(len(attempts) + 1, route, model, started_ts, ms, err, usage))
+            return self._outcome(
+                ctx,
+                route,
+                model,
+                ChatResponse("".join(delivered), finish_reason, usage, model),
+                attempts,
+                self._reason(ctx, index, len(attempts)),
+                upstream_ms,
+                status="error" if err else "success",
+                error=err,
+            )
+
         try:
-            for index, (route, model) in enumerate(candidates):
+            for index, (route, model) in enumerate(candidates):  # noqa: B007 - settle() reads them
                 for try_no in range(self.tries_per_candidate):
                     started_ts = datetime.now(timezone.utc)
                     t0 = time.perf_counter()
@@ -185,21 +205,7 @@ class CompletionService:
                         upstream_ms += ms
                         last = err
                         if delivered:  # too late to fail over: cost what reached the client
-                            usage = usage or self._estimate_usage(request, delivered)
-                            attempts.append(
-                                attempt_event(len(attempts) + 1, route, model, started_ts, ms, err, usage)
-                            )
-                            outcome = self._outcome(
-                                ctx,
-                                route,
-                                model,
-                                ChatResponse("".join(delivered), "error", usage, model),
-                                attempts,
-                                self._reason(ctx, index, len(attempts)),
-                                upstream_ms,
-                                status="error",
-                                error=err,
-                            )
+                            outcome = settle("error", ms, err)
                             await self.record(ctx, outcome)
                             recorded = True
                             return
@@ -211,19 +217,7 @@ class CompletionService:
                         continue
                     ms = (time.perf_counter() - t0) * 1000
                     upstream_ms += ms
-                    usage = usage or self._estimate_usage(request, delivered)
-                    attempts.append(
-                        attempt_event(len(attempts) + 1, route, model, started_ts, ms, None, usage)
-                    )
-                    outcome = self._outcome(
-                        ctx,
-                        route,
-                        model,
-                        ChatResponse("".join(delivered), finish, usage, model),
-                        attempts,
-                        self._reason(ctx, index, len(attempts)),
-                        upstream_ms,
-                    )
+                    outcome = settle(finish, ms, None)
                     yield StreamSummary(outcome)
                     return
                 if last is not None and last.error_class == "bad_request":
@@ -317,15 +311,4 @@ class CompletionService:
 
 
 def _with_model(request: ChatRequest, model: str) -> ChatRequest:
-    if request.model == model:
-        return request
-    return ChatRequest(
-        model=model,
-        messages=request.messages,
-        max_tokens=request.max_tokens,
-        temperature=request.temperature,
-        stream=request.stream,
-        user=request.user,
-        stop=request.stop,
-        top_p=request.top_p,
-    )
+    return request if request.model == model else dataclasses.replace(request, model=model)
