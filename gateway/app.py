@@ -16,6 +16,8 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from gateway.api import chat, completions, health, models
 from gateway.api.deps import Services
@@ -61,6 +63,8 @@ def create_app(config: GatewayConfig) -> FastAPI:
                 socket_timeout=2,
                 socket_connect_timeout=2,
                 health_check_interval=10,
+                # Fail fast to the spool rather than hold requests in redis-py's retry backoff.
+                retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1),
             )
         )
         http = create_http_client()

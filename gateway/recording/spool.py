@@ -26,14 +26,18 @@ class Spool:
         self._lock = threading.Lock()
 
     def append(self, line: bytes) -> None:
-        if b"\n" in line:
+        self.append_many([line])
+
+    def append_many(self, lines: list[bytes]) -> None:
+        """Append lines with one write and one fsync (a group of events spooled together)."""
+        if any(b"\n" in line for line in lines):
             raise ValueError("spool lines must not contain newlines")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             with self._lock:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 try:
-                    os.write(fd, line + b"\n")
+                    os.write(fd, b"".join(line + b"\n" for line in lines))
                     os.fsync(fd)
                 finally:
                     os.close(fd)
