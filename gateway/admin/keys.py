@@ -8,6 +8,7 @@ import asyncpg
 
 from gateway.admin.customers import SOURCE, AdminError, customer_exists
 from gateway.auth.keys import generate_key, key_hash, key_prefix
+from gateway.auth.principal import NO_LIMITS, Limits
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.loader import VaultLoader
@@ -22,7 +23,12 @@ class IssuedKey:
 
 
 async def create_gateway_key(
-    pool: asyncpg.Pool, customer: str, *, changed_by: str, label: str | None = None
+    pool: asyncpg.Pool,
+    customer: str,
+    *,
+    changed_by: str,
+    label: str | None = None,
+    limits: Limits = NO_LIMITS,
 ) -> IssuedKey:
     if not await customer_exists(pool, customer):
         raise AdminError(
@@ -44,10 +50,10 @@ async def create_gateway_key(
             "active",
             None,
             None,
-            None,
-            None,
-            None,
-            None,
+            limits.budget_daily,
+            limits.budget_monthly,
+            limits.rpm,
+            limits.tpm,
             None,
         ),
         record_source=SOURCE,

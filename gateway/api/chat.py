@@ -22,7 +22,7 @@ from gateway.api.schemas import ChatCompletionBody
 from gateway.api.sse import DONE, SSE_HEADERS, sse
 from gateway.auth.principal import Principal
 from gateway.errors import ApiError
-from gateway.pipeline import CallContext, Outcome, StreamSummary
+from gateway.pipeline import CallContext, Candidates, Outcome, StreamSummary
 from gateway.providers.types import ChatMessage, ChatRequest
 
 router = APIRouter()
@@ -91,18 +91,18 @@ async def chat_completions(
     )
     try:
         if body.stream:
-            svc.plan(ctx, chat)
+            candidates = await svc.prepare(ctx, chat)  # refuse before any bytes are sent
         else:
             outcome = await svc.complete(ctx, chat)
     except ApiError as err:
-        if err.status in (402, 403, 404):
+        if err.status in (402, 403, 404, 429):
             await svc.record_rejection(ctx, err)
         raise
-    headers = {"x-request-id": ctx.request_id}
+    headers = {**ctx.response_headers, "x-request-id": ctx.request_id}
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
-            _stream(ctx, chat, request, include_usage),
+            _stream(ctx, chat, candidates, request, include_usage),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **headers},
         )
@@ -128,7 +128,7 @@ async def chat_completions(
 
 
 async def _stream(
-    ctx: CallContext, chat: ChatRequest, request: Request, include_usage: bool
+    ctx: CallContext, chat: ChatRequest, candidates: Candidates, request: Request, include_usage: bool
 ) -> AsyncIterator[bytes]:
     svc = services(request).completions
     created = int(time.time())
@@ -145,7 +145,7 @@ async def _stream(
         }
     )
     try:
-        async for item in svc.stream(ctx, chat):
+        async for item in svc.stream(ctx, chat, candidates):
             if isinstance(item, StreamSummary):
                 o = item.outcome
                 yield sse(

@@ -15,7 +15,7 @@ from gateway.api.schemas import CompletionBody
 from gateway.api.sse import DONE, SSE_HEADERS, sse
 from gateway.auth.principal import Principal
 from gateway.errors import ApiError
-from gateway.pipeline import CallContext, Outcome, StreamSummary
+from gateway.pipeline import CallContext, Candidates, Outcome, StreamSummary
 from gateway.providers.types import ChatMessage, ChatRequest
 
 router = APIRouter()
@@ -91,18 +91,18 @@ async def completions(
     chat = _chat_request(body)
     try:
         if body.stream:
-            svc.plan(ctx, chat)  # refuse before any bytes are sent
+            candidates = await svc.prepare(ctx, chat)  # refuse before any bytes are sent
         else:
             outcome = await svc.complete(ctx, chat)
     except ApiError as err:
-        if err.status in (402, 403, 404):
+        if err.status in (402, 403, 404, 429):
             await svc.record_rejection(ctx, err)
         raise
     if body.stream:
         return StreamingResponse(
-            _stream(ctx, chat, request),
+            _stream(ctx, chat, candidates, request),
             media_type="text/event-stream",
-            headers={**SSE_HEADERS, "x-request-id": ctx.request_id},
+            headers={**SSE_HEADERS, **ctx.response_headers, "x-request-id": ctx.request_id},
         )
     await svc.record(ctx, outcome)
     payload = summary(ctx, outcome)
@@ -116,14 +116,18 @@ async def completions(
         },
     )
     return Response(
-        orjson.dumps(payload), media_type="application/json", headers={"x-request-id": ctx.request_id}
+        orjson.dumps(payload),
+        media_type="application/json",
+        headers={**ctx.response_headers, "x-request-id": ctx.request_id},
     )
 
 
-async def _stream(ctx: CallContext, chat: ChatRequest, request: Request) -> AsyncIterator[bytes]:
+async def _stream(
+    ctx: CallContext, chat: ChatRequest, candidates: Candidates, request: Request
+) -> AsyncIterator[bytes]:
     svc = services(request).completions
     try:
-        async for item in svc.stream(ctx, chat):
+        async for item in svc.stream(ctx, chat, candidates):
             if isinstance(item, StreamSummary):
                 yield sse(
                     {**summary(ctx, item.outcome), "done": True, "finish_reason": item.outcome.finish_reason}

@@ -26,6 +26,34 @@ REDIS_TTL = 300
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """Rate limits and budgets of one scope (a customer, or one of its keys); None = no limit."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    budget_daily: Decimal | None = None
+    budget_monthly: Decimal | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "budget_daily": None if self.budget_daily is None else str(self.budget_daily),
+            "budget_monthly": None if self.budget_monthly is None else str(self.budget_monthly),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Limits:
+        def dec(v: str | None) -> Decimal | None:
+            return None if v is None else Decimal(v)
+
+        return cls(d["rpm"], d["tpm"], dec(d["budget_daily"]), dec(d["budget_monthly"]))
+
+
+NO_LIMITS = Limits()
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     customer: str
     key_id: str
@@ -33,10 +61,14 @@ class Principal:
     markup_pct: Decimal | None
     allowed_models: tuple[str, ...] | None
     expires_at: float | None  # epoch seconds
+    customer_limits: Limits = NO_LIMITS
+    key_limits: Limits = NO_LIMITS
 
     def to_json(self) -> bytes:
         d = asdict(self)
         d["markup_pct"] = None if self.markup_pct is None else str(self.markup_pct)
+        d["customer_limits"] = self.customer_limits.to_dict()
+        d["key_limits"] = self.key_limits.to_dict()
         return orjson.dumps(d)
 
     @classmethod
@@ -44,24 +76,29 @@ class Principal:
         d = orjson.loads(data)
         d["markup_pct"] = None if d["markup_pct"] is None else Decimal(d["markup_pct"])
         d["allowed_models"] = None if d["allowed_models"] is None else tuple(d["allowed_models"])
+        d["customer_limits"] = Limits.from_dict(d.get("customer_limits") or NO_LIMITS.to_dict())
+        d["key_limits"] = Limits.from_dict(d.get("key_limits") or NO_LIMITS.to_dict())
         return cls(**d)
 
 
 _LOOKUP = """
 with k as (
   select distinct on (s.gateway_key_hk) s.gateway_key_hk, s.key_hash, s.key_prefix, s.status, s.expires_at,
-         s.grace_until, s.allowed_models
+         s.grace_until, s.allowed_models, s.rate_limit_rpm, s.rate_limit_tpm, s.budget_daily, s.budget_monthly
   from raw_vault.sat_gateway_key_details s
   where s.key_hash = $1
   order by s.gateway_key_hk, s.load_dts desc
 )
-select k.*, h.gateway_key_bk, c.customer_bk, cfg.markup_pct, cfg.status as customer_status
+select k.*, h.gateway_key_bk, c.customer_bk, cfg.markup_pct, cfg.status as customer_status,
+       cfg.rate_limit_rpm as customer_rpm, cfg.rate_limit_tpm as customer_tpm,
+       cfg.budget_daily as customer_budget_daily, cfg.budget_monthly as customer_budget_monthly
 from k
 join raw_vault.hub_gateway_key h using (gateway_key_hk)
 join raw_vault.lnk_gateway_key_customer l using (gateway_key_hk)
 join raw_vault.hub_customer c on c.customer_hk = l.customer_hk
 left join lateral (
-  select s.markup_pct, s.status from raw_vault.sat_customer_config s
+  select s.markup_pct, s.status, s.rate_limit_rpm, s.rate_limit_tpm, s.budget_daily, s.budget_monthly
+  from raw_vault.sat_customer_config s
   where s.customer_hk = c.customer_hk order by s.load_dts desc limit 1
 ) cfg on true
 """
@@ -124,6 +161,15 @@ class KeyStore:
             markup_pct=row["markup_pct"],
             allowed_models=tuple(row["allowed_models"]) if row["allowed_models"] else None,
             expires_at=expires.timestamp() if expires else None,
+            customer_limits=Limits(
+                row["customer_rpm"],
+                row["customer_tpm"],
+                row["customer_budget_daily"],
+                row["customer_budget_monthly"],
+            ),
+            key_limits=Limits(
+                row["rate_limit_rpm"], row["rate_limit_tpm"], row["budget_daily"], row["budget_monthly"]
+            ),
         )
 
 

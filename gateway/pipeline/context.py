@@ -8,11 +8,14 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from gateway.auth.principal import Principal
+from gateway.enforcement.budget import Reservation
 from gateway.errors import ApiError
 from gateway.pricing import CostBreakdown, ModelPrice
 from gateway.providers.types import ProviderError, Usage
 from gateway.routing.catalog import ProviderRoute
 from warehouse.events import AttemptEvent
+
+Candidates = list[tuple[ProviderRoute, str]]  # (route, model) in the order they will be tried
 
 
 @dataclass(slots=True)
@@ -32,6 +35,8 @@ class CallContext:
     stream: bool = False
     request_ts: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     started: float = field(default_factory=time.perf_counter)
+    reservation: Reservation | None = None  # budget held until the request settles
+    response_headers: dict[str, str] = field(default_factory=dict)  # e.g. x-ratelimit-*
 
 
 @dataclass(slots=True)

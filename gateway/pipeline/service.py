@@ -19,6 +19,7 @@ from decimal import Decimal
 from gateway import metrics
 from gateway.auth.principal import Principal
 from gateway.errors import ApiError
+from gateway.pipeline.admission import Admission
 from gateway.pipeline.context import CallContext, Outcome, StreamSummary, final_error
 from gateway.pipeline.events import attempt_event, failure_event, rejection_event, success_event
 from gateway.pricing import (
@@ -36,6 +37,9 @@ from gateway.recording.emitter import EventEmitter
 from gateway.routing.catalog import ProviderCatalog, ProviderRoute
 from warehouse.events import AttemptEvent
 
+# Worst case for a request without max_tokens: what most current models may emit by default.
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
+
 
 class CompletionService:
     def __init__(
@@ -48,6 +52,7 @@ class CompletionService:
         default_markup_pct: Decimal,
         tries_per_candidate: int = 2,
         max_retry_wait: float = 2.0,
+        admission: Admission | None = None,
     ) -> None:
         self.catalog = catalog
         self.prices = prices
@@ -56,6 +61,7 @@ class CompletionService:
         self.default_markup_pct = default_markup_pct
         self.tries_per_candidate = tries_per_candidate
         self.max_retry_wait = max_retry_wait
+        self.admission = admission
 
     # -- planning ----------------------------------------------------------------------------
     def plan(self, ctx: CallContext, request: ChatRequest) -> list[tuple[ProviderRoute, str]]:
@@ -92,7 +98,9 @@ class CompletionService:
         route, model = first
         prompt_tokens = sum(estimate_tokens(m.content) + 4 for m in request.messages)
         price = self.price_for(route, model, ctx.request_ts, prompt_tokens)
-        estimate = estimate_max_cost(price, prompt_tokens, request.max_tokens or 4096, self.markup(ctx))
+        estimate = estimate_max_cost(
+            price, prompt_tokens, request.max_tokens or DEFAULT_MAX_OUTPUT_TOKENS, self.markup(ctx)
+        )
         if estimate is None:
             raise ApiError(
                 402,
@@ -109,8 +117,31 @@ class CompletionService:
             )
 
     # -- non-streaming --------------------------------------------------------------------------
-    async def complete(self, ctx: CallContext, request: ChatRequest) -> Outcome:
+    async def prepare(self, ctx: CallContext, request: ChatRequest) -> list[tuple[ProviderRoute, str]]:
+        """Plan the candidates and pass admission (rate limits, budget reservation)."""
         candidates = self.plan(ctx, request)
+        if self.admission is not None:
+            await self.admission.admit(ctx, self._worst_case(ctx, request, candidates))
+        return candidates
+
+    def _worst_case(
+        self, ctx: CallContext, request: ChatRequest, candidates: list[tuple[ProviderRoute, str]]
+    ) -> Decimal:
+        """The most this request can cost the customer on any candidate (unpriced counts 0)."""
+        prompt_tokens = sum(estimate_tokens(m.content) + 4 for m in request.messages)
+        estimates = (
+            estimate_max_cost(
+                self.price_for(route, model, ctx.request_ts, prompt_tokens),
+                prompt_tokens,
+                request.max_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
+                self.markup(ctx),
+            )
+            for route, model in candidates
+        )
+        return max((e for e in estimates if e is not None), default=Decimal(0))
+
+    async def complete(self, ctx: CallContext, request: ChatRequest) -> Outcome:
+        candidates = await self.prepare(ctx, request)
         attempts: list[AttemptEvent] = []
         last: ProviderError | None = None
         upstream_ms = 0.0
@@ -151,10 +182,18 @@ class CompletionService:
 
     # -- streaming --------------------------------------------------------------------------------
     async def stream(
-        self, ctx: CallContext, request: ChatRequest
+        self,
+        ctx: CallContext,
+        request: ChatRequest,
+        candidates: list[tuple[ProviderRoute, str]] | None = None,
     ) -> AsyncIterator[StreamChunk | StreamSummary]:
-        """Yield chunks then a StreamSummary; the event is recorded however the stream ends."""
-        candidates = self.plan(ctx, request)
+        """Yield chunks then a StreamSummary; the event is recorded however the stream ends.
+
+        Callers that must refuse before sending any byte call ``prepare`` first and pass its
+        candidates in.
+        """
+        if candidates is None:
+            candidates = await self.prepare(ctx, request)
         attempts: list[AttemptEvent] = []
         upstream_ms = 0.0
         delivered: list[str] = []
@@ -299,11 +338,15 @@ class CompletionService:
 
     async def record(self, ctx: CallContext, outcome: Outcome) -> None:
         await self.emitter.emit(success_event(ctx, outcome, self.markup(ctx)))
+        if self.admission is not None:
+            await self.admission.settle(ctx, outcome.cost.customer_cost, outcome.usage.total_tokens)
 
     async def record_failure(
         self, ctx: CallContext, attempts: list[AttemptEvent], err: ProviderError, upstream_ms: float
     ) -> None:
         await self.emitter.emit(failure_event(ctx, attempts, err, upstream_ms))
+        if self.admission is not None:
+            await self.admission.settle(ctx, Decimal(0), 0)
 
     async def record_rejection(self, ctx: CallContext, error: ApiError) -> None:
         """Authenticated requests refused before any provider call are recorded too."""

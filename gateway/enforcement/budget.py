@@ -1,0 +1,124 @@
+"""Daily and monthly budgets per customer and per gateway key: reserve, then settle.
+
+Before a provider call the worst-case customer cost is *reserved* atomically against every
+budget that applies (one Lua script: either all scopes take the reservation or none does);
+after the call the reservation is replaced by the real cost. So N concurrent requests against a
+nearly exhausted budget can never together spend more than it allows — the failure mode of
+gateways that check spend first and add it afterwards. Amounts are integer micro-dollars in
+Redis (reservations rounded up, settlements to the nearest); the vault keeps exact Decimals.
+Budget state lives in Redis (AOF-persisted); the ledger of record remains the vault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+
+import redis.asyncio as aioredis
+
+from gateway.auth.principal import Principal
+
+_MICRO = Decimal(1_000_000)
+_DAY_TTL, _MONTH_TTL = 3 * 86_400, 40 * 86_400
+
+# KEYS: budget hashes; ARGV[1]: amount; ARGV[1 + i]: limit of KEYS[i]; ARGV[1 + n + i]: its TTL.
+_RESERVE = """
+local amount = tonumber(ARGV[1])
+local n = #KEYS
+for i = 1, n do
+  local limit = tonumber(ARGV[1 + i])
+  local spent = tonumber(redis.call('HGET', KEYS[i], 'spent') or '0')
+  local reserved = tonumber(redis.call('HGET', KEYS[i], 'reserved') or '0')
+  if spent + reserved + amount > limit then return {0, i, spent, reserved} end
+end
+for i = 1, n do
+  redis.call('HINCRBY', KEYS[i], 'reserved', amount)
+  redis.call('EXPIRE', KEYS[i], tonumber(ARGV[1 + n + i]))
+end
+return {1, 0, 0, 0}
+"""
+# KEYS: budget hashes; ARGV[1]: reserved amount to release; ARGV[2]: actual spend.
+_SETTLE = """
+for i = 1, #KEYS do
+  redis.call('HINCRBY', KEYS[i], 'reserved', -tonumber(ARGV[1]))
+  redis.call('HINCRBY', KEYS[i], 'spent', tonumber(ARGV[2]))
+end
+return 1
+"""
+
+
+def to_micro(amount: Decimal, rounding: str = ROUND_HALF_UP) -> int:
+    return int((amount * _MICRO).to_integral_value(rounding=rounding))
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    keys: tuple[str, ...]
+    micro: int
+
+    @property
+    def empty(self) -> bool:
+        return not self.keys
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRefusal:
+    scope: str
+    period: str
+    limit: Decimal
+    spent: Decimal
+    reserved: Decimal
+
+
+class BudgetGuard:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._reserve = redis.register_script(_RESERVE)
+        self._settle = redis.register_script(_SETTLE)
+
+    @staticmethod
+    def _budgets(who: Principal, at: datetime) -> list[tuple[str, str, Decimal, int]]:
+        """(redis key, description, limit, ttl) of every budget that applies now."""
+        day, month = at.strftime("%Y-%m-%d"), at.strftime("%Y-%m")
+        found = []
+        for scope, lim in (
+            (f"customer:{who.customer}", who.customer_limits),
+            (f"key:{who.key_id}", who.key_limits),
+        ):
+            if lim.budget_daily is not None:
+                found.append((f"ov:budget:{scope}:d:{day}", f"{scope} daily", lim.budget_daily, _DAY_TTL))
+            if lim.budget_monthly is not None:
+                found.append(
+                    (f"ov:budget:{scope}:m:{month}", f"{scope} monthly", lim.budget_monthly, _MONTH_TTL)
+                )
+        return found
+
+    async def reserve(
+        self, who: Principal, worst_case: Decimal, at: datetime | None = None
+    ) -> Reservation | BudgetRefusal:
+        budgets = self._budgets(who, at or datetime.now(timezone.utc))
+        if not budgets:
+            return Reservation((), 0)
+        micro = to_micro(worst_case, ROUND_CEILING)
+        keys = [b[0] for b in budgets]
+        args = [micro, *(to_micro(b[2], ROUND_HALF_UP) for b in budgets), *(b[3] for b in budgets)]
+        ok, index, spent, reserved = await self._reserve(keys=keys, args=args)
+        if ok:
+            return Reservation(tuple(keys), micro)
+        _, what, limit, _ = budgets[int(index) - 1]
+        scope, period = what.rsplit(" ", 1)
+        return BudgetRefusal(
+            scope, period, limit, Decimal(int(spent)) / _MICRO, Decimal(int(reserved)) / _MICRO
+        )
+
+    async def settle(self, reservation: Reservation, actual: Decimal) -> None:
+        """Replace the reservation by the real cost (zero when the call failed)."""
+        if reservation.empty:
+            return
+        await self._settle(keys=list(reservation.keys), args=[reservation.micro, to_micro(actual)])
+
+    async def spent(self, key: str) -> tuple[Decimal, Decimal]:
+        """(spent, reserved) of one budget hash, in USD — for /ready, admin and tests."""
+        values = await self.redis.hmget(key, "spent", "reserved")
+        return tuple(Decimal(int(v or 0)) / _MICRO for v in values)  # type: ignore[return-value]
