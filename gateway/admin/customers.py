@@ -1,10 +1,11 @@
-"""Create customers (tenants): a hub row and the first configuration satellite row."""
+"""Customers (tenants): a hub row, then one configuration satellite row per change."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
@@ -77,3 +78,45 @@ async def create_customer(pool: asyncpg.Pool, slug: str, config: CustomerConfig,
     hk = batch.hub(t.HUB_CUSTOMER, slug, record_source=SOURCE)
     batch.sat(t.SAT_CUSTOMER_CONFIG, hk, config.values(changed_by), record_source=SOURCE)
     await VaultLoader(pool).load(batch)
+
+
+_CONFIG_SQL = """
+select s.* from raw_vault.sat_customer_config s
+where s.customer_hk = $1 order by s.load_dts desc limit 1
+"""
+
+
+async def current_config(pool: asyncpg.Pool, slug: str) -> CustomerConfig:
+    """The customer's configuration in force now (its latest satellite row)."""
+    row = await pool.fetchrow(_CONFIG_SQL, hash_key(slug))
+    if row is None:
+        raise AdminError(f"no customer {slug!r}")
+    values = {f.name: row[f.name] for f in fields(CustomerConfig) if f.name in row}
+    values["subscribed_services"] = tuple(row["subscribed_services"] or ())
+    values["preferred_providers"] = tuple(row["preferred_providers"] or ())
+    return CustomerConfig(**values)
+
+
+async def update_customer(
+    pool: asyncpg.Pool, slug: str, changes: dict[str, Any], *, changed_by: str
+) -> CustomerConfig:
+    """Record a new configuration state (insert-only: the old one stays as history)."""
+    unknown = set(changes) - {f.name for f in fields(CustomerConfig)}
+    if unknown:
+        raise AdminError(f"unknown customer setting(s): {', '.join(sorted(unknown))}")
+    config = replace(await current_config(pool, slug), **changes)
+    if config.status not in ("active", "suspended"):
+        raise AdminError("status must be 'active' or 'suspended'")
+    for name in ("budget_daily", "budget_monthly", "markup_pct"):
+        value = getattr(config, name)
+        if value is not None and value < 0:
+            raise AdminError(f"{name} must not be negative")
+    for name in ("rate_limit_rpm", "rate_limit_tpm"):
+        value = getattr(config, name)
+        if value is not None and value < 0:
+            raise AdminError(f"{name} must not be negative")
+    batch = VaultBatch()
+    hk = batch.hub(t.HUB_CUSTOMER, slug, record_source=SOURCE)
+    batch.sat(t.SAT_CUSTOMER_CONFIG, hk, config.values(changed_by), record_source=SOURCE)
+    await VaultLoader(pool).load(batch)
+    return config

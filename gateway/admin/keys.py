@@ -1,8 +1,11 @@
-"""Issue gateway API keys: the key is returned once; the vault keeps its hash and prefix."""
+"""Gateway API keys: issue (returned once; the vault keeps its hash and prefix), list, revoke,
+rotate with a grace period. Every change is a new satellite row: the key's history stays."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import asyncpg
 
@@ -60,3 +63,92 @@ async def create_gateway_key(
     )
     await VaultLoader(pool).load(batch)
     return IssuedKey(customer, key_id, key_prefix(key_id), key)
+
+
+_KEYS_SQL = """
+select distinct on (s.gateway_key_hk) h.gateway_key_bk as key_id, s.key_prefix, s.label, s.status,
+       s.expires_at, s.grace_until, s.key_hash, s.budget_daily, s.budget_monthly, s.rate_limit_rpm,
+       s.rate_limit_tpm, s.allowed_models, c.customer_bk as customer,
+       (select min(x.load_dts) from raw_vault.sat_gateway_key_details x
+        where x.gateway_key_hk = s.gateway_key_hk) as created_at
+from raw_vault.sat_gateway_key_details s
+join raw_vault.hub_gateway_key h using (gateway_key_hk)
+join raw_vault.lnk_gateway_key_customer l using (gateway_key_hk)
+join raw_vault.hub_customer c on c.customer_hk = l.customer_hk
+where {where}
+order by s.gateway_key_hk, s.load_dts desc
+"""
+
+
+async def list_keys(pool: asyncpg.Pool, customer: str) -> list[dict[str, Any]]:
+    """The customer's keys as they stand now (never a secret: prefix, status, limits)."""
+    rows = await pool.fetch(_KEYS_SQL.format(where="c.customer_bk = $1"), customer)
+    return sorted((_public(r) for r in rows), key=lambda k: k["created_at"])
+
+
+async def key_hashes(pool: asyncpg.Pool, customer: str) -> list[asyncpg.Record]:
+    """The customer's key hashes, to drop cached principals after a configuration change."""
+    return await pool.fetch(_KEYS_SQL.format(where="c.customer_bk = $1"), customer)
+
+
+async def _key(pool: asyncpg.Pool, key_id: str) -> asyncpg.Record:
+    row = await pool.fetchrow(_KEYS_SQL.format(where="h.gateway_key_bk = $1"), key_id)
+    if row is None:
+        raise AdminError(f"no gateway key {key_id!r}")
+    return row
+
+
+def _public(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: v for k, v in dict(row).items() if k != "key_hash"}
+
+
+async def _record_state(
+    pool: asyncpg.Pool, row: asyncpg.Record, *, changed_by: str, status: str, grace_until: datetime | None
+) -> None:
+    batch = VaultBatch()
+    hk = batch.hub(t.HUB_GATEWAY_KEY, row["key_id"], record_source=SOURCE)
+    batch.sat(
+        t.SAT_GATEWAY_KEY_DETAILS,
+        hk,
+        (
+            changed_by,
+            row["key_hash"],
+            row["key_prefix"],
+            row["label"],
+            status,
+            row["expires_at"],
+            grace_until,
+            row["budget_daily"],
+            row["budget_monthly"],
+            row["rate_limit_rpm"],
+            row["rate_limit_tpm"],
+            row["allowed_models"],
+        ),
+        record_source=SOURCE,
+    )
+    await VaultLoader(pool).load(batch)
+
+
+async def revoke_key(pool: asyncpg.Pool, key_id: str, *, changed_by: str) -> bytes:
+    """Revoke a key at once; returns its hash so caches can drop it (``KeyStore.invalidate``)."""
+    row = await _key(pool, key_id)
+    if row["status"] == "revoked":
+        raise AdminError(f"key {key_id} is already revoked")
+    await _record_state(pool, row, changed_by=changed_by, status="revoked", grace_until=None)
+    return bytes(row["key_hash"])
+
+
+async def rotate_key(
+    pool: asyncpg.Pool, key_id: str, *, changed_by: str, grace: timedelta = timedelta(hours=24)
+) -> tuple[IssuedKey, bytes]:
+    """Issue a successor with the same label and limits; the old key works until the grace ends."""
+    row = await _key(pool, key_id)
+    if row["status"] != "active":
+        raise AdminError(f"only an active key can be rotated; {key_id} is {row['status']}")
+    limits = Limits(row["rate_limit_rpm"], row["rate_limit_tpm"], row["budget_daily"], row["budget_monthly"])
+    issued = await create_gateway_key(
+        pool, row["customer"], changed_by=changed_by, label=row["label"], limits=limits
+    )
+    until = datetime.now(timezone.utc) + grace
+    await _record_state(pool, row, changed_by=changed_by, status="rotated", grace_until=until)
+    return issued, bytes(row["key_hash"])

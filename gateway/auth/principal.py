@@ -129,7 +129,7 @@ class KeyStore:
 
     async def invalidate(self, digest: bytes) -> None:
         self._local.pop(digest, None)
-        await self.redis.delete(_cache_key(digest))
+        await forget(self.redis, [digest])
 
     async def _lookup(self, digest: bytes) -> Principal | None:
         try:
@@ -175,3 +175,12 @@ class KeyStore:
 
 def _cache_key(digest: bytes) -> str:
     return f"ov:auth:{digest.hex()}"
+
+
+async def forget(redis: aioredis.Redis, digests: list[bytes]) -> None:
+    """Drop keys from the shared auth cache after an admin change (revocation, new limits).
+
+    Every gateway process then re-reads the vault within ``LOCAL_TTL`` seconds.
+    """
+    if digests:
+        await redis.delete(*(_cache_key(d) for d in digests))

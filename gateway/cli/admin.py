@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
+import asyncpg
+import redis.asyncio as aioredis
 import typer
 
-from gateway.admin.customers import AdminError, CustomerConfig, create_customer
-from gateway.admin.keys import create_gateway_key
-from gateway.cli.runtime import operator, with_pool
+from gateway.admin.customers import (
+    AdminError,
+    CustomerConfig,
+    create_customer,
+    current_config,
+    update_customer,
+)
+from gateway.admin.keys import IssuedKey, create_gateway_key, key_hashes, list_keys, revoke_key, rotate_key
+from gateway.auth.principal import forget
+from gateway.cli.runtime import operator, with_pool, with_pool_and_redis
 
 customers = typer.Typer(help="Manage customers (tenants).", no_args_is_help=True)
 keys = typer.Typer(help="Manage a customer's OneVault API keys.", no_args_is_help=True)
@@ -66,3 +78,115 @@ def keys_create(
     else:
         typer.echo(issued.key)
         typer.secho("Store this key now: it cannot be shown again.", fg=typer.colors.YELLOW, err=True)
+
+
+def _echo(data: Any, as_json: bool, text: str) -> None:
+    typer.echo(json.dumps(data, default=str, indent=2) if as_json else text)
+
+
+@customers.command("show")
+def customers_show(
+    slug: str = typer.Argument(..., help="The customer."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a customer's configuration in force now."""
+    try:
+        config = with_pool(lambda pool: current_config(pool, slug))
+    except AdminError as exc:
+        raise _fail(exc) from exc
+    data = {"customer": slug, **asdict(config)}
+    _echo(data, as_json, "\n".join(f"{k:<22} {v}" for k, v in data.items()))
+
+
+@customers.command("update")
+def customers_update(
+    slug: str = typer.Argument(..., help="The customer."),
+    name: str = typer.Option(None, help="Display name."),
+    status: str = typer.Option(None, help="active | suspended (suspended: every key is refused)."),
+    markup: Decimal = typer.Option(None, help="Markup %% on provider cost."),
+    rpm: int = typer.Option(None, help="Requests per minute, all keys together (0 = refuse all)."),
+    tpm: int = typer.Option(None, help="Tokens per minute, all keys together."),
+    budget_daily: Decimal = typer.Option(None, help="Daily budget in the customer's currency."),
+    budget_monthly: Decimal = typer.Option(None, help="Monthly budget."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Change a customer's settings (a new history row; takes effect within seconds)."""
+    changes = {
+        k: v
+        for k, v in {
+            "display_name": name,
+            "status": status,
+            "markup_pct": markup,
+            "rate_limit_rpm": rpm,
+            "rate_limit_tpm": tpm,
+            "budget_daily": budget_daily,
+            "budget_monthly": budget_monthly,
+        }.items()
+        if v is not None
+    }
+    if not changes:
+        raise _fail(AdminError("nothing to change; see --help for the settings"))
+
+    async def apply(pool: asyncpg.Pool, redis: aioredis.Redis) -> CustomerConfig:
+        config = await update_customer(pool, slug, changes, changed_by=operator())
+        await forget(redis, [bytes(k["key_hash"]) for k in await key_hashes(pool, slug)])
+        return config
+
+    try:
+        config = with_pool_and_redis(apply)
+    except AdminError as exc:
+        raise _fail(exc) from exc
+    _echo({"customer": slug, **asdict(config)}, as_json, f"updated customer {slug}")
+
+
+@keys.command("list")
+def keys_list(
+    customer: str = typer.Argument(..., help="The customer."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List a customer's keys: prefix, label, status, limits (never the secret)."""
+    rows = with_pool(lambda pool: list_keys(pool, customer))
+    text = "\n".join(
+        f"{r['key_id']}  {r['key_prefix']:<18} {r['status']:<8} {r['label'] or ''}" for r in rows
+    )
+    _echo(rows, as_json, text or f"{customer} has no keys")
+
+
+@keys.command("revoke")
+def keys_revoke(
+    key_id: str = typer.Argument(..., help="The key id (the part after 'ov_' and before the secret)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Revoke a key: refused by every gateway process within seconds."""
+
+    async def apply(pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
+        await forget(redis, [await revoke_key(pool, key_id, changed_by=operator())])
+
+    try:
+        with_pool_and_redis(apply)
+    except AdminError as exc:
+        raise _fail(exc) from exc
+    _echo({"key_id": key_id, "status": "revoked"}, as_json, f"revoked {key_id}")
+
+
+@keys.command("rotate")
+def keys_rotate(
+    key_id: str = typer.Argument(..., help="The key id to replace."),
+    grace_hours: float = typer.Option(24.0, help="How long the old key keeps working."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON with the new 'key'."),
+) -> None:
+    """Issue a successor key (printed once); the old one works until the grace period ends."""
+
+    async def apply(pool: asyncpg.Pool, redis: aioredis.Redis) -> IssuedKey:
+        issued, old = await rotate_key(
+            pool, key_id, changed_by=operator(), grace=timedelta(hours=grace_hours)
+        )
+        await forget(redis, [old])
+        return issued
+
+    try:
+        issued = with_pool_and_redis(apply)
+    except AdminError as exc:
+        raise _fail(exc) from exc
+    data = {"replaces": key_id, "key_id": issued.key_id, "key_prefix": issued.key_prefix, "key": issued.key}
+    _echo(data, as_json, issued.key)

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
+import redis.asyncio as aioredis
 import typer
 
 from warehouse.db import create_pool
@@ -39,6 +40,22 @@ def with_pool(fn: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
         try:
             return await fn(pool)
         finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+def with_pool_and_redis(fn: Callable[[asyncpg.Pool, aioredis.Redis], Awaitable[T]]) -> T:
+    """Run an admin change that must also drop cached state in Redis."""
+    endpoints = servers()
+
+    async def main() -> T:
+        pool = await create_pool(endpoints.database_url, min_size=1, max_size=2)
+        redis = aioredis.Redis.from_url(endpoints.redis_url)
+        try:
+            return await fn(pool, redis)
+        finally:
+            await redis.aclose()
             await pool.close()
 
     return asyncio.run(main())
