@@ -23,10 +23,12 @@ from gateway.api import chat, completions, health, models
 from gateway.api.deps import Services
 from gateway.auth.principal import KeyStore
 from gateway.body_limit import BodySizeLimit
+from gateway.crypto.keyring import keyring_from
 from gateway.enforcement import BudgetGuard, RateLimiter
 from gateway.errors import install_error_handlers
 from gateway.pipeline import CompletionService
 from gateway.pipeline.admission import Admission
+from gateway.pipeline.customer_keys import CustomerKeys
 from gateway.pricing import PriceCatalog
 from gateway.providers.http import create_http_client
 from gateway.recording.emitter import EventEmitter
@@ -80,6 +82,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
             emitter,
             default_markup_pct=settings.default_markup_pct,
             admission=Admission(RateLimiter(redis), BudgetGuard(redis)),
+            customer_keys=CustomerKeys(pool, keyring_from(settings)),
         )
         app.state.pool, app.state.redis, app.state.spool, app.state.loader = pool, redis, spool, loader
         app.state.emitter = emitter

@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".onevault"), description="Data directory for the embedded servers.")
     database_url: SecretStr | None = Field(default=None, description="External PostgreSQL; unset = embedded.")
     redis_url: SecretStr | None = Field(default=None, description="External Redis; unset = embedded.")
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="KEK(s) for provider-key encryption: base64 of 32 bytes, comma-separated, current first; "
+        "unset = generated into HOME/secrets/master-key.",
+    )
     pg_host: str = Field(default="127.0.0.1", description="TCP address the embedded PostgreSQL listens on.")
     pg_port: int = Field(default=5433, description="TCP port of the embedded PostgreSQL (BI tools, dbt).")
     redis_port: int = Field(default=6380, description="TCP port of the embedded Redis (loopback only).")

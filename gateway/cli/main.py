@@ -50,6 +50,7 @@ app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options"
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(servers.dbt)
 app.add_typer(admin.customers, name="customers")
 app.add_typer(admin.keys, name="keys")
+app.add_typer(admin.provider_keys, name="provider-keys")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from gateway.admin.provider_keys import CustomerProviderKey
 from gateway.auth.principal import Principal
 from gateway.enforcement.budget import Reservation
 from gateway.errors import ApiError
@@ -37,6 +38,12 @@ class CallContext:
     started: float = field(default_factory=time.perf_counter)
     reservation: Reservation | None = None  # budget held until the request settles
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. x-ratelimit-*
+    customer_keys: dict[str, CustomerProviderKey] = field(default_factory=dict)  # by provider name
+
+    def provider_key_id(self, provider: str) -> str | None:
+        """The customer's own key used for ``provider`` (None: the platform's key)."""
+        key = self.customer_keys.get(provider)
+        return key.key_id if key is not None else None
 
 
 @dataclass(slots=True)

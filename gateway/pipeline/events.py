@@ -66,6 +66,7 @@ def success_event(ctx: CallContext, outcome: Outcome, markup_pct: Decimal) -> Re
         **_from_context(ctx),
         provider=route.name,
         model=model,
+        provider_key_id=ctx.provider_key_id(route.name),
         status=outcome.status,
         http_status=200,
         error_code=err.error_class if err else None,
@@ -138,11 +139,13 @@ def attempt_event(
     ms: float,
     err: ProviderError | None,
     usage: Usage | None = None,
+    provider_key_id: str | None = None,
 ) -> AttemptEvent:
     return AttemptEvent(
         attempt_no=no,
         provider=route.name,
         model=model,
+        provider_key_id=provider_key_id,
         started_ts=started,
         latency_ms=round(ms, 3),
         outcome="error" if err else "success",

@@ -10,7 +10,6 @@ A stream fails over only before its first chunk reaches the client.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
@@ -21,7 +20,9 @@ from gateway.auth.principal import Principal
 from gateway.errors import ApiError
 from gateway.pipeline.admission import Admission
 from gateway.pipeline.context import CallContext, Outcome, StreamSummary, final_error
+from gateway.pipeline.customer_keys import CustomerKeys
 from gateway.pipeline.events import attempt_event, failure_event, rejection_event, success_event
+from gateway.pipeline.upstream import endpoint_for, with_model
 from gateway.pricing import (
     ModelPrice,
     PriceCatalog,
@@ -53,6 +54,7 @@ class CompletionService:
         tries_per_candidate: int = 2,
         max_retry_wait: float = 2.0,
         admission: Admission | None = None,
+        customer_keys: CustomerKeys | None = None,
     ) -> None:
         self.catalog = catalog
         self.prices = prices
@@ -62,6 +64,7 @@ class CompletionService:
         self.tries_per_candidate = tries_per_candidate
         self.max_retry_wait = max_retry_wait
         self.admission = admission
+        self.customer_keys = customer_keys
 
     # -- planning ----------------------------------------------------------------------------
     def plan(self, ctx: CallContext, request: ChatRequest) -> list[tuple[ProviderRoute, str]]:
@@ -120,6 +123,8 @@ class CompletionService:
     async def prepare(self, ctx: CallContext, request: ChatRequest) -> list[tuple[ProviderRoute, str]]:
         """Plan the candidates and pass admission (rate limits, budget reservation)."""
         candidates = self.plan(ctx, request)
+        if self.customer_keys is not None:
+            ctx.customer_keys = await self.customer_keys.get(ctx.principal.customer)
         if self.admission is not None:
             await self.admission.admit(ctx, self._worst_case(ctx, request, candidates))
         return candidates
@@ -151,12 +156,23 @@ class CompletionService:
                 t0 = time.perf_counter()
                 try:
                     response = await get_adapter(route.api_style).complete(
-                        self.http, route.endpoint, _with_model(request, model)
+                        self.http, endpoint_for(ctx, route), with_model(request, model)
                     )
                 except ProviderError as err:
                     ms = (time.perf_counter() - t0) * 1000
                     upstream_ms += ms
-                    attempts.append(attempt_event(len(attempts) + 1, route, model, started_ts, ms, err))
+                    attempts.append(
+                        attempt_event(
+                            len(attempts) + 1,
+                            route,
+                            model,
+                            started_ts,
+                            ms,
+                            err,
+                            None,
+                            ctx.provider_key_id(route.name),
+                        )
+                    )
                     metrics.child(metrics.UPSTREAM_DURATION, route.name, model, err.error_class).observe(
                         ms / 1000
                     )
@@ -169,7 +185,16 @@ class CompletionService:
                 ms = (time.perf_counter() - t0) * 1000
                 upstream_ms += ms
                 attempts.append(
-                    attempt_event(len(attempts) + 1, route, model, started_ts, ms, None, response.usage)
+                    attempt_event(
+                        len(attempts) + 1,
+                        route,
+                        model,
+                        started_ts,
+                        ms,
+                        None,
+                        response.usage,
+                        ctx.provider_key_id(route.name),
+                    )
                 )
                 metrics.child(metrics.UPSTREAM_DURATION, route.name, model, "").observe(ms / 1000)
                 reason = self._reason(ctx, index, len(attempts))
@@ -209,7 +234,18 @@ class CompletionService:
             """The outcome of the current attempt, costed for what was delivered."""
             nonlocal usage
             usage = usage or self._estimate_usage(request, delivered)
-            attempts.append(attempt_event(len(attempts) + 1, route, model, started_ts, ms, err, usage))
+            attempts.append(
+                attempt_event(
+                    len(attempts) + 1,
+                    route,
+                    model,
+                    started_ts,
+                    ms,
+                    err,
+                    usage,
+                    ctx.provider_key_id(route.name),
+                )
+            )
             return self._outcome(
                 ctx,
                 route,
@@ -228,7 +264,7 @@ class CompletionService:
                     started_ts = datetime.now(timezone.utc)
                     t0 = time.perf_counter()
                     agen = get_adapter(route.api_style).stream(
-                        self.http, route.endpoint, _with_model(request, model)
+                        self.http, endpoint_for(ctx, route), with_model(request, model)
                     )
                     try:
                         async for chunk in agen:
@@ -248,7 +284,18 @@ class CompletionService:
                             await self.record(ctx, outcome)
                             recorded = True
                             return
-                        attempts.append(attempt_event(len(attempts) + 1, route, model, started_ts, ms, err))
+                        attempts.append(
+                            attempt_event(
+                                len(attempts) + 1,
+                                route,
+                                model,
+                                started_ts,
+                                ms,
+                                err,
+                                None,
+                                ctx.provider_key_id(route.name),
+                            )
+                        )
                         if not err.retryable:
                             break
                         if try_no + 1 < self.tries_per_candidate:
@@ -351,7 +398,3 @@ class CompletionService:
     async def record_rejection(self, ctx: CallContext, error: ApiError) -> None:
         """Authenticated requests refused before any provider call are recorded too."""
         await self.emitter.emit(rejection_event(ctx, error))
-
-
-def _with_model(request: ChatRequest, model: str) -> ChatRequest:
-    return request if request.model == model else dataclasses.replace(request, model=model)

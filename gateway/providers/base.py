@@ -83,6 +83,7 @@ _MODULES: Final = {
     "gemini": ("gateway.providers.gemini", "GeminiAdapter"),
     "cohere": ("gateway.providers.cohere", "CohereAdapter"),
 }
+API_STYLES: Final = frozenset(_MODULES)  # the wire formats OneVault speaks out of the box
 _ADAPTERS: dict[str, ProviderAdapter] = {}
 
 

@@ -9,7 +9,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +17,16 @@ import asyncpg
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from typer.testing import CliRunner, Result
 
 from gateway.admin.customers import CustomerConfig, create_customer
 from gateway.admin.keys import create_gateway_key
 from gateway.app import GatewayConfig, create_app
+from gateway.cli.main import app as cli_app
 from gateway.cli.up import simulator_catalog
 from gateway.simulator import SimulatorServer
 from warehouse.embedded import RedisEndpoint
-from warehouse.settings import Settings
+from warehouse.settings import Settings, get_settings
 
 
 class ServerThread:
@@ -119,3 +121,21 @@ async def wait_for_rows(pool: asyncpg.Pool, sql: str, expected: int, timeout: fl
         if n >= expected or time.monotonic() > deadline:
             return n
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def cli(
+    gateway: Gateway, vault_dsn: str, redis_server: RedisEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CliRunner]:
+    """The ``onevault`` CLI pointed at the same vault, Redis and home (master key) as the gateway."""
+    monkeypatch.setenv("ONEVAULT_DATABASE_URL", vault_dsn)
+    monkeypatch.setenv("ONEVAULT_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("ONEVAULT_HOME", str(gateway.settings.home))
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+async def run(cli: CliRunner, *args: str, stdin: str | None = None) -> Result:
+    # The CLI runs its own event loop, so it cannot share the test's.
+    return await asyncio.to_thread(cli.invoke, cli_app, list(args), input=stdin)

@@ -6,31 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 
 import asyncpg
 import httpx
-import pytest
-from conftest import Gateway
-from typer.testing import CliRunner, Result
-
-from gateway.cli.main import app
-from warehouse.embedded import RedisEndpoint
-from warehouse.settings import get_settings
-
-
-@pytest.fixture
-def cli(vault_dsn: str, redis_server: RedisEndpoint, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("ONEVAULT_DATABASE_URL", vault_dsn)
-    monkeypatch.setenv("ONEVAULT_REDIS_URL", redis_server.url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
-
-
-async def run(cli: CliRunner, *args: str) -> Result:
-    # The CLI runs its own event loop, so it cannot share the test's.
-    return await asyncio.to_thread(cli.invoke, app, list(args))
+from conftest import Gateway, run
+from typer.testing import CliRunner
 
 
 async def status_of(gw: Gateway, key: str) -> httpx.Response:

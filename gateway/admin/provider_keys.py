@@ -1,0 +1,189 @@
+"""Customers' own provider keys (bring your own key), envelope-encrypted in the vault.
+
+The secret is sealed before it leaves this module; listings show a fingerprint, never the
+secret or its ciphertext. Each change (revocation, KEK rotation, validation) is a new satellite
+row, so which key was in force when is always answerable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from gateway.admin.customers import SOURCE, AdminError, customer_exists
+from gateway.crypto import KeyRing, Sealed, fingerprint
+from gateway.providers.base import API_STYLES
+from warehouse import tables as t
+from warehouse.batch import VaultBatch
+from warehouse.loader import VaultLoader
+
+_LATEST = """
+select distinct on (s.provider_key_hk) h.provider_key_bk as key_id, c.customer_bk as customer,
+       p.provider_bk as provider, s.*
+from raw_vault.sat_provider_key_details s
+join raw_vault.hub_provider_key h using (provider_key_hk)
+join raw_vault.lnk_provider_key_customer l using (provider_key_hk)
+join raw_vault.hub_customer c on c.customer_hk = l.customer_hk
+join raw_vault.hub_provider p on p.provider_hk = l.provider_hk
+where {where}
+order by s.provider_key_hk, s.load_dts desc
+"""
+_PUBLIC = (
+    "key_id",
+    "customer",
+    "provider",
+    "label",
+    "api_style",
+    "base_url",
+    "fingerprint",
+    "kek_id",
+    "status",
+    "allowed_models",
+    "load_dts",
+    "changed_by",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerProviderKey:
+    """A decrypted key, only ever in gateway memory."""
+
+    key_id: str
+    provider: str
+    api_style: str
+    base_url: str | None
+    secret: str
+    allowed_models: tuple[str, ...] | None
+
+
+def _row_values(row: dict[str, Any], *, changed_by: str, sealed: Sealed, status: str) -> tuple:
+    return (
+        changed_by,
+        row["label"],
+        row["api_style"],
+        row["base_url"],
+        sealed.ciphertext,
+        sealed.nonce,
+        sealed.wrapped_dek,
+        sealed.kek_id,
+        row["fingerprint"],
+        status,
+        row["allowed_models"],
+        row.get("budget_daily"),
+        row.get("budget_monthly"),
+        row.get("last_validated_at"),
+        row.get("validation_status"),
+    )
+
+
+async def _write(pool: asyncpg.Pool, row: dict[str, Any], values: tuple) -> None:
+    batch = VaultBatch()
+    pk = batch.hub(t.HUB_PROVIDER_KEY, row["key_id"], record_source=SOURCE)
+    customer = batch.hub(t.HUB_CUSTOMER, row["customer"], record_source=SOURCE)
+    provider = batch.hub(t.HUB_PROVIDER, row["provider"], record_source=SOURCE)
+    batch.link(
+        t.LNK_PROVIDER_KEY_CUSTOMER,
+        (pk, customer, provider),
+        (row["key_id"], row["customer"], row["provider"]),
+        record_source=SOURCE,
+    )
+    batch.sat(t.SAT_PROVIDER_KEY_DETAILS, pk, values, record_source=SOURCE)
+    await VaultLoader(pool).load(batch)
+
+
+async def add_provider_key(
+    pool: asyncpg.Pool,
+    keyring: KeyRing,
+    customer: str,
+    provider: str,
+    secret: str,
+    *,
+    api_style: str,
+    changed_by: str,
+    base_url: str | None = None,
+    label: str | None = None,
+    allowed_models: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    if api_style not in API_STYLES:
+        raise AdminError(f"api_style must be one of {', '.join(sorted(API_STYLES))}")
+    if not secret.strip():
+        raise AdminError("the provider key is empty")
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise AdminError("base_url must be an http(s) URL")
+    if not await customer_exists(pool, customer):
+        raise AdminError(f"no customer {customer!r}")
+    key_id = "pk_" + secrets.token_hex(6)
+    row = {
+        "key_id": key_id,
+        "customer": customer,
+        "provider": provider,
+        "label": label,
+        "api_style": api_style,
+        "base_url": base_url,
+        "fingerprint": fingerprint(secret.strip()),
+        "allowed_models": list(allowed_models) if allowed_models else None,
+    }
+    sealed = keyring.seal(secret.strip(), key_id)
+    await _write(pool, row, _row_values(row, changed_by=changed_by, sealed=sealed, status="active"))
+    return {k: row.get(k) for k in _PUBLIC if k in row} | {"status": "active", "kek_id": sealed.kek_id}
+
+
+async def list_provider_keys(pool: asyncpg.Pool, customer: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch(_LATEST.format(where="c.customer_bk = $1"), customer)
+    return sorted(({k: r[k] for k in _PUBLIC} for r in rows), key=lambda r: r["key_id"])
+
+
+async def revoke_provider_key(pool: asyncpg.Pool, key_id: str, *, changed_by: str) -> str:
+    """Revoke a key; returns its customer (whose cached keys must be dropped)."""
+    row = await pool.fetchrow(_LATEST.format(where="h.provider_key_bk = $1"), key_id)
+    if row is None:
+        raise AdminError(f"no provider key {key_id!r}")
+    if row["status"] == "revoked":
+        raise AdminError(f"provider key {key_id} is already revoked")
+    sealed = Sealed(row["ciphertext"], row["nonce"], row["wrapped_dek"], row["kek_id"])
+    await _write(
+        pool, dict(row), _row_values(dict(row), changed_by=changed_by, sealed=sealed, status="revoked")
+    )
+    return row["customer"]
+
+
+async def rotate_kek(pool: asyncpg.Pool, keyring: KeyRing, *, changed_by: str) -> int:
+    """Re-wrap every key not yet under the current KEK (new satellite rows); returns how many."""
+    rows = await pool.fetch(_LATEST.format(where="true"))
+    moved = 0
+    for row in rows:
+        if row["kek_id"] == keyring.current_id:
+            continue
+        old = Sealed(row["ciphertext"], row["nonce"], row["wrapped_dek"], row["kek_id"])
+        sealed = keyring.rewrap(old, row["key_id"])
+        await _write(
+            pool,
+            dict(row),
+            _row_values(dict(row), changed_by=changed_by, sealed=sealed, status=row["status"]),
+        )
+        moved += 1
+    return moved
+
+
+async def active_provider_keys(
+    pool: asyncpg.Pool, keyring: KeyRing, customer: str
+) -> dict[str, CustomerProviderKey]:
+    """The customer's usable keys by provider name (newest first wins), decrypted."""
+    rows = await pool.fetch(_LATEST.format(where="c.customer_bk = $1"), customer)
+    found: dict[str, CustomerProviderKey] = {}
+    for row in sorted(rows, key=lambda r: r["load_dts"], reverse=True):
+        if row["status"] != "active" or row["provider"] in found:
+            continue
+        sealed = Sealed(row["ciphertext"], row["nonce"], row["wrapped_dek"], row["kek_id"])
+        found[row["provider"]] = CustomerProviderKey(
+            row["key_id"],
+            row["provider"],
+            row["api_style"],
+            row["base_url"],
+            keyring.open(sealed, row["key_id"]),
+            tuple(row["allowed_models"]) if row["allowed_models"] else None,
+        )
+    return found
