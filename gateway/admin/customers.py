@@ -107,6 +107,8 @@ async def update_customer(
     config = replace(await current_config(pool, slug), **changes)
     if config.status not in ("active", "suspended"):
         raise AdminError("status must be 'active' or 'suspended'")
+    if config.compliance_level not in ("none", "hipaa", "gdpr", "sox"):
+        raise AdminError("compliance level must be one of none, hipaa, gdpr, sox")
     for name in ("budget_daily", "budget_monthly", "markup_pct"):
         value = getattr(config, name)
         if value is not None and value < 0:

@@ -14,7 +14,7 @@ router = APIRouter()
 
 @router.get("/v1/ai/models")
 async def list_models(request: Request, who: Principal = Depends(principal)) -> dict:
-    svc = services(request).completions
+    svc = services(request).completions.planner
     now = datetime.now(timezone.utc)
     data = []
     for route, model in svc.catalog.models():

@@ -63,6 +63,7 @@ class Principal:
     expires_at: float | None  # epoch seconds
     customer_limits: Limits = NO_LIMITS
     key_limits: Limits = NO_LIMITS
+    compliance_level: str = "none"  # none | hipaa | gdpr | sox
 
     def to_json(self) -> bytes:
         d = asdict(self)
@@ -91,13 +92,15 @@ with k as (
 )
 select k.*, h.gateway_key_bk, c.customer_bk, cfg.markup_pct, cfg.status as customer_status,
        cfg.rate_limit_rpm as customer_rpm, cfg.rate_limit_tpm as customer_tpm,
-       cfg.budget_daily as customer_budget_daily, cfg.budget_monthly as customer_budget_monthly
+       cfg.budget_daily as customer_budget_daily, cfg.budget_monthly as customer_budget_monthly,
+       cfg.compliance_level
 from k
 join raw_vault.hub_gateway_key h using (gateway_key_hk)
 join raw_vault.lnk_gateway_key_customer l using (gateway_key_hk)
 join raw_vault.hub_customer c on c.customer_hk = l.customer_hk
 left join lateral (
-  select s.markup_pct, s.status, s.rate_limit_rpm, s.rate_limit_tpm, s.budget_daily, s.budget_monthly
+  select s.markup_pct, s.status, s.rate_limit_rpm, s.rate_limit_tpm, s.budget_daily, s.budget_monthly,
+         s.compliance_level
   from raw_vault.sat_customer_config s
   where s.customer_hk = c.customer_hk order by s.load_dts desc limit 1
 ) cfg on true
@@ -170,6 +173,7 @@ class KeyStore:
             key_limits=Limits(
                 row["rate_limit_rpm"], row["rate_limit_tpm"], row["budget_daily"], row["budget_monthly"]
             ),
+            compliance_level=row["compliance_level"] or "none",
         )
 
 

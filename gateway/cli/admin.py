@@ -112,6 +112,9 @@ def customers_update(
     tpm: int = typer.Option(None, help="Tokens per minute, all keys together."),
     budget_daily: Decimal = typer.Option(None, help="Daily budget in the customer's currency."),
     budget_monthly: Decimal = typer.Option(None, help="Monthly budget."),
+    compliance: str = typer.Option(
+        None, help="none | hipaa | gdpr | sox (hipaa: HIPAA-eligible providers only)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Change a customer's settings (a new history row; takes effect within seconds)."""
@@ -125,6 +128,7 @@ def customers_update(
             "rate_limit_tpm": tpm,
             "budget_daily": budget_daily,
             "budget_monthly": budget_monthly,
+            "compliance_level": compliance,
         }.items()
         if v is not None
     }

@@ -16,19 +16,17 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from gateway import metrics
-from gateway.auth.principal import Principal
 from gateway.errors import ApiError
 from gateway.pipeline.admission import Admission
 from gateway.pipeline.context import CallContext, Outcome, StreamSummary, final_error
 from gateway.pipeline.customer_keys import CustomerKeys
 from gateway.pipeline.events import attempt_event, failure_event, rejection_event, success_event
+from gateway.pipeline.planning import Planner
 from gateway.pipeline.upstream import endpoint_for, with_model
 from gateway.pricing import (
-    ModelPrice,
     PriceCatalog,
     TokenUsage,
     compute_cost,
-    estimate_max_cost,
     estimate_tokens,
 )
 from gateway.providers.base import get_adapter
@@ -37,9 +35,6 @@ from gateway.providers.types import ChatRequest, ChatResponse, ProviderError, St
 from gateway.recording.emitter import EventEmitter
 from gateway.routing.catalog import ProviderCatalog, ProviderRoute
 from warehouse.events import AttemptEvent
-
-# Worst case for a request without max_tokens: what most current models may emit by default.
-DEFAULT_MAX_OUTPUT_TOKENS = 4096
 
 
 class CompletionService:
@@ -56,94 +51,23 @@ class CompletionService:
         admission: Admission | None = None,
         customer_keys: CustomerKeys | None = None,
     ) -> None:
-        self.catalog = catalog
-        self.prices = prices
+        self.planner = Planner(catalog, prices, default_markup_pct)
         self.http = http
         self.emitter = emitter
-        self.default_markup_pct = default_markup_pct
         self.tries_per_candidate = tries_per_candidate
         self.max_retry_wait = max_retry_wait
         self.admission = admission
         self.customer_keys = customer_keys
 
-    # -- planning ----------------------------------------------------------------------------
-    def plan(self, ctx: CallContext, request: ChatRequest) -> list[tuple[ProviderRoute, str]]:
-        model = ctx.requested_model
-        allowed = ctx.principal.allowed_models
-        if allowed and model and model not in allowed:
-            raise ApiError(403, "model_not_allowed", f"This key may not use model {model!r}.")
-        candidates = self.catalog.candidates(model, ctx.requested_provider)
-        if not candidates:
-            which = f"{ctx.requested_provider}/{model}" if ctx.requested_provider else (model or "default")
-            raise ApiError(404, "model_not_found", f"No configured provider serves model {which!r}.")
-        if ctx.max_cost is not None:
-            self._check_max_cost(ctx, request, candidates[0])
-        return candidates
-
-    def price_for(
-        self, route: ProviderRoute, model: str, at: datetime, input_tokens: int = 0
-    ) -> ModelPrice | None:
-        """Our catalog name first (operators override per provider), then the wire format's owner."""
-        return self.prices.lookup(route.name, model, at, input_tokens) or self.prices.lookup(
-            route.api_style, model, at, input_tokens
-        )
-
-    def markup(self, ctx: CallContext) -> Decimal:
-        return self.markup_for(ctx.principal)
-
-    def markup_for(self, principal: Principal) -> Decimal:
-        m = principal.markup_pct
-        return self.default_markup_pct if m is None else m
-
-    def _check_max_cost(
-        self, ctx: CallContext, request: ChatRequest, first: tuple[ProviderRoute, str]
-    ) -> None:
-        route, model = first
-        prompt_tokens = sum(estimate_tokens(m.content) + 4 for m in request.messages)
-        price = self.price_for(route, model, ctx.request_ts, prompt_tokens)
-        estimate = estimate_max_cost(
-            price, prompt_tokens, request.max_tokens or DEFAULT_MAX_OUTPUT_TOKENS, self.markup(ctx)
-        )
-        if estimate is None:
-            raise ApiError(
-                402,
-                "max_cost_unverifiable",
-                f"max_cost was given but model {model!r} has no known price to check it against.",
-            )
-        if estimate > ctx.max_cost:  # type: ignore[operator]
-            raise ApiError(
-                402,
-                "max_cost_exceeded",
-                f"Estimated worst-case cost {estimate:.6f} USD exceeds max_cost {ctx.max_cost} USD; "
-                "lower max_tokens or raise max_cost.",
-                details={"estimated_max_cost": str(estimate), "max_cost": str(ctx.max_cost)},
-            )
-
     # -- non-streaming --------------------------------------------------------------------------
     async def prepare(self, ctx: CallContext, request: ChatRequest) -> list[tuple[ProviderRoute, str]]:
         """Plan the candidates and pass admission (rate limits, budget reservation)."""
-        candidates = self.plan(ctx, request)
+        candidates = self.planner.plan(ctx, request)
         if self.customer_keys is not None:
             ctx.customer_keys = await self.customer_keys.get(ctx.principal.customer)
         if self.admission is not None:
-            await self.admission.admit(ctx, self._worst_case(ctx, request, candidates))
+            await self.admission.admit(ctx, self.planner.worst_case(ctx, request, candidates))
         return candidates
-
-    def _worst_case(
-        self, ctx: CallContext, request: ChatRequest, candidates: list[tuple[ProviderRoute, str]]
-    ) -> Decimal:
-        """The most this request can cost the customer on any candidate (unpriced counts 0)."""
-        prompt_tokens = sum(estimate_tokens(m.content) + 4 for m in request.messages)
-        estimates = (
-            estimate_max_cost(
-                self.price_for(route, model, ctx.request_ts, prompt_tokens),
-                prompt_tokens,
-                request.max_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
-                self.markup(ctx),
-            )
-            for route, model in candidates
-        )
-        return max((e for e in estimates if e is not None), default=Decimal(0))
 
     async def complete(self, ctx: CallContext, request: ChatRequest) -> Outcome:
         candidates = await self.prepare(ctx, request)
@@ -343,11 +267,11 @@ class CompletionService:
         error: ProviderError | None = None,
     ) -> Outcome:
         u = response.usage
-        price = self.price_for(route, model, ctx.request_ts, u.input_tokens)
+        price = self.planner.price_for(route, model, ctx.request_ts, u.input_tokens)
         cost = compute_cost(
             price,
             TokenUsage(u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens),
-            self.markup(ctx),
+            self.planner.markup(ctx),
         )
         return Outcome(
             route,
@@ -384,7 +308,7 @@ class CompletionService:
         return min(0.05 * (2**try_no), self.max_retry_wait)
 
     async def record(self, ctx: CallContext, outcome: Outcome) -> None:
-        await self.emitter.emit(success_event(ctx, outcome, self.markup(ctx)))
+        await self.emitter.emit(success_event(ctx, outcome, self.planner.markup(ctx)))
         if self.admission is not None:
             await self.admission.settle(ctx, outcome.cost.customer_cost, outcome.usage.total_tokens)
 

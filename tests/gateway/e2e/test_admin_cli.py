@@ -13,9 +13,9 @@ from conftest import Gateway, run
 from typer.testing import CliRunner
 
 
-async def status_of(gw: Gateway, key: str) -> httpx.Response:
+async def status_of(gw: Gateway, key: str, model: str = "gpt-4o-mini") -> httpx.Response:
     async with httpx.AsyncClient(base_url=gw.url, headers={"authorization": f"Bearer {key}"}) as c:
-        return await c.post("/v1/ai/completions", json={"prompt": "hi", "model": "gpt-4o-mini"})
+        return await c.post("/v1/ai/completions", json={"prompt": "hi", "model": model})
 
 
 async def eventually_refused(gw: Gateway, key: str, within: float = 8.0) -> bool:
@@ -73,3 +73,13 @@ async def test_rotate_then_revoke(gateway: Gateway, cli: CliRunner, vault_pool: 
     )
     assert [r["status"] for r in history] == ["active", "rotated"]
     assert history[-1]["changed_by"].startswith("cli:")
+
+
+async def test_hipaa_customers_only_reach_eligible_providers(gateway: Gateway, cli: CliRunner) -> None:
+    done = await run(cli, "customers", "update", "acme", "--compliance", "hipaa")
+    assert done.exit_code == 0, done.output
+    claude = await status_of(gateway, gateway.key, "claude-3-5-haiku-latest")  # anthropic: eligible
+    assert claude.status_code == 200 and claude.json()["provider"] == "anthropic"
+    gpt = await status_of(gateway, gateway.key, "gpt-4o-mini")  # openai/azure: not marked eligible
+    assert gpt.status_code == 422 and gpt.json()["error"]["code"] == "compliance_no_route"
+    assert gateway.sim.simulator.stats.snapshot()["by_api_style"].get("openai", 0) == 0
