@@ -25,6 +25,7 @@ from gateway.auth.principal import KeyStore
 from gateway.body_limit import BodySizeLimit
 from gateway.crypto.keyring import keyring_from
 from gateway.enforcement import BudgetGuard, RateLimiter
+from gateway.enforcement.breaker import CircuitBreaker
 from gateway.errors import install_error_handlers
 from gateway.pipeline import CompletionService
 from gateway.pipeline.admission import Admission
@@ -83,6 +84,12 @@ def create_app(config: GatewayConfig) -> FastAPI:
             default_markup_pct=settings.default_markup_pct,
             admission=Admission(RateLimiter(redis), BudgetGuard(redis)),
             customer_keys=CustomerKeys(pool, keyring_from(settings)),
+            breaker=CircuitBreaker(
+                redis,
+                threshold=settings.breaker_threshold,
+                window_s=settings.breaker_window_s,
+                cooldown_s=settings.breaker_cooldown_s,
+            ),
         )
         app.state.pool, app.state.redis, app.state.spool, app.state.loader = pool, redis, spool, loader
         app.state.emitter = emitter

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     run_loader: bool = Field(default=True, description="Run the vault loader inside each gateway process.")
     workers: int = Field(default=1, description="Gateway worker processes for `onevault serve`.")
     redis_max_connections: int = Field(default=512, description="Redis connections per gateway worker.")
+    breaker_threshold: int = Field(default=5, description="Failures in the window that open a circuit.")
+    breaker_window_s: float = 30.0
+    breaker_cooldown_s: float = Field(default=15.0, description="How long an open circuit skips the pair.")
     event_stream: str = "onevault:events"
     loader_batch_size: int = 2000
     loader_block_ms: int = 200

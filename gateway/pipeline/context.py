@@ -75,6 +75,7 @@ FINAL_STATUS = {
     "rate_limited": (503, "upstream_rate_limited"),
     "bad_request": (400, "upstream_rejected_request"),
     "not_found": (404, "upstream_model_not_found"),
+    "circuit_open": (503, "upstream_unavailable"),
 }
 
 

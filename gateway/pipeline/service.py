@@ -10,12 +10,16 @@ A stream fails over only before its first chunk reaches the client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from redis.exceptions import RedisError
+
 from gateway import metrics
+from gateway.enforcement.breaker import CircuitBreaker
 from gateway.errors import ApiError
 from gateway.pipeline.admission import Admission
 from gateway.pipeline.context import CallContext, Outcome, StreamSummary, final_error
@@ -50,6 +54,7 @@ class CompletionService:
         max_retry_wait: float = 2.0,
         admission: Admission | None = None,
         customer_keys: CustomerKeys | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.planner = Planner(catalog, prices, default_markup_pct)
         self.http = http
@@ -58,6 +63,7 @@ class CompletionService:
         self.max_retry_wait = max_retry_wait
         self.admission = admission
         self.customer_keys = customer_keys
+        self.breaker = breaker
 
     # -- non-streaming --------------------------------------------------------------------------
     async def prepare(self, ctx: CallContext, request: ChatRequest) -> list[tuple[ProviderRoute, str]]:
@@ -75,6 +81,9 @@ class CompletionService:
         last: ProviderError | None = None
         upstream_ms = 0.0
         for index, (route, model) in enumerate(candidates):
+            if not await self._healthy(route, model):
+                last = last or self._circuit_open(route, model)
+                continue
             for try_no in range(self.tries_per_candidate):
                 started_ts = datetime.now(timezone.utc)
                 t0 = time.perf_counter()
@@ -101,13 +110,14 @@ class CompletionService:
                         ms / 1000
                     )
                     last = err
-                    if not err.retryable:
+                    if await self._failed(route, model, err) or not err.retryable:
                         break
                     if try_no + 1 < self.tries_per_candidate:
                         await asyncio.sleep(self._backoff(err, try_no))
                     continue
                 ms = (time.perf_counter() - t0) * 1000
                 upstream_ms += ms
+                await self._succeeded(route, model)
                 attempts.append(
                     attempt_event(
                         len(attempts) + 1,
@@ -184,6 +194,9 @@ class CompletionService:
 
         try:
             for index, (route, model) in enumerate(candidates):  # noqa: B007 - settle() reads them
+                if not await self._healthy(route, model):
+                    last = last or self._circuit_open(route, model)
+                    continue
                 for try_no in range(self.tries_per_candidate):
                     started_ts = datetime.now(timezone.utc)
                     t0 = time.perf_counter()
@@ -203,6 +216,7 @@ class CompletionService:
                         ms = (time.perf_counter() - t0) * 1000
                         upstream_ms += ms
                         last = err
+                        opened = await self._failed(route, model, err)
                         if delivered:  # too late to fail over: cost what reached the client
                             outcome = settle("error", ms, err)
                             await self.record(ctx, outcome)
@@ -220,13 +234,14 @@ class CompletionService:
                                 ctx.provider_key_id(route.name),
                             )
                         )
-                        if not err.retryable:
+                        if opened or not err.retryable:
                             break
                         if try_no + 1 < self.tries_per_candidate:
                             await asyncio.sleep(self._backoff(err, try_no))
                         continue
                     ms = (time.perf_counter() - t0) * 1000
                     upstream_ms += ms
+                    await self._succeeded(route, model)
                     outcome = settle(finish, ms, None)
                     yield StreamSummary(outcome)
                     return
@@ -301,6 +316,35 @@ class CompletionService:
         if n_attempts > 1:
             return "retried"
         return "requested model" if ctx.requested_model else "default model"
+
+    # -- circuit breaker (fails open: a Redis hiccup must not refuse traffic) --------------------
+    async def _healthy(self, route: ProviderRoute, model: str) -> bool:
+        if self.breaker is None:
+            return True
+        try:
+            return await self.breaker.allows(route.name, model)
+        except (RedisError, OSError):
+            return True
+
+    async def _failed(self, route: ProviderRoute, model: str, err: ProviderError) -> bool:
+        """Count the failure; True when it opened the circuit (stop retrying this pair)."""
+        if self.breaker is None:
+            return False
+        try:
+            return await self.breaker.failure(route.name, model, err.error_class)
+        except (RedisError, OSError):
+            return False
+
+    async def _succeeded(self, route: ProviderRoute, model: str) -> None:
+        if self.breaker is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.breaker.success(route.name, model)
+
+    def _circuit_open(self, route: ProviderRoute, model: str) -> ProviderError:
+        wait = self.breaker.cooldown_s if self.breaker is not None else None
+        return ProviderError(
+            "circuit_open", f"{route.name}/{model} is cooling down after repeated failures", retry_after=wait
+        )
 
     def _backoff(self, err: ProviderError, try_no: int) -> float:
         if err.retry_after is not None:

@@ -33,6 +33,7 @@ ERROR_CLASSES: Final = frozenset(
         "not_found",
         "bad_response",
         "stream_broken",
+        "circuit_open",  # not a call: every candidate was cooling down after repeated failures
     }
 )
 RETRYABLE_ERROR_CLASSES: Final = frozenset(

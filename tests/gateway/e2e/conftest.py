@@ -15,6 +15,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI
 from typer.testing import CliRunner, Result
@@ -90,6 +91,17 @@ async def issue_key(pool: asyncpg.Pool, customer: str = "acme", **config: object
     return issued.key, issued.key_id
 
 
+async def forget_shared_state(redis_server: RedisEndpoint) -> None:
+    """Circuit-breaker state is per provider and model, not per test: start each test closed."""
+    redis = aioredis.Redis.from_url(redis_server.url)
+    try:
+        keys = [k async for k in redis.scan_iter("ov:cb:*")]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+
+
 @pytest.fixture
 async def gateway(
     vault_dsn: str,
@@ -100,6 +112,7 @@ async def gateway(
     port_picker: Callable[[], int],
 ) -> AsyncIterator[Gateway]:
     key, key_id = await issue_key(vault_pool)
+    await forget_shared_state(redis_server)
     settings = gateway_settings(tmp_path)
     config = GatewayConfig(settings, vault_dsn, redis_server.url, write_catalog(tmp_path, sim.url))
     server = await asyncio.to_thread(ServerThread(create_app(config), port_picker()).start)

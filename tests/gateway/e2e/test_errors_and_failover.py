@@ -3,10 +3,26 @@ retried, failed over, and reported with the right status — and all of it is re
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
 import asyncpg
 import httpx
 import pytest
-from conftest import Gateway, wait_for_rows
+from conftest import (
+    Gateway,
+    ServerThread,
+    forget_shared_state,
+    gateway_settings,
+    issue_key,
+    wait_for_rows,
+    write_catalog,
+)
+
+from gateway.app import GatewayConfig, create_app
+from gateway.simulator import SimulatorServer
+from warehouse.embedded import RedisEndpoint
 
 
 def client(gw: Gateway, key: str | None = None) -> httpx.AsyncClient:
@@ -197,3 +213,39 @@ async def test_logs_never_carry_prompts_or_provider_keys(
     for secret in (secret_prompt, "4111 1111", "sim-openai", "sim-azure", gateway.key):
         assert secret not in caplog.text
         assert secret not in r.text
+
+
+async def test_circuit_opens_skips_the_sick_provider_then_closes(
+    vault_dsn: str,
+    vault_pool: asyncpg.Pool,
+    redis_server: RedisEndpoint,
+    sim: SimulatorServer,
+    tmp_path: Path,
+    port_picker: Callable[[], int],
+) -> None:
+    key, _ = await issue_key(vault_pool)
+    await forget_shared_state(redis_server)
+    settings = gateway_settings(tmp_path, breaker_threshold=3, breaker_window_s=30, breaker_cooldown_s=1.0)
+    config = GatewayConfig(settings, vault_dsn, redis_server.url, write_catalog(tmp_path, sim.url))
+    server = await asyncio.to_thread(ServerThread(create_app(config), port_picker()).start)
+    body = {"prompt": "hi", "model": "gpt-4o-mini"}
+    try:
+        async with httpx.AsyncClient(base_url=server.url, headers={"authorization": f"Bearer {key}"}) as c:
+            fault = sim.simulator.inject("http_500", match={"api_style": "openai"})
+            first = (await c.post("/v1/ai/completions", json=body)).json()
+            second = (await c.post("/v1/ai/completions", json=body)).json()
+            assert [a["provider"] for a in first["attempts"]] == ["openai", "openai", "azure_openai"]
+            # The third failure opened the circuit: no second try on openai, and from now on
+            # openai is skipped without a call.
+            assert [a["provider"] for a in second["attempts"]] == ["openai", "azure_openai"]
+            calls = sim.simulator.stats.snapshot()["by_api_style"]["openai"]
+            third = (await c.post("/v1/ai/completions", json=body)).json()
+            assert [a["provider"] for a in third["attempts"]] == ["azure_openai"]
+            assert sim.simulator.stats.snapshot()["by_api_style"]["openai"] == calls
+
+            sim.simulator.faults.remove(fault)
+            await asyncio.sleep(1.3)  # cooldown over: the next request probes openai and succeeds
+            probe = (await c.post("/v1/ai/completions", json=body)).json()
+            assert probe["provider"] == "openai" and len(probe["attempts"]) == 1
+    finally:
+        await asyncio.to_thread(server.stop)
