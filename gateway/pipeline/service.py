@@ -94,26 +94,9 @@ class CompletionService:
                 except ProviderError as err:
                     ms = (time.perf_counter() - t0) * 1000
                     upstream_ms += ms
-                    attempts.append(
-                        attempt_event(
-                            len(attempts) + 1,
-                            route,
-                            model,
-                            started_ts,
-                            ms,
-                            err,
-                            None,
-                            ctx.provider_key_id(route.name),
-                        )
-                    )
-                    metrics.child(metrics.UPSTREAM_DURATION, route.name, model, err.error_class).observe(
-                        ms / 1000
-                    )
                     last = err
-                    if await self._failed(route, model, err) or not err.retryable:
+                    if await self._failed_try(ctx, attempts, (route, model), started_ts, ms, err, try_no):
                         break
-                    if try_no + 1 < self.tries_per_candidate:
-                        await asyncio.sleep(self._backoff(err, try_no))
                     continue
                 ms = (time.perf_counter() - t0) * 1000
                 upstream_ms += ms
@@ -216,28 +199,14 @@ class CompletionService:
                         ms = (time.perf_counter() - t0) * 1000
                         upstream_ms += ms
                         last = err
-                        opened = await self._failed(route, model, err)
                         if delivered:  # too late to fail over: cost what reached the client
+                            await self._failed(route, model, err)
                             outcome = settle("error", ms, err)
                             await self.record(ctx, outcome)
                             recorded = True
                             return
-                        attempts.append(
-                            attempt_event(
-                                len(attempts) + 1,
-                                route,
-                                model,
-                                started_ts,
-                                ms,
-                                err,
-                                None,
-                                ctx.provider_key_id(route.name),
-                            )
-                        )
-                        if opened or not err.retryable:
+                        if await self._failed_try(ctx, attempts, (route, model), started_ts, ms, err, try_no):
                             break
-                        if try_no + 1 < self.tries_per_candidate:
-                            await asyncio.sleep(self._backoff(err, try_no))
                         continue
                     ms = (time.perf_counter() - t0) * 1000
                     upstream_ms += ms
@@ -316,6 +285,27 @@ class CompletionService:
         if n_attempts > 1:
             return "retried"
         return "requested model" if ctx.requested_model else "default model"
+
+    async def _failed_try(
+        self,
+        ctx: CallContext,
+        attempts: list[AttemptEvent],
+        candidate: tuple[ProviderRoute, str],
+        started_ts: datetime,
+        ms: float,
+        err: ProviderError,
+        try_no: int,
+    ) -> bool:
+        """Record a failed try and back off; True when this candidate should not be tried again."""
+        route, model = candidate
+        key_id = ctx.provider_key_id(route.name)
+        attempts.append(attempt_event(len(attempts) + 1, route, model, started_ts, ms, err, None, key_id))
+        metrics.child(metrics.UPSTREAM_DURATION, route.name, model, err.error_class).observe(ms / 1000)
+        if await self._failed(route, model, err) or not err.retryable:
+            return True
+        if try_no + 1 < self.tries_per_candidate:
+            await asyncio.sleep(self._backoff(err, try_no))
+        return False
 
     # -- circuit breaker (fails open: a Redis hiccup must not refuse traffic) --------------------
     async def _healthy(self, route: ProviderRoute, model: str) -> bool:
