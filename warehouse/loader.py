@@ -12,7 +12,10 @@ dbt and Python agree with what the loader stored.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
@@ -133,3 +136,25 @@ class VaultLoader:
             insert = hub_or_link_insert(spec, tmp)
         self._sql[spec.name] = (create, insert, columns)
         return self._sql[spec.name]
+
+
+async def load_pipelined(
+    loader: VaultLoader, batches: Iterable[Sequence[Any]], mapper: Callable[..., VaultBatch]
+) -> int:
+    """Load many batches, mapping batch *n+1* in a worker thread while PostgreSQL loads batch *n*.
+
+    The two sides mostly run on different cores (Python mapping here, the inserts in the server),
+    so the wall time approaches the slower side instead of their sum. Returns rows inserted.
+    """
+    rows = 0
+    pending: VaultBatch | None = None
+    for items in batches:
+        mapped = asyncio.to_thread(mapper, items)
+        if pending is None:
+            pending = await mapped
+            continue
+        result, pending = await asyncio.gather(loader.load(pending), mapped)
+        rows += result.rows_inserted
+    if pending is not None:
+        rows += (await loader.load(pending)).rows_inserted
+    return rows

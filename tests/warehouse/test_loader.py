@@ -13,7 +13,7 @@ from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.events import AttemptEvent, CostEvent, RequestEvent, TokenCounts
 from warehouse.hashing import GHOST_HK, hash_diff, hash_key
-from warehouse.loader import VaultLoader
+from warehouse.loader import VaultLoader, load_pipelined
 from warehouse.mapping import batch_from_events
 from warehouse.synthetic import synthetic_events
 
@@ -250,3 +250,14 @@ async def test_sql_hash_diff_matches_the_python_recipe(vault_pool: asyncpg.Pool)
             attrs = row[offset:]
             expected = hash_diff([attrs[i] for i in spec.hashed_positions])
             assert by_key[row[: len(spec.key_columns)]] == expected, spec.name
+
+
+async def test_pipelined_load_lands_every_batch_once(vault_pool: asyncpg.Pool) -> None:
+    events = list(synthetic_events(90, seed=41))
+    batches = [events[i : i + 20] for i in range(0, 90, 20)]  # five batches, the last one short
+    loader = VaultLoader(vault_pool)
+    rows = await load_pipelined(loader, batches, batch_from_events)
+    assert rows > 90 * 5
+    count = "select count(*) from raw_vault.hub_api_request where api_request_hk <> $1"
+    assert await vault_pool.fetchval(count, GHOST_HK) == 90
+    assert await load_pipelined(loader, batches, batch_from_events) == 0  # idempotent
