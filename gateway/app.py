@@ -19,11 +19,11 @@ from fastapi import FastAPI
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from gateway.api import chat, completions, health, models
+from gateway.api import admin, chat, completions, health, models
 from gateway.api.deps import Services
 from gateway.auth.principal import KeyStore
 from gateway.body_limit import BodySizeLimit
-from gateway.crypto.keyring import keyring_from
+from gateway.crypto.keyring import admin_token, keyring_from
 from gateway.enforcement import BudgetGuard, RateLimiter
 from gateway.enforcement.breaker import CircuitBreaker
 from gateway.errors import install_error_handlers
@@ -76,6 +76,8 @@ def create_app(config: GatewayConfig) -> FastAPI:
         spool = Spool(settings.home_dir / "spool")
         emitter = EventEmitter(redis, settings.event_stream, spool)
         loader = StreamLoader.from_settings(redis, pool, settings) if config.run_loader else None
+        keyring = keyring_from(settings)
+        app.state.keyring, app.state.admin_token = keyring, admin_token(settings)
         completions_service = CompletionService(
             ProviderCatalog.from_file(config.catalog_path),
             PriceCatalog.from_file(settings.prices_path),
@@ -83,7 +85,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
             emitter,
             default_markup_pct=settings.default_markup_pct,
             admission=Admission(RateLimiter(redis), BudgetGuard(redis)),
-            customer_keys=CustomerKeys(pool, keyring_from(settings)),
+            customer_keys=CustomerKeys(pool, keyring),
             breaker=CircuitBreaker(
                 redis,
                 threshold=settings.breaker_threshold,
@@ -116,7 +118,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
         description="One endpoint for every LLM provider; every request and cost recorded in a Data Vault.",
     )
     install_error_handlers(app)
-    for module in (completions, chat, models, health):
+    for module in (completions, chat, models, health, admin):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestMetrics)

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".onevault"), description="Data directory for the embedded servers.")
     database_url: SecretStr | None = Field(default=None, description="External PostgreSQL; unset = embedded.")
     redis_url: SecretStr | None = Field(default=None, description="External Redis; unset = embedded.")
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token for /admin/v1; unset = generated into HOME/secrets."
+    )
     master_key: SecretStr | None = Field(
         default=None,
         description="KEK(s) for provider-key encryption: base64 of 32 bytes, comma-separated, current first; "

@@ -79,6 +79,7 @@ HUB_END_USER = HubSpec("hub_end_user", "end_user_hk", ("customer_bk", "end_user_
 HUB_API_REQUEST = HubSpec("hub_api_request", "api_request_hk", ("api_request_bk",))
 HUB_COST_EVENT = HubSpec("hub_cost_event", "cost_event_hk", ("cost_event_bk",))
 HUB_INVOICE = HubSpec("hub_invoice", "invoice_hk", ("invoice_bk",))
+HUB_ADMIN_ACTION = HubSpec("hub_admin_action", "admin_action_hk", ("admin_action_bk",))
 
 # -- links --------------------------------------------------------------------------------
 LNK_API_REQUEST_CONTEXT = LinkSpec(
@@ -311,6 +312,25 @@ SAT_INVOICE_SNAPSHOT = SatSpec(
     ),
 )
 
+LNK_ADMIN_ACTION_CUSTOMER = LinkSpec(
+    "lnk_admin_action_customer", "admin_action_customer_hk", ("admin_action_hk", "customer_hk")
+)
+SAT_ADMIN_ACTION_DETAILS = SatSpec(
+    "sat_admin_action_details",
+    "admin_action_hk",
+    (
+        "action_ts",
+        "actor",
+        "action",
+        "target",
+        "outcome",
+        "status_code",
+        "detail",
+        "source_ip",
+        "user_agent",
+    ),
+)
+
 HUBS: tuple[HubSpec, ...] = (
     HUB_CUSTOMER,
     HUB_GATEWAY_KEY,
@@ -322,6 +342,7 @@ HUBS: tuple[HubSpec, ...] = (
     HUB_API_REQUEST,
     HUB_COST_EVENT,
     HUB_INVOICE,
+    HUB_ADMIN_ACTION,
 )
 LINKS: tuple[LinkSpec, ...] = (
     LNK_API_REQUEST_CONTEXT,
@@ -332,6 +353,7 @@ LINKS: tuple[LinkSpec, ...] = (
     LNK_END_USER_CUSTOMER,
     LNK_MODEL_PROVIDER,
     LNK_INVOICE_CUSTOMER,
+    LNK_ADMIN_ACTION_CUSTOMER,
 )
 SATELLITES: tuple[SatSpec, ...] = (
     SAT_CUSTOMER_CONFIG,
@@ -345,5 +367,6 @@ SATELLITES: tuple[SatSpec, ...] = (
     SAT_API_REQUEST_TAGS,
     SAT_COST_EVENT_DETAILS,
     SAT_INVOICE_SNAPSHOT,
+    SAT_ADMIN_ACTION_DETAILS,
 )
 ALL_TABLES: tuple[TableSpec, ...] = (*HUBS, *LINKS, *SATELLITES)

@@ -121,6 +121,7 @@ def up(port: int = typer.Option(None, help="Gateway port (default ONEVAULT_GATEW
     typer.echo(f"Redis       {endpoints.redis_url}")
     typer.echo(f"Simulator   {simulator.url}")
     typer.echo(f"Gateway     {base}   (docs {base}/docs, metrics {base}/metrics)")
+    typer.echo(f"Admin API   {base}/admin/v1   (token: {s.home_dir / 'secrets' / 'admin-token'})")
     key = demo_key or (key_file.read_text().strip() if key_file.exists() else "<your key>")
     typer.echo("\nTry it:\n")
     typer.echo(

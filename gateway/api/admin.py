@@ -1,0 +1,325 @@
+"""``/admin/v1``: the control plane over HTTP, for operators and automation (not for customers).
+
+Authenticated by the admin token (``ONEVAULT_ADMIN_TOKEN``; generated into
+``ONEVAULT_HOME/secrets/admin-token`` on the embedded default); a OneVault customer key is never
+accepted here. Every call — refused ones included — is recorded in the vault
+(``sat_admin_action_details``): who, what, on which target, from where, with what outcome.
+An ``x-onevault-actor`` header names the person or system behind the token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse
+
+from gateway.admin.audit import AdminAction, record_admin_action
+from gateway.admin.customers import (
+    AdminError,
+    CustomerConfig,
+    create_customer,
+    current_config,
+    update_customer,
+)
+from gateway.admin.keys import create_gateway_key, key_hashes, list_keys, revoke_key, rotate_key
+from gateway.admin.provider_keys import add_provider_key, list_provider_keys, revoke_provider_key
+from gateway.auth.principal import Limits, forget
+from gateway.errors import ApiError
+
+router = APIRouter(prefix="/admin/v1", tags=["admin"])
+T = TypeVar("T")
+
+
+class CustomerBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = None
+    tier: str | None = None
+    status: str | None = None
+    markup_pct: Decimal | None = Field(None, ge=0)
+    budget_daily: Decimal | None = Field(None, ge=0)
+    budget_monthly: Decimal | None = Field(None, ge=0)
+    rate_limit_rpm: int | None = Field(None, ge=0)
+    rate_limit_tpm: int | None = Field(None, ge=0)
+    compliance_level: str | None = None
+    retention_mode: str | None = None
+    tax_rate_pct: Decimal | None = Field(None, ge=0)
+    currency: str | None = None
+    budget_webhook_url: str | None = None
+
+
+class NewCustomer(CustomerBody):
+    slug: str
+
+
+class NewKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = None
+    rate_limit_rpm: int | None = Field(None, ge=0)
+    rate_limit_tpm: int | None = Field(None, ge=0)
+    budget_daily: Decimal | None = Field(None, ge=0)
+    budget_monthly: Decimal | None = Field(None, ge=0)
+
+
+class Rotation(BaseModel):
+    grace_hours: float = Field(24.0, ge=0, le=24 * 90)
+
+
+class NewProviderKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    api_style: str
+    secret: str = Field(repr=False)
+    base_url: str | None = None
+    label: str | None = None
+    allowed_models: list[str] | None = None
+
+
+def _json(value: Any) -> Any:
+    """JSON-safe without floats: money stays a decimal string, times ISO 8601, bytes hex."""
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def admin_actor(request: Request) -> str:
+    """The caller's identity for the audit trail; 401 (recorded) without the admin token."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    expected: str = request.app.state.admin_token
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        await _record(
+            request,
+            "unauthenticated",
+            f"{request.method} {request.url.path}",
+            None,
+            None,
+            "refused",
+            401,
+            "missing or wrong admin token",
+        )
+        raise ApiError(
+            401,
+            "invalid_admin_token",
+            "The admin API needs 'Authorization: Bearer <admin token>'.",
+            headers={"www-authenticate": "Bearer"},
+        )
+    who = request.headers.get("x-onevault-actor", "").strip()[:120]
+    return f"admin-token:{who}" if who else "admin-token"
+
+
+async def _record(
+    request: Request,
+    actor: str,
+    action: str,
+    target: str | None,
+    customer: str | None,
+    outcome: str,
+    status: int,
+    detail: str | None,
+) -> None:
+    await record_admin_action(
+        request.app.state.pool,
+        AdminAction(
+            actor,
+            action,
+            target,
+            outcome,
+            status,
+            detail,
+            customer,
+            _client_ip(request),
+            request.headers.get("user-agent"),
+        ),
+    )
+
+
+async def _audited(
+    request: Request,
+    actor: str,
+    action: str,
+    target: str | None,
+    customer: str | None,
+    run: Callable[[], Awaitable[T]],
+    *,
+    detail: str | None = None,
+    status: int = 200,
+) -> T:
+    try:
+        result = await run()
+    except AdminError as exc:
+        message = str(exc)
+        code = 404 if message.startswith("no ") else 409 if "already" in message else 422
+        await _record(request, actor, action, target, customer, "refused", code, message)
+        raise ApiError(code, "admin_refused", message) from exc
+    await _record(request, actor, action, target, customer, "ok", status, detail)
+    return result
+
+
+def _changes(body: BaseModel) -> dict[str, Any]:
+    return {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+
+
+@router.post("/customers", status_code=201)
+async def create(body: NewCustomer, request: Request, actor: str = Depends(admin_actor)) -> dict:
+    pool = request.app.state.pool
+    config = CustomerConfig(**{k: v for k, v in _changes(body).items() if k != "slug"})
+    await _audited(
+        request,
+        actor,
+        "customers.create",
+        body.slug,
+        body.slug,
+        lambda: create_customer(pool, body.slug, config, changed_by=actor),
+        status=201,
+    )
+    return _json({"customer": body.slug, **asdict(config)})
+
+
+@router.get("/customers/{slug}")
+async def show(slug: str, request: Request, actor: str = Depends(admin_actor)) -> dict:
+    config = await _audited(
+        request, actor, "customers.show", slug, slug, lambda: current_config(request.app.state.pool, slug)
+    )
+    return _json({"customer": slug, **asdict(config)})
+
+
+@router.patch("/customers/{slug}")
+async def update(slug: str, body: CustomerBody, request: Request, actor: str = Depends(admin_actor)) -> dict:
+    pool, changes = request.app.state.pool, _changes(body)
+
+    async def apply() -> CustomerConfig:
+        config = await update_customer(pool, slug, changes, changed_by=actor)
+        await forget(request.app.state.redis, [bytes(r["key_hash"]) for r in await key_hashes(pool, slug)])
+        return config
+
+    config = await _audited(
+        request, actor, "customers.update", slug, slug, apply, detail=", ".join(sorted(changes))
+    )
+    return _json({"customer": slug, **asdict(config)})
+
+
+@router.post("/customers/{slug}/keys", status_code=201)
+async def new_key(slug: str, body: NewKey, request: Request, actor: str = Depends(admin_actor)) -> dict:
+    limits = Limits(body.rate_limit_rpm, body.rate_limit_tpm, body.budget_daily, body.budget_monthly)
+    issued = await _audited(
+        request,
+        actor,
+        "keys.create",
+        slug,
+        slug,
+        lambda: create_gateway_key(
+            request.app.state.pool, slug, changed_by=actor, label=body.label, limits=limits
+        ),
+        status=201,
+    )
+    return {"customer": slug, "key_id": issued.key_id, "key_prefix": issued.key_prefix, "key": issued.key}
+
+
+@router.get("/customers/{slug}/keys")
+async def keys(slug: str, request: Request, actor: str = Depends(admin_actor)) -> dict:
+    rows = await _audited(
+        request, actor, "keys.list", slug, slug, lambda: list_keys(request.app.state.pool, slug)
+    )
+    return _json({"object": "list", "data": rows})
+
+
+@router.post("/keys/{key_id}/revoke")
+async def revoke(key_id: str, request: Request, actor: str = Depends(admin_actor)) -> dict:
+    async def apply() -> None:
+        await forget(
+            request.app.state.redis, [await revoke_key(request.app.state.pool, key_id, changed_by=actor)]
+        )
+
+    await _audited(request, actor, "keys.revoke", key_id, None, apply)
+    return {"key_id": key_id, "status": "revoked"}
+
+
+@router.post("/keys/{key_id}/rotate")
+async def rotate(key_id: str, body: Rotation, request: Request, actor: str = Depends(admin_actor)) -> dict:
+    async def apply() -> dict:
+        issued, old = await rotate_key(
+            request.app.state.pool, key_id, changed_by=actor, grace=timedelta(hours=body.grace_hours)
+        )
+        await forget(request.app.state.redis, [old])
+        return {
+            "replaces": key_id,
+            "key_id": issued.key_id,
+            "key_prefix": issued.key_prefix,
+            "key": issued.key,
+        }
+
+    return await _audited(request, actor, "keys.rotate", key_id, None, apply)
+
+
+@router.post("/customers/{slug}/provider-keys", status_code=201)
+async def new_provider_key(
+    slug: str, body: NewProviderKey, request: Request, actor: str = Depends(admin_actor)
+) -> JSONResponse:
+    added = await _audited(
+        request,
+        actor,
+        "provider_keys.add",
+        slug,
+        slug,
+        lambda: add_provider_key(
+            request.app.state.pool,
+            request.app.state.keyring,
+            slug,
+            body.provider,
+            body.secret,
+            api_style=body.api_style,
+            changed_by=actor,
+            base_url=body.base_url,
+            label=body.label,
+            allowed_models=tuple(body.allowed_models) if body.allowed_models else None,
+        ),
+        status=201,
+    )
+    return JSONResponse(_json(added), status_code=201)
+
+
+@router.get("/customers/{slug}/provider-keys")
+async def provider_keys(slug: str, request: Request, actor: str = Depends(admin_actor)) -> dict:
+    rows = await _audited(
+        request,
+        actor,
+        "provider_keys.list",
+        slug,
+        slug,
+        lambda: list_provider_keys(request.app.state.pool, slug),
+    )
+    return _json({"object": "list", "data": rows})
+
+
+@router.post("/provider-keys/{key_id}/revoke")
+async def revoke_provider(key_id: str, request: Request, actor: str = Depends(admin_actor)) -> dict:
+    await _audited(
+        request,
+        actor,
+        "provider_keys.revoke",
+        key_id,
+        None,
+        lambda: revoke_provider_key(request.app.state.pool, key_id, changed_by=actor),
+    )
+    return {"key_id": key_id, "status": "revoked"}
