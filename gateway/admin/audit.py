@@ -7,22 +7,29 @@ through the event stream); if PostgreSQL is down the admin change itself cannot 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from typing import TypeVar
 
 import asyncpg
 
+from gateway.admin.customers import AdminError
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.loader import VaultLoader
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True, slots=True)
 class AdminAction:
+    """One admin call as recorded; ``audited`` fills in the outcome."""
+
     actor: str
     action: str  # e.g. customers.update
-    target: str | None
-    outcome: str  # ok | refused | error
+    target: str | None = None
+    outcome: str = "ok"  # ok | refused | error
     status_code: int | None = None
     detail: str | None = None
     customer: str | None = None
@@ -60,3 +67,26 @@ async def record_admin_action(pool: asyncpg.Pool, action: AdminAction) -> str:
     )
     await VaultLoader(pool).load(batch)
     return action_id
+
+
+def refused_status(message: str) -> int:
+    """The HTTP status an admin refusal stands for (also recorded for CLI calls)."""
+    return 404 if message.startswith("no ") else 409 if "already" in message else 422
+
+
+async def audited(
+    pool: asyncpg.Pool,
+    call: AdminAction,
+    run: Callable[[], Awaitable[T]],
+) -> T:
+    """Run an admin operation and record it: ``call`` describes it; its outcome is filled in."""
+    try:
+        result = await run()
+    except AdminError as exc:
+        message = str(exc)
+        await record_admin_action(
+            pool, replace(call, outcome="refused", status_code=refused_status(message), detail=message)
+        )
+        raise
+    await record_admin_action(pool, replace(call, outcome="ok"))
+    return result

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse
 
-from gateway.admin.audit import AdminAction, record_admin_action
+from gateway.admin.audit import AdminAction, audited, record_admin_action, refused_status
 from gateway.admin.customers import (
     AdminError,
     CustomerConfig,
@@ -165,15 +165,21 @@ async def _audited(
     detail: str | None = None,
     status: int = 200,
 ) -> T:
+    call = AdminAction(
+        actor,
+        action,
+        target,
+        "ok",
+        status,
+        detail,
+        customer,
+        _client_ip(request),
+        request.headers.get("user-agent"),
+    )
     try:
-        result = await run()
+        return await audited(request.app.state.pool, call, run)
     except AdminError as exc:
-        message = str(exc)
-        code = 404 if message.startswith("no ") else 409 if "already" in message else 422
-        await _record(request, actor, action, target, customer, "refused", code, message)
-        raise ApiError(code, "admin_refused", message) from exc
-    await _record(request, actor, action, target, customer, "ok", status, detail)
-    return result
+        raise ApiError(refused_status(str(exc)), "admin_refused", str(exc)) from exc
 
 
 def _changes(body: BaseModel) -> dict[str, Any]:

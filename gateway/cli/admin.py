@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,6 +14,7 @@ import asyncpg
 import redis.asyncio as aioredis
 import typer
 
+from gateway.admin.audit import AdminAction, audited
 from gateway.admin.customers import (
     AdminError,
     CustomerConfig,
@@ -31,6 +32,11 @@ customers = typer.Typer(help="Manage customers (tenants).", no_args_is_help=True
 keys = typer.Typer(help="Manage a customer's OneVault API keys.", no_args_is_help=True)
 
 
+def _call(action: str, target: str | None = None, customer: str | None = None) -> AdminAction:
+    """An admin call from this terminal, as the audit trail records it."""
+    return AdminAction(operator(), action, target, customer=customer, record_source="cli")
+
+
 def _fail(exc: Exception) -> typer.Exit:
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
     return typer.Exit(1)
@@ -45,9 +51,12 @@ def customers_create(
 ) -> None:
     """Create a customer."""
     try:
+        config = CustomerConfig(display_name=name, markup_pct=markup)
         with_pool(
-            lambda pool: create_customer(
-                pool, slug, CustomerConfig(display_name=name, markup_pct=markup), changed_by=operator()
+            lambda pool: audited(
+                pool,
+                _call("customers.create", slug, slug),
+                lambda: create_customer(pool, slug, config, changed_by=operator()),
             )
         )
     except AdminError as exc:
@@ -64,7 +73,11 @@ def keys_create(
     """Create an API key; it is printed once and never stored in clear."""
     try:
         issued = with_pool(
-            lambda pool: create_gateway_key(pool, customer, changed_by=operator(), label=label)
+            lambda pool: audited(
+                pool,
+                _call("keys.create", customer, customer),
+                lambda: create_gateway_key(pool, customer, changed_by=operator(), label=label),
+            )
         )
     except AdminError as exc:
         raise _fail(exc) from exc
@@ -136,7 +149,10 @@ def customers_update(
         raise _fail(AdminError("nothing to change; see --help for the settings"))
 
     async def apply(pool: asyncpg.Pool, redis: aioredis.Redis) -> CustomerConfig:
-        config = await update_customer(pool, slug, changes, changed_by=operator())
+        call = replace(_call("customers.update", slug, slug), detail=", ".join(sorted(changes)))
+        config = await audited(
+            pool, call, lambda: update_customer(pool, slug, changes, changed_by=operator())
+        )
         await forget(redis, [bytes(k["key_hash"]) for k in await key_hashes(pool, slug)])
         return config
 
@@ -168,7 +184,10 @@ def keys_revoke(
     """Revoke a key: refused by every gateway process within seconds."""
 
     async def apply(pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
-        await forget(redis, [await revoke_key(pool, key_id, changed_by=operator())])
+        revoked = await audited(
+            pool, _call("keys.revoke", key_id), lambda: revoke_key(pool, key_id, changed_by=operator())
+        )
+        await forget(redis, [revoked])
 
     try:
         with_pool_and_redis(apply)
@@ -186,8 +205,10 @@ def keys_rotate(
     """Issue a successor key (printed once); the old one works until the grace period ends."""
 
     async def apply(pool: asyncpg.Pool, redis: aioredis.Redis) -> IssuedKey:
-        issued, old = await rotate_key(
-            pool, key_id, changed_by=operator(), grace=timedelta(hours=grace_hours)
+        issued, old = await audited(
+            pool,
+            _call("keys.rotate", key_id),
+            lambda: rotate_key(pool, key_id, changed_by=operator(), grace=timedelta(hours=grace_hours)),
         )
         await forget(redis, [old])
         return issued
@@ -224,17 +245,21 @@ def provider_keys_add(
     allowed = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
     try:
         added = with_pool(
-            lambda pool: add_provider_key(
+            lambda pool: audited(
                 pool,
-                keyring,
-                customer,
-                provider,
-                secret,
-                api_style=api_style,
-                changed_by=operator(),
-                base_url=base_url,
-                label=label,
-                allowed_models=allowed,
+                _call("provider_keys.add", customer, customer),
+                lambda: add_provider_key(
+                    pool,
+                    keyring,
+                    customer,
+                    provider,
+                    secret,
+                    api_style=api_style,
+                    changed_by=operator(),
+                    base_url=base_url,
+                    label=label,
+                    allowed_models=allowed,
+                ),
             )
         )
     except AdminError as exc:
@@ -260,7 +285,13 @@ def provider_keys_revoke(
 ) -> None:
     """Revoke a provider key (gateways stop using it within seconds)."""
     try:
-        with_pool(lambda pool: revoke_provider_key(pool, key_id, changed_by=operator()))
+        with_pool(
+            lambda pool: audited(
+                pool,
+                _call("provider_keys.revoke", key_id),
+                lambda: revoke_provider_key(pool, key_id, changed_by=operator()),
+            )
+        )
     except AdminError as exc:
         raise _fail(exc) from exc
     _echo({"key_id": key_id, "status": "revoked"}, as_json, f"revoked {key_id}")
@@ -270,7 +301,11 @@ def provider_keys_revoke(
 def provider_keys_rotate_kek(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Re-wrap every provider key under the current KEK (first in ONEVAULT_MASTER_KEY)."""
     keyring = keyring_from(settings())
-    moved = with_pool(lambda pool: rotate_kek(pool, keyring, changed_by=operator()))
+    moved = with_pool(
+        lambda pool: audited(
+            pool, _call("provider_keys.rotate_kek"), lambda: rotate_kek(pool, keyring, changed_by=operator())
+        )
+    )
     _echo(
         {"rewrapped": moved, "kek_id": keyring.current_id},
         as_json,

@@ -83,3 +83,20 @@ async def test_hipaa_customers_only_reach_eligible_providers(gateway: Gateway, c
     gpt = await status_of(gateway, gateway.key, "gpt-4o-mini")  # openai/azure: not marked eligible
     assert gpt.status_code == 422 and gpt.json()["error"]["code"] == "compliance_no_route"
     assert gateway.sim.simulator.stats.snapshot()["by_api_style"].get("openai", 0) == 0
+
+
+async def test_cli_changes_are_audited_too(
+    gateway: Gateway, cli: CliRunner, vault_pool: asyncpg.Pool
+) -> None:
+    await run(cli, "customers", "update", "acme", "--rpm", "40")
+    await run(cli, "customers", "update", "nobody", "--rpm", "40")
+    rows = await vault_pool.fetch(
+        "select action, target, outcome, status_code, actor, detail, record_source "
+        "from raw_vault.sat_admin_action_details order by action_ts"
+    )
+    assert [(r["action"], r["target"], r["outcome"]) for r in rows] == [
+        ("customers.update", "acme", "ok"),
+        ("customers.update", "nobody", "refused"),
+    ]
+    assert rows[0]["detail"] == "rate_limit_rpm" and rows[1]["status_code"] == 404
+    assert all(r["actor"].startswith("cli:") and r["record_source"] == "cli" for r in rows)
