@@ -30,12 +30,14 @@ from gateway.errors import install_error_handlers
 from gateway.pipeline import CompletionService
 from gateway.pipeline.admission import Admission
 from gateway.pipeline.customer_keys import CustomerKeys
+from gateway.pipeline.per_customer import PerCustomer
 from gateway.pricing import PriceCatalog
 from gateway.providers.http import create_http_client
 from gateway.recording.emitter import EventEmitter
 from gateway.recording.spool import Spool
 from gateway.request_metrics import RequestMetrics
 from gateway.routing.catalog import ProviderCatalog
+from gateway.routing.rules import customer_rules
 from warehouse.db import create_pool
 from warehouse.settings import Settings
 from warehouse.stream_loader import StreamLoader
@@ -86,6 +88,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
             default_markup_pct=settings.default_markup_pct,
             admission=Admission(RateLimiter(redis), BudgetGuard(redis)),
             customer_keys=CustomerKeys(pool, keyring),
+            rules=PerCustomer(lambda customer: customer_rules(pool, customer)),
             breaker=CircuitBreaker(
                 redis,
                 threshold=settings.breaker_threshold,

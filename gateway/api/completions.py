@@ -65,7 +65,11 @@ def summary(ctx: CallContext, o: Outcome) -> dict[str, Any]:
         "model": o.model,
         "usage": usage_block(o),
         "cost": cost_block(o),
-        "route": {"rule": None, "reason": o.route_reason},
+        "route": {
+            "rule": ctx.routing_rule.rule_id if ctx.routing_rule else None,
+            "rule_name": ctx.routing_rule.name if ctx.routing_rule else None,
+            "reason": o.route_reason,
+        },
         "latency_ms": round(o.latency_ms, 3),
         "attempts": [
             {

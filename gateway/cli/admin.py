@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from dataclasses import asdict, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -23,21 +21,19 @@ from gateway.admin.customers import (
     update_customer,
 )
 from gateway.admin.keys import IssuedKey, create_gateway_key, key_hashes, list_keys, revoke_key, rotate_key
-from gateway.admin.provider_keys import add_provider_key, list_provider_keys, revoke_provider_key, rotate_kek
 from gateway.auth.principal import forget
-from gateway.cli.runtime import operator, settings, with_pool, with_pool_and_redis
-from gateway.crypto.keyring import keyring_from
+from gateway.cli.runtime import operator, with_pool, with_pool_and_redis
 
 customers = typer.Typer(help="Manage customers (tenants).", no_args_is_help=True)
 keys = typer.Typer(help="Manage a customer's OneVault API keys.", no_args_is_help=True)
 
 
-def _call(action: str, target: str | None = None, customer: str | None = None) -> AdminAction:
+def admin_call(action: str, target: str | None = None, customer: str | None = None) -> AdminAction:
     """An admin call from this terminal, as the audit trail records it."""
     return AdminAction(operator(), action, target, customer=customer, record_source="cli")
 
 
-def _fail(exc: Exception) -> typer.Exit:
+def fail(exc: Exception) -> typer.Exit:
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
     return typer.Exit(1)
 
@@ -55,12 +51,12 @@ def customers_create(
         with_pool(
             lambda pool: audited(
                 pool,
-                _call("customers.create", slug, slug),
+                admin_call("customers.create", slug, slug),
                 lambda: create_customer(pool, slug, config, changed_by=operator()),
             )
         )
     except AdminError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     typer.echo(json.dumps({"customer": slug, "created": True}) if as_json else f"created customer {slug}")
 
 
@@ -75,12 +71,12 @@ def keys_create(
         issued = with_pool(
             lambda pool: audited(
                 pool,
-                _call("keys.create", customer, customer),
+                admin_call("keys.create", customer, customer),
                 lambda: create_gateway_key(pool, customer, changed_by=operator(), label=label),
             )
         )
     except AdminError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if as_json:
         typer.echo(
             json.dumps(
@@ -97,7 +93,7 @@ def keys_create(
         typer.secho("Store this key now: it cannot be shown again.", fg=typer.colors.YELLOW, err=True)
 
 
-def _echo(data: Any, as_json: bool, text: str) -> None:
+def echo_result(data: Any, as_json: bool, text: str) -> None:
     typer.echo(json.dumps(data, default=str, indent=2) if as_json else text)
 
 
@@ -110,9 +106,9 @@ def customers_show(
     try:
         config = with_pool(lambda pool: current_config(pool, slug))
     except AdminError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     data = {"customer": slug, **asdict(config)}
-    _echo(data, as_json, "\n".join(f"{k:<22} {v}" for k, v in data.items()))
+    echo_result(data, as_json, "\n".join(f"{k:<22} {v}" for k, v in data.items()))
 
 
 @customers.command("update")
@@ -146,10 +142,10 @@ def customers_update(
         if v is not None
     }
     if not changes:
-        raise _fail(AdminError("nothing to change; see --help for the settings"))
+        raise fail(AdminError("nothing to change; see --help for the settings"))
 
     async def apply(pool: asyncpg.Pool, redis: aioredis.Redis) -> CustomerConfig:
-        call = replace(_call("customers.update", slug, slug), detail=", ".join(sorted(changes)))
+        call = replace(admin_call("customers.update", slug, slug), detail=", ".join(sorted(changes)))
         config = await audited(
             pool, call, lambda: update_customer(pool, slug, changes, changed_by=operator())
         )
@@ -159,8 +155,8 @@ def customers_update(
     try:
         config = with_pool_and_redis(apply)
     except AdminError as exc:
-        raise _fail(exc) from exc
-    _echo({"customer": slug, **asdict(config)}, as_json, f"updated customer {slug}")
+        raise fail(exc) from exc
+    echo_result({"customer": slug, **asdict(config)}, as_json, f"updated customer {slug}")
 
 
 @keys.command("list")
@@ -173,7 +169,7 @@ def keys_list(
     text = "\n".join(
         f"{r['key_id']}  {r['key_prefix']:<18} {r['status']:<8} {r['label'] or ''}" for r in rows
     )
-    _echo(rows, as_json, text or f"{customer} has no keys")
+    echo_result(rows, as_json, text or f"{customer} has no keys")
 
 
 @keys.command("revoke")
@@ -185,15 +181,15 @@ def keys_revoke(
 
     async def apply(pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
         revoked = await audited(
-            pool, _call("keys.revoke", key_id), lambda: revoke_key(pool, key_id, changed_by=operator())
+            pool, admin_call("keys.revoke", key_id), lambda: revoke_key(pool, key_id, changed_by=operator())
         )
         await forget(redis, [revoked])
 
     try:
         with_pool_and_redis(apply)
     except AdminError as exc:
-        raise _fail(exc) from exc
-    _echo({"key_id": key_id, "status": "revoked"}, as_json, f"revoked {key_id}")
+        raise fail(exc) from exc
+    echo_result({"key_id": key_id, "status": "revoked"}, as_json, f"revoked {key_id}")
 
 
 @keys.command("rotate")
@@ -207,7 +203,7 @@ def keys_rotate(
     async def apply(pool: asyncpg.Pool, redis: aioredis.Redis) -> IssuedKey:
         issued, old = await audited(
             pool,
-            _call("keys.rotate", key_id),
+            admin_call("keys.rotate", key_id),
             lambda: rotate_key(pool, key_id, changed_by=operator(), grace=timedelta(hours=grace_hours)),
         )
         await forget(redis, [old])
@@ -216,98 +212,6 @@ def keys_rotate(
     try:
         issued = with_pool_and_redis(apply)
     except AdminError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     data = {"replaces": key_id, "key_id": issued.key_id, "key_prefix": issued.key_prefix, "key": issued.key}
-    _echo(data, as_json, issued.key)
-
-
-provider_keys = typer.Typer(help="Customers' own provider keys (encrypted at rest).", no_args_is_help=True)
-
-
-@provider_keys.command("add")
-def provider_keys_add(
-    customer: str = typer.Argument(..., help="The customer the key belongs to."),
-    provider: str = typer.Argument(..., help="Provider name as in the provider catalog, e.g. openai."),
-    api_style: str = typer.Option(
-        ..., help="Wire format: openai, anthropic, gemini, azure_openai, cohere, ..."
-    ),
-    secret_env: str = typer.Option(
-        None, help="Read the secret from this environment variable (default: from standard input)."
-    ),
-    base_url: str = typer.Option(None, help="Override the provider's base URL for this key."),
-    label: str = typer.Option(None, help="A label to recognise the key by."),
-    models: str = typer.Option(None, help="Comma-separated models this key may be used for."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Add a provider key; the secret is read from stdin (never the command line) and sealed."""
-    secret = os.environ.get(secret_env, "") if secret_env else sys.stdin.read()
-    keyring = keyring_from(settings())
-    allowed = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
-    try:
-        added = with_pool(
-            lambda pool: audited(
-                pool,
-                _call("provider_keys.add", customer, customer),
-                lambda: add_provider_key(
-                    pool,
-                    keyring,
-                    customer,
-                    provider,
-                    secret,
-                    api_style=api_style,
-                    changed_by=operator(),
-                    base_url=base_url,
-                    label=label,
-                    allowed_models=allowed,
-                ),
-            )
-        )
-    except AdminError as exc:
-        raise _fail(exc) from exc
-    _echo(added, as_json, f"added {added['key_id']} ({added['fingerprint']}) for {customer}/{provider}")
-
-
-@provider_keys.command("list")
-def provider_keys_list(
-    customer: str = typer.Argument(..., help="The customer."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """List a customer's provider keys: fingerprint and status, never the secret."""
-    rows = with_pool(lambda pool: list_provider_keys(pool, customer))
-    text = "\n".join(f"{r['key_id']}  {r['provider']:<14} {r['fingerprint']}  {r['status']}" for r in rows)
-    _echo(rows, as_json, text or f"{customer} has no provider keys")
-
-
-@provider_keys.command("revoke")
-def provider_keys_revoke(
-    key_id: str = typer.Argument(..., help="The provider key id (pk_...)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Revoke a provider key (gateways stop using it within seconds)."""
-    try:
-        with_pool(
-            lambda pool: audited(
-                pool,
-                _call("provider_keys.revoke", key_id),
-                lambda: revoke_provider_key(pool, key_id, changed_by=operator()),
-            )
-        )
-    except AdminError as exc:
-        raise _fail(exc) from exc
-    _echo({"key_id": key_id, "status": "revoked"}, as_json, f"revoked {key_id}")
-
-
-@provider_keys.command("rotate-kek")
-def provider_keys_rotate_kek(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Re-wrap every provider key under the current KEK (first in ONEVAULT_MASTER_KEY)."""
-    keyring = keyring_from(settings())
-    moved = with_pool(
-        lambda pool: audited(
-            pool, _call("provider_keys.rotate_kek"), lambda: rotate_kek(pool, keyring, changed_by=operator())
-        )
-    )
-    _echo(
-        {"rewrapped": moved, "kek_id": keyring.current_id},
-        as_json,
-        f"re-wrapped {moved} key(s) under {keyring.current_id}",
-    )
+    echo_result(data, as_json, issued.key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gateway.cli import admin, servers
+from gateway.cli import admin, provider_keys, rules, servers
 
 app = typer.Typer(
     name="onevault",
@@ -50,7 +50,8 @@ app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options"
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(servers.dbt)
 app.add_typer(admin.customers, name="customers")
 app.add_typer(admin.keys, name="keys")
-app.add_typer(admin.provider_keys, name="provider-keys")
+app.add_typer(provider_keys.provider_keys, name="provider-keys")
+app.add_typer(rules.rules, name="rules")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from gateway.errors import ApiError
 from gateway.pricing import CostBreakdown, ModelPrice
 from gateway.providers.types import ProviderError, Usage
 from gateway.routing.catalog import ProviderRoute
+from gateway.routing.rules import RoutingRule
 from warehouse.events import AttemptEvent
 
 Candidates = list[tuple[ProviderRoute, str]]  # (route, model) in the order they will be tried
@@ -39,6 +40,7 @@ class CallContext:
     reservation: Reservation | None = None  # budget held until the request settles
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. x-ratelimit-*
     customer_keys: dict[str, CustomerProviderKey] = field(default_factory=dict)  # by provider name
+    routing_rule: RoutingRule | None = None  # the customer's rule that chose the candidates
 
     def provider_key_id(self, provider: str) -> str | None:
         """The customer's own key used for ``provider`` (None: the platform's key)."""

@@ -27,6 +27,7 @@ def _from_context(ctx: CallContext) -> dict[str, Any]:
         "customer": ctx.principal.customer,
         "gateway_key_id": ctx.principal.key_id,
         "end_user": ctx.end_user,
+        "routing_rule_id": ctx.routing_rule.rule_id if ctx.routing_rule else None,
         "request_type": ctx.request_type,
         "priority": ctx.priority,
         "requested_provider": ctx.requested_provider,

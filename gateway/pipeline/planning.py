@@ -13,6 +13,7 @@ from gateway.pipeline.context import CallContext
 from gateway.pricing import ModelPrice, PriceCatalog, estimate_max_cost, estimate_tokens
 from gateway.providers.types import ChatRequest
 from gateway.routing.catalog import ProviderCatalog, ProviderRoute
+from gateway.routing.rules import RoutingRule, first_match
 
 # Worst case for a request without max_tokens: what most current models may emit by default.
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
@@ -24,12 +25,16 @@ class Planner:
         self.prices = prices
         self.default_markup_pct = default_markup_pct
 
-    def plan(self, ctx: CallContext, request: ChatRequest) -> list[tuple[ProviderRoute, str]]:
+    def plan(
+        self, ctx: CallContext, request: ChatRequest, rules: list[RoutingRule] | None = None
+    ) -> list[tuple[ProviderRoute, str]]:
         model = ctx.requested_model
         allowed = ctx.principal.allowed_models
         if allowed and model and model not in allowed:
             raise ApiError(403, "model_not_allowed", f"This key may not use model {model!r}.")
-        candidates = self.catalog.candidates(model, ctx.requested_provider)
+        candidates = self._by_rule(ctx, model, rules) or self.catalog.candidates(
+            model, ctx.requested_provider
+        )
         if candidates and ctx.principal.compliance_level == "hipaa":
             candidates = [(r, m) for r, m in candidates if r.hipaa_eligible]
             if not candidates:
@@ -45,6 +50,23 @@ class Planner:
         if ctx.max_cost is not None:
             self.check_max_cost(ctx, request, candidates[0])
         return candidates
+
+    def _by_rule(
+        self, ctx: CallContext, model: str | None, rules: list[RoutingRule] | None
+    ) -> list[tuple[ProviderRoute, str]]:
+        """The first matching rule's target and fallback chain (explicit provider requests win)."""
+        if not rules or ctx.requested_provider:
+            return []
+        rule = first_match(
+            rules, request_type=ctx.request_type, priority=ctx.priority, model=model, tags=ctx.tags
+        )
+        if rule is None:
+            return []
+        routes = self.catalog.routes
+        chosen = [(routes[p], m) for p, m in rule.candidates() if p in routes and routes[p].serves(m)]
+        if chosen:
+            ctx.routing_rule = rule
+        return chosen
 
     def price_for(
         self, route: ProviderRoute, model: str, at: datetime, input_tokens: int = 0

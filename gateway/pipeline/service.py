@@ -25,6 +25,7 @@ from gateway.pipeline.admission import Admission
 from gateway.pipeline.context import CallContext, Outcome, StreamSummary, final_error
 from gateway.pipeline.customer_keys import CustomerKeys
 from gateway.pipeline.events import attempt_event, failure_event, rejection_event, success_event
+from gateway.pipeline.per_customer import PerCustomer
 from gateway.pipeline.planning import Planner
 from gateway.pipeline.upstream import endpoint_for, with_model
 from gateway.pricing import (
@@ -38,6 +39,7 @@ from gateway.providers.http import UpstreamClient
 from gateway.providers.types import ChatRequest, ChatResponse, ProviderError, StreamChunk, Usage
 from gateway.recording.emitter import EventEmitter
 from gateway.routing.catalog import ProviderCatalog, ProviderRoute
+from gateway.routing.rules import RoutingRule
 from warehouse.events import AttemptEvent
 
 
@@ -55,6 +57,7 @@ class CompletionService:
         admission: Admission | None = None,
         customer_keys: CustomerKeys | None = None,
         breaker: CircuitBreaker | None = None,
+        rules: PerCustomer[list[RoutingRule]] | None = None,
     ) -> None:
         self.planner = Planner(catalog, prices, default_markup_pct)
         self.http = http
@@ -64,11 +67,13 @@ class CompletionService:
         self.admission = admission
         self.customer_keys = customer_keys
         self.breaker = breaker
+        self.rules = rules
 
     # -- non-streaming --------------------------------------------------------------------------
     async def prepare(self, ctx: CallContext, request: ChatRequest) -> list[tuple[ProviderRoute, str]]:
         """Plan the candidates and pass admission (rate limits, budget reservation)."""
-        candidates = self.planner.plan(ctx, request)
+        rules = await self.rules.get(ctx.principal.customer) if self.rules is not None else None
+        candidates = self.planner.plan(ctx, request, rules)
         if self.customer_keys is not None:
             ctx.customer_keys = await self.customer_keys.get(ctx.principal.customer)
         if self.admission is not None:
@@ -280,11 +285,12 @@ class CompletionService:
         )
 
     def _reason(self, ctx: CallContext, index: int, n_attempts: int) -> str:
+        rule = f"rule {ctx.routing_rule.name!r}" if ctx.routing_rule else None
         if index > 0:
-            return "failover"
+            return f"{rule}: failover" if rule else "failover"
         if n_attempts > 1:
-            return "retried"
-        return "requested model" if ctx.requested_model else "default model"
+            return f"{rule}: retried" if rule else "retried"
+        return rule or ("requested model" if ctx.requested_model else "default model")
 
     async def _failed_try(
         self,

@@ -1,0 +1,108 @@
+"""``onevault provider-keys ...``: customers' own provider keys (sealed at rest)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from gateway.admin.audit import audited
+from gateway.admin.customers import AdminError
+from gateway.admin.provider_keys import add_provider_key, list_provider_keys, revoke_provider_key, rotate_kek
+from gateway.cli.admin import admin_call, echo_result, fail
+from gateway.cli.runtime import operator, settings, with_pool
+from gateway.crypto.keyring import keyring_from
+
+provider_keys = typer.Typer(help="Customers' own provider keys (encrypted at rest).", no_args_is_help=True)
+
+
+@provider_keys.command("add")
+def provider_keys_add(
+    customer: str = typer.Argument(..., help="The customer the key belongs to."),
+    provider: str = typer.Argument(..., help="Provider name as in the provider catalog, e.g. openai."),
+    api_style: str = typer.Option(
+        ..., help="Wire format: openai, anthropic, gemini, azure_openai, cohere, ..."
+    ),
+    secret_env: str = typer.Option(
+        None, help="Read the secret from this environment variable (default: from standard input)."
+    ),
+    base_url: str = typer.Option(None, help="Override the provider's base URL for this key."),
+    label: str = typer.Option(None, help="A label to recognise the key by."),
+    models: str = typer.Option(None, help="Comma-separated models this key may be used for."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Add a provider key; the secret is read from stdin (never the command line) and sealed."""
+    secret = os.environ.get(secret_env, "") if secret_env else sys.stdin.read()
+    keyring = keyring_from(settings())
+    allowed = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
+    try:
+        added = with_pool(
+            lambda pool: audited(
+                pool,
+                admin_call("provider_keys.add", customer, customer),
+                lambda: add_provider_key(
+                    pool,
+                    keyring,
+                    customer,
+                    provider,
+                    secret,
+                    api_style=api_style,
+                    changed_by=operator(),
+                    base_url=base_url,
+                    label=label,
+                    allowed_models=allowed,
+                ),
+            )
+        )
+    except AdminError as exc:
+        raise fail(exc) from exc
+    echo_result(added, as_json, f"added {added['key_id']} ({added['fingerprint']}) for {customer}/{provider}")
+
+
+@provider_keys.command("list")
+def provider_keys_list(
+    customer: str = typer.Argument(..., help="The customer."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List a customer's provider keys: fingerprint and status, never the secret."""
+    rows = with_pool(lambda pool: list_provider_keys(pool, customer))
+    text = "\n".join(f"{r['key_id']}  {r['provider']:<14} {r['fingerprint']}  {r['status']}" for r in rows)
+    echo_result(rows, as_json, text or f"{customer} has no provider keys")
+
+
+@provider_keys.command("revoke")
+def provider_keys_revoke(
+    key_id: str = typer.Argument(..., help="The provider key id (pk_...)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Revoke a provider key (gateways stop using it within seconds)."""
+    try:
+        with_pool(
+            lambda pool: audited(
+                pool,
+                admin_call("provider_keys.revoke", key_id),
+                lambda: revoke_provider_key(pool, key_id, changed_by=operator()),
+            )
+        )
+    except AdminError as exc:
+        raise fail(exc) from exc
+    echo_result({"key_id": key_id, "status": "revoked"}, as_json, f"revoked {key_id}")
+
+
+@provider_keys.command("rotate-kek")
+def provider_keys_rotate_kek(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Re-wrap every provider key under the current KEK (first in ONEVAULT_MASTER_KEY)."""
+    keyring = keyring_from(settings())
+    moved = with_pool(
+        lambda pool: audited(
+            pool,
+            admin_call("provider_keys.rotate_kek"),
+            lambda: rotate_kek(pool, keyring, changed_by=operator()),
+        )
+    )
+    echo_result(
+        {"rewrapped": moved, "kek_id": keyring.current_id},
+        as_json,
+        f"re-wrapped {moved} key(s) under {keyring.current_id}",
+    )
