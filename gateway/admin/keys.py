@@ -32,7 +32,11 @@ async def create_gateway_key(
     changed_by: str,
     label: str | None = None,
     limits: Limits = NO_LIMITS,
+    expires_at: datetime | None = None,
+    allowed_models: tuple[str, ...] | None = None,
 ) -> IssuedKey:
+    if expires_at is not None and expires_at <= datetime.now(timezone.utc):
+        raise AdminError("expires_at must be in the future")
     if not await customer_exists(pool, customer):
         raise AdminError(
             f"no customer {customer!r}; create it first with `onevault customers create {customer}`"
@@ -51,13 +55,13 @@ async def create_gateway_key(
             key_prefix(key_id),
             label,
             "active",
-            None,
+            expires_at,
             None,
             limits.budget_daily,
             limits.budget_monthly,
             limits.rpm,
             limits.tpm,
-            None,
+            list(allowed_models) if allowed_models else None,
         ),
         record_source=SOURCE,
     )
@@ -147,7 +151,13 @@ async def rotate_key(
         raise AdminError(f"only an active key can be rotated; {key_id} is {row['status']}")
     limits = Limits(row["rate_limit_rpm"], row["rate_limit_tpm"], row["budget_daily"], row["budget_monthly"])
     issued = await create_gateway_key(
-        pool, row["customer"], changed_by=changed_by, label=row["label"], limits=limits
+        pool,
+        row["customer"],
+        changed_by=changed_by,
+        label=row["label"],
+        limits=limits,
+        expires_at=row["expires_at"],
+        allowed_models=tuple(row["allowed_models"]) if row["allowed_models"] else None,
     )
     until = datetime.now(timezone.utc) + grace
     await _record_state(pool, row, changed_by=changed_by, status="rotated", grace_until=until)

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse
 
 from gateway.admin.audit import AdminAction, audited, record_admin_action, refused_status
@@ -63,6 +63,8 @@ class NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     label: str | None = None
+    allowed_models: list[str] | None = None
+    expires_at: AwareDatetime | None = None
     rate_limit_rpm: int | None = Field(None, ge=0)
     rate_limit_tpm: int | None = Field(None, ge=0)
     budget_daily: Decimal | None = Field(None, ge=0)
@@ -235,7 +237,13 @@ async def new_key(slug: str, body: NewKey, request: Request, actor: str = Depend
         slug,
         slug,
         lambda: create_gateway_key(
-            request.app.state.pool, slug, changed_by=actor, label=body.label, limits=limits
+            request.app.state.pool,
+            slug,
+            changed_by=actor,
+            label=body.label,
+            limits=limits,
+            expires_at=body.expires_at,
+            allowed_models=tuple(body.allowed_models) if body.allowed_models else None,
         ),
         status=201,
     )

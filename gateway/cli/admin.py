@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, replace
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,7 @@ from gateway.admin.customers import (
     update_customer,
 )
 from gateway.admin.keys import IssuedKey, create_gateway_key, key_hashes, list_keys, revoke_key, rotate_key
-from gateway.auth.principal import forget
+from gateway.auth.principal import Limits, forget
 from gateway.cli.runtime import operator, with_pool, with_pool_and_redis
 
 customers = typer.Typer(help="Manage customers (tenants).", no_args_is_help=True)
@@ -64,15 +64,32 @@ def customers_create(
 def keys_create(
     customer: str = typer.Argument(..., help="The customer the key belongs to."),
     label: str = typer.Option(None, help="A label to recognise the key by."),
+    models: str = typer.Option(None, help="Comma-separated models this key may use (default: all)."),
+    expires_in_days: float = typer.Option(None, help="The key stops working after this many days."),
+    rpm: int = typer.Option(None, help="Requests per minute for this key."),
+    tpm: int = typer.Option(None, help="Tokens per minute for this key."),
+    budget_daily: Decimal = typer.Option(None, help="Daily budget for this key."),
+    budget_monthly: Decimal = typer.Option(None, help="Monthly budget for this key."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON with a 'key' field."),
 ) -> None:
     """Create an API key; it is printed once and never stored in clear."""
+    limits = Limits(rpm, tpm, budget_daily, budget_monthly)
+    expires = datetime.now(timezone.utc) + timedelta(days=expires_in_days) if expires_in_days else None
+    allowed = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
     try:
         issued = with_pool(
             lambda pool: audited(
                 pool,
                 admin_call("keys.create", customer, customer),
-                lambda: create_gateway_key(pool, customer, changed_by=operator(), label=label),
+                lambda: create_gateway_key(
+                    pool,
+                    customer,
+                    changed_by=operator(),
+                    label=label,
+                    limits=limits,
+                    expires_at=expires,
+                    allowed_models=allowed,
+                ),
             )
         )
     except AdminError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timedelta, timezone
 
 import asyncpg
 import httpx
@@ -117,3 +118,23 @@ async def test_operator_flow_is_applied_and_audited(gateway: Gateway, vault_pool
         "using (customer_hk) where c.customer_bk = 'globex'"
     )
     assert linked >= 6
+
+
+async def test_key_expiry_and_allowed_models(gateway: Gateway) -> None:
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat()
+    async with admin(gateway) as c:
+        key = (
+            await c.post(
+                "/admin/v1/customers/acme/keys", json={"allowed_models": ["gpt-4o-mini"], "expires_at": soon}
+            )
+        ).json()["key"]
+        past = await c.post("/admin/v1/customers/acme/keys", json={"expires_at": "2020-01-01T00:00:00Z"})
+        assert past.status_code == 422 and "future" in past.json()["error"]["message"]
+    async with httpx.AsyncClient(base_url=gateway.url, headers={"authorization": f"Bearer {key}"}) as u:
+        allowed = await u.post("/v1/ai/completions", json={"prompt": "hi", "model": "gpt-4o-mini"})
+        other = await u.post("/v1/ai/completions", json={"prompt": "hi", "model": "claude-3-5-haiku-latest"})
+        assert allowed.status_code == 200
+        assert other.status_code == 403 and other.json()["error"]["code"] == "model_not_allowed"
+        await asyncio.sleep(2.5)
+        expired = await u.post("/v1/ai/completions", json={"prompt": "hi", "model": "gpt-4o-mini"})
+        assert expired.status_code == 401
