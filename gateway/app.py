@@ -86,7 +86,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
             http,
             emitter,
             default_markup_pct=settings.default_markup_pct,
-            admission=Admission(RateLimiter(redis), BudgetGuard(redis)),
+            admission=Admission(RateLimiter(redis), BudgetGuard(redis, pool)),
             customer_keys=CustomerKeys(pool, keyring),
             rules=PerCustomer(lambda customer: customer_rules(pool, customer)),
             breaker=CircuitBreaker(

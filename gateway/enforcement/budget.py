@@ -6,18 +6,23 @@ after the call the reservation is replaced by the real cost. So N concurrent req
 nearly exhausted budget can never together spend more than it allows — the failure mode of
 gateways that check spend first and add it afterwards. Amounts are integer micro-dollars in
 Redis (reservations rounded up, settlements to the nearest); the vault keeps exact Decimals.
-Budget state lives in Redis (AOF-persisted); the ledger of record remains the vault.
+Budget state lives in Redis (AOF-persisted); the ledger of record remains the vault: a budget
+Redis does not know yet (a new period, or Redis lost its data) is first seeded with what the
+vault has already recorded as spent in that period — events still in the stream, not yet
+loaded, are the only spend it can miss, seconds' worth at most.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
+import asyncpg
 import redis.asyncio as aioredis
 
 from gateway.auth.principal import Principal
+from warehouse.hashing import hash_key
 
 _MICRO = Decimal(1_000_000)
 _DAY_TTL, _MONTH_TTL = 3 * 86_400, 40 * 86_400
@@ -26,6 +31,9 @@ _DAY_TTL, _MONTH_TTL = 3 * 86_400, 40 * 86_400
 _RESERVE = """
 local amount = tonumber(ARGV[1])
 local n = #KEYS
+for i = 1, n do
+  if redis.call('HEXISTS', KEYS[i], 'seeded') == 0 then return {2, i, 0, 0} end
+end
 for i = 1, n do
   local limit = tonumber(ARGV[1 + i])
   local spent = tonumber(redis.call('HGET', KEYS[i], 'spent') or '0')
@@ -71,9 +79,27 @@ class BudgetRefusal:
     reserved: Decimal
 
 
+_SPENT_SQL = """
+select coalesce(sum(c.customer_cost), 0)
+from raw_vault.lnk_api_request_context x
+join raw_vault.lnk_cost_event_api_request l using (api_request_hk)
+join raw_vault.sat_cost_event_details c using (cost_event_hk)
+where x.{scope_column} = $1 and c.event_ts >= $2 and c.event_ts < $3
+"""
+
+
+def _period(kind: str, at: datetime) -> tuple[datetime, datetime]:
+    if kind == "d":
+        start = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start, start + timedelta(days=1)
+    start = at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return start, (start + timedelta(days=32)).replace(day=1)
+
+
 class BudgetGuard:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, pool: asyncpg.Pool | None = None) -> None:
         self.redis = redis
+        self.pool = pool
         self._reserve = redis.register_script(_RESERVE)
         self._settle = redis.register_script(_SETTLE)
 
@@ -103,7 +129,11 @@ class BudgetGuard:
         micro = to_micro(worst_case, ROUND_CEILING)
         keys = [b[0] for b in budgets]
         args = [micro, *(to_micro(b[2], ROUND_HALF_UP) for b in budgets), *(b[3] for b in budgets)]
-        ok, index, spent, reserved = await self._reserve(keys=keys, args=args)
+        for _ in range(len(keys) + 1):
+            ok, index, spent, reserved = await self._reserve(keys=keys, args=args)
+            if ok != 2:
+                break
+            await self._seed(who, budgets[int(index) - 1], at or datetime.now(timezone.utc))
         if ok:
             return Reservation(tuple(keys), micro)
         _, what, limit, _ = budgets[int(index) - 1]
@@ -111,6 +141,25 @@ class BudgetGuard:
         return BudgetRefusal(
             scope, period, limit, Decimal(int(spent)) / _MICRO, Decimal(int(reserved)) / _MICRO
         )
+
+    async def _seed(self, who: Principal, budget: tuple[str, str, Decimal, int], at: datetime) -> None:
+        """Start a budget Redis does not know from the spend the vault already holds."""
+        key, what, _, ttl = budget
+        spent = Decimal(0)
+        if self.pool is not None:
+            scope = what.split(":", 1)[0]
+            column, hk = (
+                ("customer_hk", hash_key(who.customer))
+                if scope == "customer"
+                else ("gateway_key_hk", hash_key(who.key_id))
+            )
+            start, end = _period(key.rsplit(":", 2)[-2], at.astimezone(timezone.utc))
+            spent = await self.pool.fetchval(_SPENT_SQL.format(scope_column=column), hk, start, end)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, "spent", to_micro(spent))
+            pipe.hset(key, "seeded", 1)
+            pipe.expire(key, ttl)
+            await pipe.execute()
 
     async def settle(self, reservation: Reservation, actual: Decimal) -> None:
         """Replace the reservation by the real cost (zero when the call failed)."""

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import asyncpg
 import httpx
+import redis.asyncio as aioredis
 from conftest import Gateway, issue_key, wait_for_rows
 
 from gateway.admin.keys import create_gateway_key
@@ -92,3 +93,29 @@ async def test_concurrent_requests_cannot_overspend_a_budget(
     assert await wait_for_rows(vault_pool, sql, len(ok)) == len(ok)
     stored = await vault_pool.fetchval(sql.replace("count(*)", "sum(c.customer_cost)"))
     assert stored == spent
+
+
+async def test_budget_state_lost_in_redis_is_rebuilt_from_the_vault(
+    gateway: Gateway, vault_pool: asyncpg.Pool, redis_client: aioredis.Redis
+) -> None:
+    customer = slug()
+    key, _ = await issue_key(vault_pool, customer, budget_daily=Decimal("5"))
+    body = {"prompt": "hello", "model": "gpt-4o", "max_tokens": 80}
+    async with client(gateway, key) as c:
+        first = [await c.post("/v1/ai/completions", json=body) for _ in range(3)]
+        spent = sum(Decimal(r.json()["cost"]["customer_cost"]) for r in first)
+        sql = (
+            "select count(*) from raw_vault.lnk_api_request_context x join raw_vault.hub_customer h "
+            f"using (customer_hk) where h.customer_bk = '{customer}'"
+        )
+        assert await wait_for_rows(vault_pool, sql, 3) == 3
+        await asyncio.sleep(0.3)  # the cost rows land in the same load as the context links
+        budget_keys = [k async for k in redis_client.scan_iter(f"ov:budget:customer:{customer}:*")]
+        assert budget_keys
+        await redis_client.delete(*budget_keys)  # Redis lost the budget state
+        after = await c.post("/v1/ai/completions", json=body)
+    assert after.status_code == 200
+    total = spent + Decimal(after.json()["cost"]["customer_cost"])
+    (stored,) = budget_keys
+    micro = int(await redis_client.hget(stored, "spent"))
+    assert abs(Decimal(micro) / 1_000_000 - total) <= Decimal("0.000004")  # micro-dollar rounding
