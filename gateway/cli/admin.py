@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -24,6 +25,8 @@ from gateway.admin.keys import IssuedKey, create_gateway_key, key_hashes, list_k
 from gateway.auth.principal import Limits, forget
 from gateway.cli.runtime import operator, with_pool, with_pool_and_redis
 
+T = TypeVar("T")
+
 customers = typer.Typer(help="Manage customers (tenants).", no_args_is_help=True)
 keys = typer.Typer(help="Manage a customer's OneVault API keys.", no_args_is_help=True)
 
@@ -31,6 +34,14 @@ keys = typer.Typer(help="Manage a customer's OneVault API keys.", no_args_is_hel
 def admin_call(action: str, target: str | None = None, customer: str | None = None) -> AdminAction:
     """An admin call from this terminal, as the audit trail records it."""
     return AdminAction(operator(), action, target, customer=customer, record_source="cli")
+
+
+def run_audited(call: AdminAction, change: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    """Run one admin change from this terminal, recorded; a refusal exits with its reason."""
+    try:
+        return with_pool(lambda pool: audited(pool, call, lambda: change(pool)))
+    except AdminError as exc:
+        raise fail(exc) from exc
 
 
 def fail(exc: Exception) -> typer.Exit:
@@ -46,17 +57,11 @@ def customers_create(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create a customer."""
-    try:
-        config = CustomerConfig(display_name=name, markup_pct=markup)
-        with_pool(
-            lambda pool: audited(
-                pool,
-                admin_call("customers.create", slug, slug),
-                lambda: create_customer(pool, slug, config, changed_by=operator()),
-            )
-        )
-    except AdminError as exc:
-        raise fail(exc) from exc
+    config = CustomerConfig(display_name=name, markup_pct=markup)
+    run_audited(
+        admin_call("customers.create", slug, slug),
+        lambda pool: create_customer(pool, slug, config, changed_by=operator()),
+    )
     typer.echo(json.dumps({"customer": slug, "created": True}) if as_json else f"created customer {slug}")
 
 
@@ -76,24 +81,18 @@ def keys_create(
     limits = Limits(rpm, tpm, budget_daily, budget_monthly)
     expires = datetime.now(timezone.utc) + timedelta(days=expires_in_days) if expires_in_days else None
     allowed = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
-    try:
-        issued = with_pool(
-            lambda pool: audited(
-                pool,
-                admin_call("keys.create", customer, customer),
-                lambda: create_gateway_key(
-                    pool,
-                    customer,
-                    changed_by=operator(),
-                    label=label,
-                    limits=limits,
-                    expires_at=expires,
-                    allowed_models=allowed,
-                ),
-            )
-        )
-    except AdminError as exc:
-        raise fail(exc) from exc
+    issued = run_audited(
+        admin_call("keys.create", customer, customer),
+        lambda pool: create_gateway_key(
+            pool,
+            customer,
+            changed_by=operator(),
+            label=label,
+            limits=limits,
+            expires_at=expires,
+            allowed_models=allowed,
+        ),
+    )
     if as_json:
         typer.echo(
             json.dumps(

@@ -7,10 +7,8 @@ import sys
 
 import typer
 
-from gateway.admin.audit import audited
-from gateway.admin.customers import AdminError
 from gateway.admin.provider_keys import add_provider_key, list_provider_keys, revoke_provider_key, rotate_kek
-from gateway.cli.admin import admin_call, echo_result, fail
+from gateway.cli.admin import admin_call, echo_result, run_audited
 from gateway.cli.runtime import operator, settings, with_pool
 from gateway.crypto.keyring import keyring_from
 
@@ -36,27 +34,21 @@ def provider_keys_add(
     secret = os.environ.get(secret_env, "") if secret_env else sys.stdin.read()
     keyring = keyring_from(settings())
     allowed = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
-    try:
-        added = with_pool(
-            lambda pool: audited(
-                pool,
-                admin_call("provider_keys.add", customer, customer),
-                lambda: add_provider_key(
-                    pool,
-                    keyring,
-                    customer,
-                    provider,
-                    secret,
-                    api_style=api_style,
-                    changed_by=operator(),
-                    base_url=base_url,
-                    label=label,
-                    allowed_models=allowed,
-                ),
-            )
-        )
-    except AdminError as exc:
-        raise fail(exc) from exc
+    added = run_audited(
+        admin_call("provider_keys.add", customer, customer),
+        lambda pool: add_provider_key(
+            pool,
+            keyring,
+            customer,
+            provider,
+            secret,
+            api_style=api_style,
+            changed_by=operator(),
+            base_url=base_url,
+            label=label,
+            allowed_models=allowed,
+        ),
+    )
     echo_result(added, as_json, f"added {added['key_id']} ({added['fingerprint']}) for {customer}/{provider}")
 
 
@@ -77,16 +69,10 @@ def provider_keys_revoke(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Revoke a provider key (gateways stop using it within seconds)."""
-    try:
-        with_pool(
-            lambda pool: audited(
-                pool,
-                admin_call("provider_keys.revoke", key_id),
-                lambda: revoke_provider_key(pool, key_id, changed_by=operator()),
-            )
-        )
-    except AdminError as exc:
-        raise fail(exc) from exc
+    run_audited(
+        admin_call("provider_keys.revoke", key_id),
+        lambda pool: revoke_provider_key(pool, key_id, changed_by=operator()),
+    )
     echo_result({"key_id": key_id, "status": "revoked"}, as_json, f"revoked {key_id}")
 
 
@@ -94,12 +80,8 @@ def provider_keys_revoke(
 def provider_keys_rotate_kek(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Re-wrap every provider key under the current KEK (first in ONEVAULT_MASTER_KEY)."""
     keyring = keyring_from(settings())
-    moved = with_pool(
-        lambda pool: audited(
-            pool,
-            admin_call("provider_keys.rotate_kek"),
-            lambda: rotate_kek(pool, keyring, changed_by=operator()),
-        )
+    moved = run_audited(
+        admin_call("provider_keys.rotate_kek"), lambda pool: rotate_kek(pool, keyring, changed_by=operator())
     )
     echo_result(
         {"rewrapped": moved, "kek_id": keyring.current_id},

@@ -7,10 +7,9 @@ from typing import Any
 
 import typer
 
-from gateway.admin.audit import audited
 from gateway.admin.customers import AdminError
 from gateway.admin.rules import create_rule, disable_rule
-from gateway.cli.admin import admin_call, echo_result, fail
+from gateway.cli.admin import admin_call, echo_result, fail, run_audited
 from gateway.cli.runtime import operator, with_pool
 from gateway.routing.rules import RoutingRule, customer_rules
 
@@ -49,25 +48,19 @@ def rules_create(
     except json.JSONDecodeError as exc:
         raise fail(AdminError(f"--when is not JSON: {exc}")) from exc
     chain = [f.strip() for f in fallback.split(",") if f.strip()]
-    try:
-        rule = with_pool(
-            lambda pool: audited(
-                pool,
-                admin_call("rules.create", customer, customer),
-                lambda: create_rule(
-                    pool,
-                    customer,
-                    name=name,
-                    priority=priority,
-                    conditions=conditions,
-                    target=target,
-                    fallback=chain,
-                    changed_by=operator(),
-                ),
-            )
-        )
-    except AdminError as exc:
-        raise fail(exc) from exc
+    rule = run_audited(
+        admin_call("rules.create", customer, customer),
+        lambda pool: create_rule(
+            pool,
+            customer,
+            name=name,
+            priority=priority,
+            conditions=conditions,
+            target=target,
+            fallback=chain,
+            changed_by=operator(),
+        ),
+    )
     echo_result(_rule_json(rule), as_json, f"created rule {rule.rule_id} ({name})")
 
 
@@ -88,16 +81,9 @@ def rules_list(
 @rules.command("disable")
 def rules_disable(rule_id: str = typer.Argument(..., help="The rule id (rr_...).")) -> None:
     """Disable a rule (its history stays in the vault)."""
-    try:
-        with_pool(
-            lambda pool: audited(
-                pool,
-                admin_call("rules.disable", rule_id),
-                lambda: disable_rule(pool, rule_id, changed_by=operator()),
-            )
-        )
-    except AdminError as exc:
-        raise fail(exc) from exc
+    run_audited(
+        admin_call("rules.disable", rule_id), lambda pool: disable_rule(pool, rule_id, changed_by=operator())
+    )
     typer.echo(f"disabled {rule_id}")
 
 
