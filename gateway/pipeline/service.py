@@ -105,7 +105,7 @@ class CompletionService:
                     continue
                 ms = (time.perf_counter() - t0) * 1000
                 upstream_ms += ms
-                await self._succeeded(route, model)
+                await self._succeeded(route, model, ms)
                 attempts.append(
                     attempt_event(
                         len(attempts) + 1,
@@ -118,7 +118,6 @@ class CompletionService:
                         ctx.provider_key_id(route.name),
                     )
                 )
-                metrics.child(metrics.UPSTREAM_DURATION, route.name, model, "").observe(ms / 1000)
                 reason = self._reason(ctx, index, len(attempts))
                 return self._outcome(ctx, route, model, response, attempts, reason, upstream_ms)
             if last is not None and last.error_class == "bad_request":
@@ -215,7 +214,7 @@ class CompletionService:
                         continue
                     ms = (time.perf_counter() - t0) * 1000
                     upstream_ms += ms
-                    await self._succeeded(route, model)
+                    await self._succeeded(route, model, ms)
                     outcome = settle(finish, ms, None)
                     yield StreamSummary(outcome)
                     return
@@ -331,7 +330,9 @@ class CompletionService:
         except (RedisError, OSError):
             return False
 
-    async def _succeeded(self, route: ProviderRoute, model: str) -> None:
+    async def _succeeded(self, route: ProviderRoute, model: str, ms: float) -> None:
+        """A good answer: time it (as ``_failed_try`` times failures) and tell the breaker."""
+        metrics.child(metrics.UPSTREAM_DURATION, route.name, model, "").observe(ms / 1000)
         if self.breaker is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self.breaker.success(route.name, model)

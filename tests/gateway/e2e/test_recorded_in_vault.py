@@ -161,7 +161,19 @@ async def test_onevault_api_non_streaming(gateway: Gateway, vault_pool: asyncpg.
     assert price is not None and price["output_per_mtok"] == Decimal("4")
 
 
+def upstream_successes(metrics_text: str, provider: str, model: str) -> float:
+    prefix = (
+        "gen_ai_client_operation_duration_seconds_count{"
+        f'error_type="",gen_ai_request_model="{model}",gen_ai_system="{provider}"}} '
+    )
+    return sum(
+        float(line.removeprefix(prefix)) for line in metrics_text.splitlines() if line.startswith(prefix)
+    )
+
+
 async def test_onevault_api_streaming(gateway: Gateway, vault_pool: asyncpg.Pool) -> None:
+    async with httpx.AsyncClient(base_url=gateway.url) as m:
+        before = upstream_successes((await m.get("/metrics")).text, "gemini", "gemini-1.5-flash")
     events = []
     async with (
         httpx.AsyncClient(base_url=gateway.url, headers={"authorization": f"Bearer {gateway.key}"}) as c,
@@ -180,6 +192,10 @@ async def test_onevault_api_streaming(gateway: Gateway, vault_pool: asyncpg.Pool
     deltas = [orjson.loads(e)["delta"] for e in events[:-2]]
     assert final["done"] and "".join(deltas)
     assert final["usage"]["output_tokens"] == 64 and Decimal(final["cost"]["customer_cost"]) > 0
+
+    async with httpx.AsyncClient(base_url=gateway.url) as m:
+        after = upstream_successes((await m.get("/metrics")).text, "gemini", "gemini-1.5-flash")
+    assert after == before + 1  # streamed calls are timed like plain ones
 
     vault = await recorded(vault_pool, final["id"])
     assert vault["request"]["stream"] and vault["request"]["output_tokens"] == 64
