@@ -10,7 +10,7 @@ from decimal import Decimal
 from gateway.auth.principal import Principal
 from gateway.errors import ApiError
 from gateway.pipeline.context import CallContext
-from gateway.pricing import ModelPrice, PriceCatalog, estimate_max_cost, estimate_tokens
+from gateway.pricing import ModelPrice, PriceCatalog, estimate_max_cost, estimate_prompt_tokens
 from gateway.providers.types import ChatRequest
 from gateway.routing.catalog import ProviderCatalog, ProviderRoute
 from gateway.routing.rules import RoutingRule, first_match
@@ -87,7 +87,7 @@ class Planner:
         self, ctx: CallContext, request: ChatRequest, first: tuple[ProviderRoute, str]
     ) -> None:
         route, model = first
-        prompt_tokens = sum(estimate_tokens(m.content) + 4 for m in request.messages)
+        prompt_tokens = estimate_prompt_tokens(request.messages)
         price = self.price_for(route, model, ctx.request_ts, prompt_tokens)
         estimate = estimate_max_cost(
             price, prompt_tokens, request.max_tokens or DEFAULT_MAX_OUTPUT_TOKENS, self.markup(ctx)
@@ -111,7 +111,7 @@ class Planner:
         self, ctx: CallContext, request: ChatRequest, candidates: list[tuple[ProviderRoute, str]]
     ) -> Decimal:
         """The most this request can cost the customer on any candidate (unpriced counts 0)."""
-        prompt_tokens = sum(estimate_tokens(m.content) + 4 for m in request.messages)
+        prompt_tokens = estimate_prompt_tokens(request.messages)
         estimates = (
             estimate_max_cost(
                 self.price_for(route, model, ctx.request_ts, prompt_tokens),

@@ -32,6 +32,7 @@ from gateway.pricing import (
     PriceCatalog,
     TokenUsage,
     compute_cost,
+    estimate_prompt_tokens,
     estimate_tokens,
 )
 from gateway.providers.base import get_adapter
@@ -278,7 +279,7 @@ class CompletionService:
         )
 
     def _estimate_usage(self, request: ChatRequest, delivered: list[str]) -> Usage:
-        prompt = sum(estimate_tokens(m.content) + 4 for m in request.messages)
+        prompt = estimate_prompt_tokens(request.messages)
         return Usage(
             input_tokens=prompt, output_tokens=estimate_tokens("".join(delivered)) if delivered else 0
         )

@@ -3,7 +3,7 @@ and the Decimal arithmetic that turns tokens into provider cost, markup and cust
 
 from gateway.pricing.catalog import ModelPrice, PriceCatalog
 from gateway.pricing.cost import CostBreakdown, TokenUsage, compute_cost, estimate_max_cost
-from gateway.pricing.tokens import estimate_tokens
+from gateway.pricing.tokens import estimate_prompt_tokens, estimate_tokens
 
 __all__ = [
     "CostBreakdown",
@@ -12,5 +12,6 @@ __all__ = [
     "TokenUsage",
     "compute_cost",
     "estimate_max_cost",
+    "estimate_prompt_tokens",
     "estimate_tokens",
 ]

@@ -7,6 +7,9 @@ errs high for code and non-Latin text, which is the safe side for a spending lim
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 
 def estimate_tokens(text: str | None) -> int:
     if not text:
@@ -14,3 +17,11 @@ def estimate_tokens(text: str | None) -> int:
     by_chars = -(-len(text) // 4)
     by_words = len(text.split())
     return max(by_chars, by_words)
+
+
+MESSAGE_OVERHEAD = 4  # role and separators each chat format adds per message
+
+
+def estimate_prompt_tokens(messages: Iterable[Any]) -> int:
+    """A chat prompt's estimate: each message's content plus its framing."""
+    return sum(estimate_tokens(m.content) + MESSAGE_OVERHEAD for m in messages)

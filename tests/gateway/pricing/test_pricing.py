@@ -187,3 +187,12 @@ def test_token_estimate_is_conservative() -> None:
     assert estimate_tokens("") == 0
     assert estimate_tokens("hello world") >= 2
     assert estimate_tokens("x" * 400) == 100
+
+
+def test_prompt_estimate_counts_each_messages_framing() -> None:
+    from gateway.pricing import estimate_prompt_tokens
+    from gateway.providers.types import ChatMessage
+
+    one = estimate_prompt_tokens([ChatMessage("user", "x" * 40)])
+    two = estimate_prompt_tokens([ChatMessage("system", "x" * 40), ChatMessage("user", "x" * 40)])
+    assert one == 10 + 4 and two == 2 * one
