@@ -168,6 +168,9 @@ class EmbeddedPostgres:
         ensure_user_exists(_RUN_AS)
         entry = pwd.getpwnam(_RUN_AS)
         ensure_prefix_permissions(self.pgdata)
+        # The binaries live in the virtualenv, often inside a checkout created 0700 (``mktemp -d``,
+        # CI workspaces): the server user must be able to traverse down to them as well.
+        ensure_prefix_permissions(POSTGRES_BIN_PATH.parent)
         for path in (self.pgdata, *paths):
             os.chown(path, entry.pw_uid, entry.pw_gid)
         for bin_dir in (
