@@ -29,6 +29,7 @@ from gateway.enforcement.breaker import CircuitBreaker
 from gateway.errors import install_error_handlers
 from gateway.pipeline import CompletionService
 from gateway.pipeline.admission import Admission
+from gateway.pipeline.context import Clock, utc_now
 from gateway.pipeline.customer_keys import CustomerKeys
 from gateway.pipeline.per_customer import PerCustomer
 from gateway.pricing import PriceCatalog
@@ -53,6 +54,7 @@ class GatewayConfig:
     redis_url: str
     catalog_path: Path
     run_loader: bool = True
+    clock: Clock = utc_now  # when requests and costs are stamped (the demo replays a past month)
 
 
 def create_app(config: GatewayConfig) -> FastAPI:
@@ -95,6 +97,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
                 window_s=settings.breaker_window_s,
                 cooldown_s=settings.breaker_cooldown_s,
             ),
+            clock=config.clock,
         )
         app.state.pool, app.state.redis, app.state.spool, app.state.loader = pool, redis, spool, loader
         app.state.emitter = emitter

@@ -48,6 +48,7 @@ def base_context(request: Request, who: Principal, *, endpoint: str, model: str 
         principal=who,
         endpoint=endpoint,
         requested_model=model,
+        request_ts=services(request).completions.clock(),
         client_ip=request.client.host if request.client else None,
         user_agent=(request.headers.get("user-agent") or "")[:512] or None,
     )

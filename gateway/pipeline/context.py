@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -18,6 +19,11 @@ from gateway.routing.rules import RoutingRule
 from warehouse.events import AttemptEvent
 
 Candidates = list[tuple[ProviderRoute, str]]  # (route, model) in the order they will be tried
+Clock = Callable[[], datetime]  # stamps request and attempt times; the demo shifts it into a past month
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 @dataclass(slots=True)
@@ -35,7 +41,7 @@ class CallContext:
     client_ip: str | None = None
     user_agent: str | None = None
     stream: bool = False
-    request_ts: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    request_ts: datetime = field(default_factory=utc_now)
     started: float = field(default_factory=time.perf_counter)
     reservation: Reservation | None = None  # budget held until the request settles
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. x-ratelimit-*

@@ -4,7 +4,7 @@ and counting it in ``/metrics``; the service decides *when*, this module decides
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,8 @@ def _from_context(ctx: CallContext) -> dict[str, Any]:
     return {
         "request_id": ctx.request_id,
         "request_ts": ctx.request_ts,
-        "completed_ts": datetime.now(timezone.utc),
+        # On the request's own clock (which may be shifted), so completed_ts never precedes it.
+        "completed_ts": ctx.request_ts + timedelta(seconds=time.perf_counter() - ctx.started),
         "endpoint": ctx.endpoint,
         "customer": ctx.principal.customer,
         "gateway_key_id": ctx.principal.key_id,

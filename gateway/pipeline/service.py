@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 
 from redis.exceptions import RedisError
@@ -22,7 +22,7 @@ from gateway import metrics
 from gateway.enforcement.breaker import CircuitBreaker
 from gateway.errors import ApiError
 from gateway.pipeline.admission import Admission
-from gateway.pipeline.context import CallContext, Outcome, StreamSummary, final_error
+from gateway.pipeline.context import CallContext, Clock, Outcome, StreamSummary, final_error, utc_now
 from gateway.pipeline.customer_keys import CustomerKeys
 from gateway.pipeline.events import attempt_event, failure_event, rejection_event, success_event
 from gateway.pipeline.per_customer import PerCustomer
@@ -59,6 +59,7 @@ class CompletionService:
         customer_keys: CustomerKeys | None = None,
         breaker: CircuitBreaker | None = None,
         rules: PerCustomer[list[RoutingRule]] | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self.planner = Planner(catalog, prices, default_markup_pct)
         self.http = http
@@ -69,6 +70,7 @@ class CompletionService:
         self.customer_keys = customer_keys
         self.breaker = breaker
         self.rules = rules
+        self.clock = clock
 
     # -- non-streaming --------------------------------------------------------------------------
     async def prepare(self, ctx: CallContext, request: ChatRequest) -> list[tuple[ProviderRoute, str]]:
@@ -91,7 +93,7 @@ class CompletionService:
                 last = last or self._circuit_open(route, model)
                 continue
             for try_no in range(self.tries_per_candidate):
-                started_ts = datetime.now(timezone.utc)
+                started_ts = self.clock()
                 t0 = time.perf_counter()
                 try:
                     response = await get_adapter(route.api_style).complete(
@@ -149,7 +151,7 @@ class CompletionService:
         outcome: Outcome | None = None
         last: ProviderError | None = None
         route, model = candidates[0]
-        index, started_ts = 0, datetime.now(timezone.utc)
+        index, started_ts = 0, self.clock()
         recorded = False
 
         def settle(finish_reason: str | None, ms: float, err: ProviderError | None) -> Outcome:
@@ -186,7 +188,7 @@ class CompletionService:
                     last = last or self._circuit_open(route, model)
                     continue
                 for try_no in range(self.tries_per_candidate):
-                    started_ts = datetime.now(timezone.utc)
+                    started_ts = self.clock()
                     t0 = time.perf_counter()
                     agen = get_adapter(route.api_style).stream(
                         self.http, endpoint_for(ctx, route), with_model(request, model)
