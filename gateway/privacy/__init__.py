@@ -1,0 +1,1 @@
+"""Personal data in prompts: detection, per-customer policy (off/flag/redact/block)."""
