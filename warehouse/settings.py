@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     loader_batch_size: int = 2000
     loader_block_ms: int = 200
     loader_linger_ms: int = Field(default=250, description="Wait after a partial batch to batch more.")
+    # billing runs (Dagster)
+    billing_grace_s: int = Field(
+        default=3600, description="Seconds after a month ends before its invoices may be finalised."
+    )
+    billing_issuer: str = Field(default="OneVault", description="Who issues invoices (per-issuer numbering).")
+    billing_first_month: str = Field(default="2024-01", description="First month with a billing partition.")
+    dagster_host: str = "127.0.0.1"
+    dagster_port: int = Field(default=3000, description="Dagster UI port started by `onevault up`.")
 
     @property
     def embedded_postgres(self) -> bool:
