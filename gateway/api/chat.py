@@ -7,6 +7,7 @@ OpenAI fields plus an ``onevault`` object (ignored by SDKs) with cost and route.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal, InvalidOperation
@@ -18,7 +19,7 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway.api.completions import summary
 from gateway.api.deps import base_context, principal, services
-from gateway.api.schemas import ChatCompletionBody
+from gateway.api.schemas import PRINTABLE, TAG_KEY, ChatCompletionBody
 from gateway.api.sse import DONE, SSE_HEADERS, sse
 from gateway.auth.principal import Principal
 from gateway.errors import ApiError
@@ -27,6 +28,8 @@ from gateway.providers.types import ChatMessage, ChatRequest
 
 router = APIRouter()
 _PRIORITIES = {"low", "standard", "high"}
+_MAX_COST_LIMIT = Decimal(10) ** 12  # numeric(24,12) in the vault: anything larger cannot be recorded
+_TAG_KEY, _PRINTABLE = re.compile(TAG_KEY), re.compile(PRINTABLE)
 
 
 def _extras(body: ChatCompletionBody, request: Request) -> dict[str, str]:
@@ -38,6 +41,12 @@ def _extras(body: ChatCompletionBody, request: Request) -> dict[str, str]:
 
 
 def _apply_extras(ctx: CallContext, extras: dict[str, str]) -> None:
+    for name in ("type", "provider"):
+        value = extras.get(name)
+        if value is not None and not (0 < len(value) <= 100 and _TAG_KEY.match(value)):
+            raise ApiError(
+                422, "validation_error", f"metadata.{name} is 1-100 characters of A-Z a-z 0-9 _ . : -."
+            )
     ctx.request_type = extras.get("type")
     ctx.requested_provider = extras.get("provider")
     priority = extras.get("priority", "standard")
@@ -51,13 +60,20 @@ def _apply_extras(ctx: CallContext, extras: dict[str, str]) -> None:
             raise ApiError(
                 422, "validation_error", "metadata.max_cost must be a decimal number of USD."
             ) from exc
-        if not ctx.max_cost.is_finite() or ctx.max_cost <= 0:
-            raise ApiError(422, "validation_error", "metadata.max_cost must be a positive number of USD.")
+        if not ctx.max_cost.is_finite() or ctx.max_cost <= 0 or ctx.max_cost >= _MAX_COST_LIMIT:
+            raise ApiError(
+                422, "validation_error", "metadata.max_cost must be a positive number of USD below 10^12."
+            )
     ctx.tags = {
-        k.split(".", 1)[1]: v[:256]
-        for k, v in extras.items()
-        if k.startswith(("tag.", "tag_")) and len(k) > 4
+        k.split(".", 1)[1]: v for k, v in extras.items() if k.startswith(("tag.", "tag_")) and len(k) > 4
     } | {k: v for k, v in extras.items() if k in ("team", "project", "cost_center")}
+    for key, value in ctx.tags.items():
+        if not (_TAG_KEY.match(key) and len(key) <= 64 and len(value) <= 256 and _PRINTABLE.match(value)):
+            raise ApiError(
+                422,
+                "validation_error",
+                "tags: keys are 1-64 of A-Z a-z 0-9 _ . : -, values up to 256 printable characters.",
+            )
 
 
 def _usage(o: Outcome) -> dict[str, Any]:

@@ -7,7 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-_Tag = Annotated[str, Field(max_length=256)]
+# Identifiers we record (end users, tags) are printable text: control characters (NUL above all,
+# which PostgreSQL text cannot hold) are refused at the door rather than poisoning a vault load.
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+TAG_KEY = r"^[A-Za-z0-9_.:-]+$"
+_Tag = Annotated[str, Field(max_length=256, pattern=PRINTABLE)]
 
 
 class Message(BaseModel):
@@ -30,8 +34,8 @@ class CompletionBody(BaseModel):
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
     temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
     stream: bool = False
-    user: str | None = Field(None, min_length=1, max_length=256)
-    tags: dict[Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")], _Tag] = Field(
+    user: str | None = Field(None, min_length=1, max_length=256, pattern=PRINTABLE)
+    tags: dict[Annotated[str, Field(max_length=64, pattern=TAG_KEY)], _Tag] = Field(
         default_factory=dict, max_length=32
     )
 
@@ -59,7 +63,7 @@ class ChatCompletionBody(BaseModel):
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    user: str | None = Field(None, max_length=256)
+    user: str | None = Field(None, max_length=256, pattern=PRINTABLE)
     metadata: dict[str, str] | None = Field(None, max_length=32)
     n: int | None = Field(None, ge=1, le=1)
 
