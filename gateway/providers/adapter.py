@@ -25,7 +25,14 @@ from gateway.providers.base import ProviderEndpoint
 from gateway.providers.errors import bad_response, error_from_response, scrub, transport_error
 from gateway.providers.http import TRANSPORT_ERRORS, UpstreamClient, UpstreamResponse
 from gateway.providers.sse import SseEvent, iter_sse
-from gateway.providers.types import ChatRequest, ChatResponse, ProviderError, StreamChunk
+from gateway.providers.types import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ProviderError,
+    StreamChunk,
+)
 
 # What a parser raises when the provider's JSON is not the shape its documentation promises.
 SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
@@ -92,11 +99,20 @@ class HttpAdapter(ABC):
         """The error for a non-2xx response whose body has been read."""
         return error_from_response(self.api_style, response, endpoint.api_key)
 
+    # -- embeddings (wire formats that have an embeddings API override both) -------------------
+    def build_embedding(self, endpoint: ProviderEndpoint, request: EmbeddingRequest) -> HttpCall:
+        """The provider call that embeds ``request.inputs``."""
+        raise ProviderError("bad_request", f"{self.api_style} has no embeddings API")
+
+    def parse_embedding(self, data: Any, request: EmbeddingRequest) -> EmbeddingResponse:
+        """Vectors in input order; may raise any of ``SHAPE_ERRORS``."""
+        raise ProviderError("bad_request", f"{self.api_style} has no embeddings API")
+
     # -- the shared cycle --------------------------------------------------------------------
-    async def complete(
-        self, client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest
-    ) -> ChatResponse:
-        call = self.build(endpoint, request, stream=False)
+    async def _post(
+        self, client: UpstreamClient, endpoint: ProviderEndpoint, call: HttpCall
+    ) -> tuple[Any, int]:
+        """One JSON exchange: the decoded 2xx body and status, or a classified ``ProviderError``."""
         try:
             response = await client.post(
                 call.url, headers=call.headers, body=orjson.dumps(call.body), timeout_s=endpoint.timeout_s
@@ -105,7 +121,29 @@ class HttpAdapter(ABC):
             raise transport_error(self.api_style, exc, endpoint.api_key) from exc
         if not response.is_success:
             raise self.error_for(response, endpoint)
-        return self._parse(load_json(self.api_style, response.content), request, response.status)
+        return load_json(self.api_style, response.content), response.status
+
+    async def complete(
+        self, client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest
+    ) -> ChatResponse:
+        data, status = await self._post(client, endpoint, self.build(endpoint, request, stream=False))
+        return self._parse(data, request, status)
+
+    async def embed(
+        self, client: UpstreamClient, endpoint: ProviderEndpoint, request: EmbeddingRequest
+    ) -> EmbeddingResponse:
+        data, status = await self._post(client, endpoint, self.build_embedding(endpoint, request))
+        try:
+            response = self.parse_embedding(data, request)
+        except SHAPE_ERRORS as exc:
+            raise bad_response(self.api_style, describe_shape_error(exc), status=status) from None
+        if len(response.vectors) != len(request.inputs):
+            raise bad_response(
+                self.api_style,
+                f"{len(response.vectors)} vectors for {len(request.inputs)} inputs",
+                status=status,
+            )
+        return response
 
     async def stream(
         self, client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest

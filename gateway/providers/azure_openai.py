@@ -1,6 +1,7 @@
 """Azure OpenAI: OpenAI's wire at a per-deployment URL with an ``api-key`` header.
 
-``POST {base}/openai/deployments/{deployment}/chat/completions?api-version=...``. The request's
+``POST {base}/openai/deployments/{deployment}/chat/completions?api-version=...`` (and
+``.../embeddings`` for embeddings). The request's
 model picks the deployment through ``endpoint.deployments`` (default: a deployment named like
 the model); the body carries no ``model`` since the deployment decides it. Streams may open with
 a ``choices: []`` event holding prompt-filter results, which the OpenAI decoder skips.
@@ -13,7 +14,7 @@ from urllib.parse import quote
 
 from gateway.providers.base import DEFAULT_AZURE_API_VERSION, ProviderEndpoint
 from gateway.providers.openai import OpenAIAdapter
-from gateway.providers.types import ChatRequest
+from gateway.providers.types import ChatRequest, EmbeddingRequest
 
 
 class AzureOpenAIAdapter(OpenAIAdapter):
@@ -25,6 +26,12 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         deployment = quote(endpoint.deployments.get(request.model, request.model), safe="")
         version = quote(endpoint.api_version or DEFAULT_AZURE_API_VERSION, safe="")
         return f"{base}/openai/deployments/{deployment}/chat/completions?api-version={version}"
+
+    def embeddings_url(self, endpoint: ProviderEndpoint, request: EmbeddingRequest) -> str:
+        base = endpoint.base_url.removesuffix("/openai")
+        deployment = quote(endpoint.deployments.get(request.model, request.model), safe="")
+        version = quote(endpoint.api_version or DEFAULT_AZURE_API_VERSION, safe="")
+        return f"{base}/openai/deployments/{deployment}/embeddings?api-version={version}"
 
     def auth_headers(self, endpoint: ProviderEndpoint) -> dict[str, str]:
         return {"api-key": endpoint.api_key}

@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from typing import Final, Protocol, runtime_checkable
 
 from gateway.providers.http import UpstreamClient
-from gateway.providers.types import ChatRequest, ChatResponse, StreamChunk
+from gateway.providers.types import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    StreamChunk,
+)
 
 API_STYLES: Final = ("openai", "anthropic", "gemini", "azure_openai", "cohere", "openai_compatible")
 
@@ -65,6 +71,13 @@ class ProviderAdapter(Protocol):
         (``stream_broken``, or the provider's in-stream error) is raised, so the caller can cost
         and record what was delivered. Closing the iterator early closes the upstream response.
         """
+        ...
+
+    async def embed(
+        self, client: UpstreamClient, endpoint: ProviderEndpoint, request: EmbeddingRequest
+    ) -> EmbeddingResponse:
+        """One vector per input, or a classified ``ProviderError`` (``bad_request`` for a wire
+        format without an embeddings API, e.g. Anthropic's)."""
         ...
 
 

@@ -4,6 +4,10 @@ Usage comes from ``usage.billed_units`` (what Cohere charges for; ``usage.tokens
 the prompt template Cohere adds) plus ``usage.cached_tokens``, which billed units exclude; it
 falls back to ``usage.tokens`` when no billed units are given. Streams are SSE events whose JSON
 ``type`` is ``content-delta`` (text) ... ``message-end`` (finish reason and usage, terminal).
+
+Embeddings: ``POST {base}/v2/embed`` with ``texts``, ``input_type`` (``search_query`` /
+``search_document``), ``embedding_types: ["float"]`` and, for embed-v4, ``output_dimension``;
+vectors come back in ``embeddings.float``, tokens in ``meta.billed_units.input_tokens``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,14 @@ import orjson
 from gateway.providers.adapter import HttpAdapter, HttpCall, StreamDecoder
 from gateway.providers.base import ProviderEndpoint
 from gateway.providers.sse import SseEvent
-from gateway.providers.types import ChatRequest, ChatResponse, StreamChunk, Usage
+from gateway.providers.types import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    StreamChunk,
+    Usage,
+)
 
 _FINISH: Final = {
     "COMPLETE": "stop",
@@ -40,6 +51,9 @@ def cohere_usage(block: dict[str, Any]) -> Usage:
         output_tokens=int(tokens.get("output_tokens") or 0),
         cached_input_tokens=cached,
     )
+
+
+_INPUT_TYPES: Final = {"query": "search_query", "document": "search_document"}
 
 
 def finish_reason(reason: str | None) -> str | None:
@@ -72,6 +86,26 @@ class CohereAdapter(HttpAdapter):
             body["stream"] = True
         headers = {"content-type": "application/json", "authorization": f"Bearer {endpoint.api_key}"}
         return HttpCall(url, headers, body)
+
+    def build_embedding(self, endpoint: ProviderEndpoint, request: EmbeddingRequest) -> HttpCall:
+        base = endpoint.base_url
+        url = f"{base}/embed" if base.endswith("/v2") else f"{base}/v2/embed"
+        body: dict[str, Any] = {
+            "model": request.model,
+            "texts": request.inputs,
+            "input_type": _INPUT_TYPES.get(request.purpose, "search_query"),
+            "embedding_types": ["float"],
+        }
+        if request.dimensions is not None:
+            body["output_dimension"] = request.dimensions
+        headers = {"content-type": "application/json", "authorization": f"Bearer {endpoint.api_key}"}
+        return HttpCall(url, headers, body)
+
+    def parse_embedding(self, data: Any, request: EmbeddingRequest) -> EmbeddingResponse:
+        vectors = [[float(x) for x in vector] for vector in data["embeddings"]["float"]]
+        billed = (data.get("meta") or {}).get("billed_units") or {}
+        usage = Usage(input_tokens=int(billed.get("input_tokens") or 0))
+        return EmbeddingResponse(vectors, usage, request.model)
 
     def parse(self, data: Any, request: ChatRequest) -> ChatResponse:
         content = data["message"].get("content") or ()

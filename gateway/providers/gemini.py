@@ -8,6 +8,10 @@ Roles are ``user`` and ``model``; system messages become ``systemInstruction``. 
 ``promptTokenCount`` already includes cached tokens; thinking models report
 ``thoughtsTokenCount`` apart from ``candidatesTokenCount``, so output = candidates + thoughts.
 Thought-summary parts (``"thought": true``) are not part of the answer text.
+
+Embeddings use ``:batchEmbedContents`` (one ``EmbedContentRequest`` per input, each naming its
+model; answer ``{"embeddings": [{"values": [...]}]}``); the API reports no token counts for
+embeddings unless ``usageMetadata`` is present, so input tokens are estimated then.
 """
 
 from __future__ import annotations
@@ -22,8 +26,17 @@ from gateway.providers.adapter import HttpAdapter, HttpCall, StreamDecoder
 from gateway.providers.base import ProviderEndpoint
 from gateway.providers.errors import decode_error_body, error_class_for_status, error_from_response, sanitise
 from gateway.providers.http import UpstreamResponse
+from gateway.providers.openai_compatible import estimate_tokens
 from gateway.providers.sse import SseEvent
-from gateway.providers.types import ChatRequest, ChatResponse, ProviderError, StreamChunk, Usage
+from gateway.providers.types import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ProviderError,
+    StreamChunk,
+    Usage,
+)
 
 _FILTERED: Final = frozenset(
     {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "LANGUAGE"}
@@ -31,6 +44,7 @@ _FILTERED: Final = frozenset(
 _AUTH_STATUSES: Final = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
 _AUTH_REASONS: Final = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+_TASK_TYPES: Final = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
 
 
 def gemini_usage(meta: dict[str, Any]) -> Usage:
@@ -91,6 +105,27 @@ class GeminiAdapter(HttpAdapter):
             body["generationConfig"] = config
         headers = {"content-type": "application/json", "x-goog-api-key": endpoint.api_key}
         return HttpCall(f"{root}/models/{model}:{method}", headers, body)
+
+    def build_embedding(self, endpoint: ProviderEndpoint, request: EmbeddingRequest) -> HttpCall:
+        base = endpoint.base_url
+        root = base if base.endswith(("/v1beta", "/v1")) else f"{base}/v1beta"
+        name = request.model.removeprefix("models/")
+        one: dict[str, Any] = {"model": f"models/{name}"}
+        if request.purpose in _TASK_TYPES:
+            one["taskType"] = _TASK_TYPES[request.purpose]
+        if request.dimensions is not None:
+            one["outputDimensionality"] = request.dimensions
+        body = {"requests": [{**one, "content": {"parts": [{"text": text}]}} for text in request.inputs]}
+        headers = {"content-type": "application/json", "x-goog-api-key": endpoint.api_key}
+        return HttpCall(f"{root}/models/{quote(name, safe='')}:batchEmbedContents", headers, body)
+
+    def parse_embedding(self, data: Any, request: EmbeddingRequest) -> EmbeddingResponse:
+        vectors = [[float(x) for x in item["values"]] for item in data["embeddings"]]
+        meta = data.get("usageMetadata") or {}
+        tokens = meta.get("promptTokenCount")
+        if tokens is None:
+            tokens = sum(estimate_tokens(text) for text in request.inputs)
+        return EmbeddingResponse(vectors, Usage(input_tokens=int(tokens)), request.model)
 
     def parse(self, data: Any, request: ChatRequest) -> ChatResponse:
         candidates = data.get("candidates")

@@ -16,7 +16,15 @@ from gateway.providers.adapter import HttpAdapter, HttpCall, StreamDecoder
 from gateway.providers.base import ProviderEndpoint
 from gateway.providers.errors import error_class_for_status, sanitise
 from gateway.providers.sse import SseEvent
-from gateway.providers.types import ChatRequest, ChatResponse, ProviderError, StreamChunk, Usage
+from gateway.providers.types import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ProviderError,
+    StreamChunk,
+    Usage,
+)
 
 
 def openai_usage(block: dict[str, Any]) -> Usage:
@@ -92,6 +100,35 @@ class OpenAIAdapter(HttpAdapter):
 
     def missing_usage(self, request: ChatRequest, text: str) -> Usage:
         """OpenAI always reports usage on a complete answer; its absence means a broken reply."""
+        raise KeyError("usage")
+
+    # -- embeddings: POST {base}/embeddings ----------------------------------------------------
+    def embeddings_url(self, endpoint: ProviderEndpoint, request: EmbeddingRequest) -> str:
+        return f"{endpoint.base_url}/embeddings"
+
+    def build_embedding(self, endpoint: ProviderEndpoint, request: EmbeddingRequest) -> HttpCall:
+        body: dict[str, Any] = {"input": request.inputs, "encoding_format": "float"}
+        if self.send_model:
+            body["model"] = request.model
+        if request.dimensions is not None:
+            body["dimensions"] = request.dimensions
+        if request.user is not None:
+            body["user"] = request.user
+        headers = {"content-type": "application/json", **self.auth_headers(endpoint)}
+        return HttpCall(self.embeddings_url(endpoint, request), headers, body)
+
+    def parse_embedding(self, data: Any, request: EmbeddingRequest) -> EmbeddingResponse:
+        items = sorted(data["data"], key=lambda item: int(item.get("index", 0)))
+        vectors = [[float(x) for x in item["embedding"]] for item in items]
+        block = data.get("usage")
+        usage = (
+            Usage(input_tokens=int(block.get("prompt_tokens") or block.get("total_tokens") or 0))
+            if block is not None
+            else self.missing_embedding_usage(request)
+        )
+        return EmbeddingResponse(vectors, usage, data.get("model") or request.model)
+
+    def missing_embedding_usage(self, request: EmbeddingRequest) -> Usage:
         raise KeyError("usage")
 
     def decoder(self, request: ChatRequest) -> StreamDecoder:

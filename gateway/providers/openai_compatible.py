@@ -3,8 +3,9 @@
 Same wire as ``openai``, with the tolerance such servers need:
 
 - ``max_tokens`` rather than ``max_completion_tokens`` (the older name is the one they know);
-- a missing usage block is estimated (about four characters per token) instead of failing the
-  call, so the request is still costed; streams without usage leave it to the caller;
+- a missing usage block (chat or ``/embeddings``) is estimated (about four characters per
+  token) instead of failing the call, so the request is still costed; streams without usage
+  leave it to the caller;
 - a stream may end after its ``finish_reason`` without ``data: [DONE]``, or arrive as NDJSON;
 - a server that rejects ``stream_options`` is retried once without it, and remembered.
 """
@@ -17,7 +18,7 @@ from typing import ClassVar
 from gateway.providers.base import ProviderEndpoint
 from gateway.providers.http import UpstreamClient
 from gateway.providers.openai import OpenAIAdapter
-from gateway.providers.types import ChatRequest, ProviderError, StreamChunk, Usage
+from gateway.providers.types import ChatRequest, EmbeddingRequest, ProviderError, StreamChunk, Usage
 
 CHARS_PER_TOKEN = 4
 
@@ -43,6 +44,9 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
             input_tokens=sum(estimate_tokens(m.content) for m in request.messages),
             output_tokens=estimate_tokens(text),
         )
+
+    def missing_embedding_usage(self, request: EmbeddingRequest) -> Usage:
+        return Usage(input_tokens=sum(estimate_tokens(text) for text in request.inputs))
 
     async def stream(
         self, client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest

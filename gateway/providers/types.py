@@ -81,6 +81,27 @@ class ChatResponse:
 
 
 @dataclass(slots=True)
+class EmbeddingRequest:
+    """Texts to embed. ``purpose`` is what the vectors are for: providers that tune embeddings
+    by task (Gemini ``taskType``, Cohere ``input_type``) get ``query`` or ``document``;
+    ``dimensions`` asks models that can shorten their vectors (OpenAI text-embedding-3, Gemini,
+    Cohere embed-v4) for that many."""
+
+    model: str
+    inputs: list[str]
+    dimensions: int | None = None
+    purpose: str = "query"  # query | document
+    user: str | None = None
+
+
+@dataclass(slots=True)
+class EmbeddingResponse:
+    vectors: list[list[float]]  # one per input, in input order
+    usage: Usage  # input tokens only
+    model: str
+
+
+@dataclass(slots=True)
 class StreamChunk:
     """One piece of a streamed answer; ``usage`` appears only on the final chunk(s)."""
 

@@ -8,6 +8,8 @@ Provider endpoints::
     POST /v1beta/models/{model}:generateContent                 gemini
     POST /v1beta/models/{model}:streamGenerateContent?alt=sse   gemini, streamed
     POST /v2/chat                                               cohere
+    POST /v1/embeddings, /openai/deployments/{d}/embeddings,
+         /v1beta/models/{model}:embedContent|:batchEmbedContents, /v2/embed   embeddings
 
 Control endpoints (so a gateway in another process can be driven from a test)::
 
@@ -32,6 +34,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.simulator.config import SimulatorConfig
+from gateway.simulator.embeddings import handle_embedding
 from gateway.simulator.engine import Simulator
 from gateway.simulator.faults import FaultSpec
 from gateway.simulator.wires import DIALECTS
@@ -104,7 +107,20 @@ def create_app(simulator: Simulator | None = None, config: SimulatorConfig | Non
     async def health(request: Request) -> Response:
         return _json({"status": "ok"})
 
-    gemini = provider(DIALECTS["gemini"])
+    def embeddings(api_style: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            return await handle_embedding(sim, api_style, request)
+
+        return endpoint
+
+    gemini_chat, gemini_embed = provider(DIALECTS["gemini"]), embeddings("gemini")
+
+    async def gemini(request: Request) -> Response:
+        """One path for every Gemini method: ``models/{model}:{method}``."""
+        if request.path_params["target"].endswith((":embedContent", ":batchEmbedContents")):
+            return await gemini_embed(request)
+        return await gemini_chat(request)
+
     routes = [
         Route("/v1/chat/completions", provider(DIALECTS["openai"]), methods=["POST"]),
         Route(
@@ -116,6 +132,9 @@ def create_app(simulator: Simulator | None = None, config: SimulatorConfig | Non
         Route("/v1beta/models/{target}", gemini, methods=["POST"]),
         Route("/v1/models/{target}", gemini, methods=["POST"]),
         Route("/v2/chat", provider(DIALECTS["cohere"]), methods=["POST"]),
+        Route("/v1/embeddings", embeddings("openai"), methods=["POST"]),
+        Route("/openai/deployments/{deployment}/embeddings", embeddings("azure_openai"), methods=["POST"]),
+        Route("/v2/embed", embeddings("cohere"), methods=["POST"]),
         Route("/_sim/faults", add_fault, methods=["POST"]),
         Route("/_sim/faults", list_faults, methods=["GET"]),
         Route("/_sim/faults", clear_faults, methods=["DELETE"]),

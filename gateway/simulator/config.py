@@ -24,3 +24,6 @@ class SimulatorConfig(BaseModel):
     )
     timeout_fault_s: float = Field(30.0, ge=0, description="How long the 'timeout' fault stalls.")
     seed: int = Field(0, description="Varies the filler words of the generated text.")
+    embedding_dims: int = Field(
+        256, ge=1, le=4096, description="Vector length of embeddings when the request names none."
+    )
