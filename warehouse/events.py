@@ -8,15 +8,29 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 EVENT_VERSION = 1
 
 
+def _storable(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL: one in an upstream error message or a header would make
+    the event unloadable forever, so it is replaced (U+FFFD) before the event exists at all."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    return value
+
+
 class _Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    _no_nul = field_validator("*", mode="before")(classmethod(lambda cls, v: _storable(v)))
 
 
 class TokenCounts(_Event):
