@@ -38,6 +38,7 @@ from gateway.recording.emitter import EventEmitter
 from gateway.recording.spool import Spool
 from gateway.request_metrics import RequestMetrics
 from gateway.routing.catalog import ProviderCatalog
+from gateway.routing.performance import OwnWindow, PerformanceSource
 from gateway.routing.rules import customer_rules
 from warehouse.db import create_pool
 from warehouse.settings import Settings
@@ -82,6 +83,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
         loader = StreamLoader.from_settings(redis, pool, settings) if config.run_loader else None
         keyring = keyring_from(settings)
         app.state.keyring, app.state.admin_token = keyring, admin_token(settings)
+        window = OwnWindow(redis)
         completions_service = CompletionService(
             ProviderCatalog.from_file(config.catalog_path),
             PriceCatalog.from_file(settings.prices_path),
@@ -91,6 +93,8 @@ def create_app(config: GatewayConfig) -> FastAPI:
             admission=Admission(RateLimiter(redis), BudgetGuard(redis, pool)),
             customer_keys=CustomerKeys(pool, keyring),
             rules=PerCustomer(lambda customer: customer_rules(pool, customer)),
+            window=window,
+            performance=PerformanceSource(pool, window),
             breaker=CircuitBreaker(
                 redis,
                 threshold=settings.breaker_threshold,

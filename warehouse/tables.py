@@ -17,6 +17,9 @@ class HubSpec:
     name: str
     key: str
     business_keys: tuple[str, ...]
+    # Keys are new with (almost) every load, one per event: the loader copies them straight in
+    # and lets the unique index catch the rare redelivery (see ``warehouse/loader.py``).
+    per_event: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -76,8 +79,8 @@ HUB_MODEL = HubSpec("hub_model", "model_hk", ("provider_bk", "model_bk"))
 HUB_PROVIDER_KEY = HubSpec("hub_provider_key", "provider_key_hk", ("provider_key_bk",))
 HUB_ROUTING_RULE = HubSpec("hub_routing_rule", "routing_rule_hk", ("routing_rule_bk",))
 HUB_END_USER = HubSpec("hub_end_user", "end_user_hk", ("customer_bk", "end_user_bk"))
-HUB_API_REQUEST = HubSpec("hub_api_request", "api_request_hk", ("api_request_bk",))
-HUB_COST_EVENT = HubSpec("hub_cost_event", "cost_event_hk", ("cost_event_bk",))
+HUB_API_REQUEST = HubSpec("hub_api_request", "api_request_hk", ("api_request_bk",), per_event=True)
+HUB_COST_EVENT = HubSpec("hub_cost_event", "cost_event_hk", ("cost_event_bk",), per_event=True)
 HUB_INVOICE = HubSpec("hub_invoice", "invoice_hk", ("invoice_bk",))
 HUB_ADMIN_ACTION = HubSpec("hub_admin_action", "admin_action_hk", ("admin_action_bk",))
 
@@ -209,6 +212,7 @@ SAT_ROUTING_RULE_DEFINITION = SatSpec(
         "fallback_chain",
         "retry_policy",
         "is_active",
+        "options",  # 006
     ),
 )
 SAT_API_REQUEST_DETAILS = SatSpec(
@@ -331,6 +335,35 @@ SAT_ADMIN_ACTION_DETAILS = SatSpec(
     ),
 )
 
+# -- 006: budget alerts and webhook signing secrets ------------------------------------------
+HUB_BUDGET_ALERT = HubSpec("hub_budget_alert", "budget_alert_hk", ("budget_alert_bk",))
+LNK_BUDGET_ALERT_CUSTOMER = LinkSpec(
+    "lnk_budget_alert_customer", "budget_alert_customer_hk", ("budget_alert_hk", "customer_hk")
+)
+SAT_BUDGET_ALERT_DELIVERY = SatSpec(
+    "sat_budget_alert_delivery",
+    "budget_alert_hk",
+    (
+        "scope",
+        "period",
+        "period_start",
+        "threshold_pct",
+        "budget",
+        "spent",
+        "webhook_url",
+        "attempted_ts",
+        "http_status",
+        "outcome",
+        "error",
+    ),
+    sub_key="attempt_no",
+)
+SAT_CUSTOMER_WEBHOOK_SECRET = SatSpec(
+    "sat_customer_webhook_secret",
+    "customer_hk",
+    ("changed_by", "ciphertext", "nonce", "wrapped_dek", "kek_id", "fingerprint"),
+)
+
 HUBS: tuple[HubSpec, ...] = (
     HUB_CUSTOMER,
     HUB_GATEWAY_KEY,
@@ -343,6 +376,7 @@ HUBS: tuple[HubSpec, ...] = (
     HUB_COST_EVENT,
     HUB_INVOICE,
     HUB_ADMIN_ACTION,
+    HUB_BUDGET_ALERT,
 )
 LINKS: tuple[LinkSpec, ...] = (
     LNK_API_REQUEST_CONTEXT,
@@ -354,6 +388,7 @@ LINKS: tuple[LinkSpec, ...] = (
     LNK_MODEL_PROVIDER,
     LNK_INVOICE_CUSTOMER,
     LNK_ADMIN_ACTION_CUSTOMER,
+    LNK_BUDGET_ALERT_CUSTOMER,
 )
 SATELLITES: tuple[SatSpec, ...] = (
     SAT_CUSTOMER_CONFIG,
@@ -368,5 +403,7 @@ SATELLITES: tuple[SatSpec, ...] = (
     SAT_COST_EVENT_DETAILS,
     SAT_INVOICE_SNAPSHOT,
     SAT_ADMIN_ACTION_DETAILS,
+    SAT_BUDGET_ALERT_DELIVERY,
+    SAT_CUSTOMER_WEBHOOK_SECRET,
 )
 ALL_TABLES: tuple[TableSpec, ...] = (*HUBS, *LINKS, *SATELLITES)

@@ -1,18 +1,32 @@
-"""Routing rules as admin changes: each create/disable is a new satellite row (history kept)."""
+"""Routing rules as admin changes: each create/update/disable is a new satellite row (history
+kept, with ``changed_by``), so "which rule routed this at 14:03" is always answerable."""
 
 from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
 
 from gateway.admin.customers import SOURCE, AdminError, customer_exists
-from gateway.routing.rules import CONDITION_KEYS, LATEST_RULES, RoutingRule, parse_target, rule_from_row
+from gateway.routing.rules import (
+    RetryPolicy,
+    RoutingRule,
+    RuleError,
+    check_conditions,
+    check_options,
+    parse_target,
+    rule_by_id,
+)
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.loader import VaultLoader
+
+EDITABLE = frozenset(
+    {"name", "priority", "conditions", "strategy", "target", "fallback", "options", "retry_policy", "active"}
+)
 
 
 async def _write(pool: asyncpg.Pool, customer: str, rule: RoutingRule, *, changed_by: str) -> None:
@@ -28,56 +42,97 @@ async def _write(pool: asyncpg.Pool, customer: str, rule: RoutingRule, *, change
             rule.name,
             rule.priority,
             json.dumps(rule.conditions, sort_keys=True),
-            "target",
-            rule.target[0],
-            rule.target[1],
+            rule.strategy,
+            rule.target[0] if rule.target else None,
+            rule.target[1] if rule.target else None,
             json.dumps([f"{p}/{m}" for p, m in rule.fallback]),
-            None,
+            json.dumps(rule.retry.as_json(), sort_keys=True) if rule.retry else None,
             rule.active,
+            json.dumps(rule.options, sort_keys=True),
         ),
         record_source=SOURCE,
     )
     await VaultLoader(pool).load(batch)
 
 
-async def create_rule(
-    pool: asyncpg.Pool,
-    customer: str,
+def build_rule(
+    rule_id: str,
     *,
     name: str,
     priority: int,
-    conditions: dict[str, Any],
-    target: str,
-    fallback: list[str],
-    changed_by: str,
+    conditions: Any,
+    strategy: str = "target",
+    target: str | None = None,
+    fallback: list[str] | None = None,
+    options: Any = None,
+    retry_policy: Any = None,
+    active: bool = True,
 ) -> RoutingRule:
-    unknown = set(conditions) - CONDITION_KEYS
-    if unknown:
-        raise AdminError(f"unknown rule condition(s) {sorted(unknown)}; use {sorted(CONDITION_KEYS)}")
-    if "tags" in conditions and not isinstance(conditions["tags"], dict):
-        raise AdminError("the 'tags' condition is an object of tag: value")
+    """A complete, checked rule from operator input (AdminError names what is wrong)."""
     try:
-        parsed_target, parsed_fallback = parse_target(target), tuple(parse_target(f) for f in fallback)
-    except ValueError as exc:
+        if not name or not str(name).strip():
+            raise RuleError("a rule needs a name")
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise RuleError("priority is an integer (lower is evaluated first)")
+        parsed_target = parse_target(target) if target else None
+        if not isinstance(fallback or [], list):
+            raise RuleError("fallback is a list of provider/model")
+        chain = tuple(parse_target(f) for f in fallback or [])
+        opts = check_options(strategy, parsed_target, options or {})
+        return RoutingRule(
+            rule_id,
+            str(name).strip(),
+            priority,
+            check_conditions(conditions or {}),
+            parsed_target,
+            chain,
+            bool(active),
+            strategy,
+            opts,
+            RetryPolicy.parse(retry_policy),
+        )
+    except RuleError as exc:
         raise AdminError(str(exc)) from exc
+
+
+async def create_rule(
+    pool: asyncpg.Pool, customer: str, *, changed_by: str, **definition: Any
+) -> RoutingRule:
+    rule = build_rule("rr_" + secrets.token_hex(6), **definition)
     if not await customer_exists(pool, customer):
         raise AdminError(f"no customer {customer!r}")
-    rule = RoutingRule(
-        "rr_" + secrets.token_hex(6), name, priority, conditions, parsed_target, parsed_fallback, True
-    )
     await _write(pool, customer, rule, changed_by=changed_by)
     return rule
 
 
-async def disable_rule(pool: asyncpg.Pool, rule_id: str, *, changed_by: str) -> RoutingRule:
-    row = await pool.fetchrow(LATEST_RULES.format(where="h.routing_rule_bk = $1"), rule_id)
-    if row is None:
+async def _current(pool: asyncpg.Pool, rule_id: str) -> tuple[str, RoutingRule]:
+    found = await rule_by_id(pool, rule_id)
+    if found is None:
         raise AdminError(f"no routing rule {rule_id!r}")
-    rule = rule_from_row(row)
+    return found
+
+
+async def update_rule(
+    pool: asyncpg.Pool, rule_id: str, changes: dict[str, Any], *, changed_by: str
+) -> tuple[str, RoutingRule]:
+    """Apply ``changes`` (any of ``EDITABLE``) on top of the rule in force; returns (customer, rule)."""
+    unknown = set(changes) - EDITABLE
+    if unknown:
+        raise AdminError(f"unknown rule field(s) {sorted(unknown)}; editable: {sorted(EDITABLE)}")
+    if not changes:
+        raise AdminError("nothing to change")
+    customer, rule = await _current(pool, rule_id)
+    current = rule.as_json()
+    merged = {k: current[k] for k in EDITABLE} | changes
+    updated = build_rule(rule.rule_id, **merged)
+    await _write(pool, customer, updated, changed_by=changed_by)
+    return customer, updated
+
+
+async def disable_rule(pool: asyncpg.Pool, rule_id: str, *, changed_by: str) -> RoutingRule:
+    customer, rule = await _current(pool, rule_id)
     if not rule.active:
         raise AdminError(f"routing rule {rule_id} is already disabled")
-    disabled = RoutingRule(
-        rule.rule_id, rule.name, rule.priority, rule.conditions, rule.target, rule.fallback, False
-    )
-    await _write(pool, row["customer"], disabled, changed_by=changed_by)
+    disabled = replace(rule, active=False)
+    await _write(pool, customer, disabled, changed_by=changed_by)
     return disabled

@@ -29,9 +29,6 @@ class Admission:
         """Raise 429 or 402 if the request may not proceed; otherwise hold its reservation."""
         try:
             verdict = await self.rates.admit(ctx.principal)
-            if verdict.allowed:
-                ctx.response_headers.update(verdict.headers)
-                result = await self.budgets.reserve(ctx.principal, worst_case, ctx.request_ts)
         except (RedisError, OSError) as exc:
             log.warning("limits unavailable (%s); admitting without enforcement", type(exc).__name__)
             return
@@ -44,6 +41,17 @@ class Admission:
                 headers=verdict.headers,
                 details={"scope": verdict.scope, "limit": verdict.limit, "unit": f"{verdict.kind}/min"},
             )
+        ctx.response_headers.update(verdict.headers)
+        await self.reserve(ctx, worst_case)
+
+    async def reserve(self, ctx: CallContext, worst_case: Decimal) -> None:
+        """Hold ``worst_case`` against every budget of the request, or raise 402 (no rate count:
+        a downgraded retry of the same request calls this alone)."""
+        try:
+            result = await self.budgets.reserve(ctx.principal, worst_case, ctx.request_ts)
+        except (RedisError, OSError) as exc:
+            log.warning("budgets unavailable (%s); admitting without enforcement", type(exc).__name__)
+            return
         if isinstance(result, BudgetRefusal):
             raise ApiError(
                 402,

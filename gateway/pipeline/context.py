@@ -47,6 +47,7 @@ class CallContext:
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. x-ratelimit-*
     customer_keys: dict[str, CustomerProviderKey] = field(default_factory=dict)  # by provider name
     routing_rule: RoutingRule | None = None  # the customer's rule that chose the candidates
+    downgraded: bool = False  # a budget ran out and the rule's cheaper route serves instead
 
     def provider_key_id(self, provider: str) -> str | None:
         """The customer's own key used for ``provider`` (None: the platform's key)."""

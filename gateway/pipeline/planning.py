@@ -1,9 +1,15 @@
 """Planning a request: which (provider, model) candidates may serve it, in what order, at what
 price — and the refusals that need no provider call (model not allowed, no compliant route,
-unknown model, ``max_cost`` below the worst case)."""
+unknown model, ``max_cost`` below the worst case).
+
+The same ``decide`` serves the request path and the dry runs (``onevault rules test``, ``POST
+/admin/v1/customers/{slug}/rules/test``), so an explanation is never a second implementation.
+"""
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -13,37 +19,84 @@ from gateway.pipeline.context import CallContext
 from gateway.pricing import ModelPrice, PriceCatalog, estimate_max_cost, estimate_prompt_tokens
 from gateway.providers.types import ChatRequest
 from gateway.routing.catalog import ProviderCatalog, ProviderRoute
-from gateway.routing.rules import RoutingRule, first_match
+from gateway.routing.performance import PerformanceSource
+from gateway.routing.rules import RequestFacts, RoutingRule
+from gateway.routing.strategies import NEEDS_PERFORMANCE, Ordering, candidate_pool, order
 
 # Worst case for a request without max_tokens: what most current models may emit by default.
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
 
 
+@dataclass(slots=True)
+class Decision:
+    """Which rule matched (if any), why the others did not, and the candidate order it made."""
+
+    rule: RoutingRule | None
+    verdicts: list[tuple[RoutingRule, str | None]] = field(default_factory=list)
+    ordering: Ordering | None = None
+
+    @property
+    def candidates(self) -> list[tuple[ProviderRoute, str]]:
+        return self.ordering.candidates if self.ordering else []
+
+
 class Planner:
-    def __init__(self, catalog: ProviderCatalog, prices: PriceCatalog, default_markup_pct: Decimal) -> None:
+    def __init__(
+        self,
+        catalog: ProviderCatalog,
+        prices: PriceCatalog,
+        default_markup_pct: Decimal,
+        performance: PerformanceSource | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.catalog = catalog
         self.prices = prices
         self.default_markup_pct = default_markup_pct
+        self.performance = performance
+        self.rng = rng or random.Random()
 
-    def plan(
+    async def decide(
+        self,
+        rules: list[RoutingRule],
+        facts: RequestFacts,
+        *,
+        at: datetime,
+        prompt_tokens: int,
+        max_output_tokens: int | None,
+    ) -> Decision:
+        """The first matching rule and the candidate order its strategy produces."""
+        verdicts: list[tuple[RoutingRule, str | None]] = []
+        match: RoutingRule | None = None
+        for rule in rules:
+            why_not = rule.mismatch(facts) if match is None else "an earlier rule matched"
+            verdicts.append((rule, why_not))
+            if why_not is None:
+                match = rule
+        if match is None:
+            return Decision(None, verdicts)
+        pool = candidate_pool(match, self.catalog, facts.model)
+        stats = None
+        if match.strategy in NEEDS_PERFORMANCE and self.performance is not None:
+            stats = await self.performance.stats([(r.name, m) for r, m in pool])
+        output = max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS
+
+        def estimate(route: ProviderRoute, model: str) -> Decimal | None:
+            price = self.price_for(route, model, at, prompt_tokens)
+            return estimate_max_cost(price, prompt_tokens, output, Decimal(0))
+
+        return Decision(match, verdicts, order(match, pool, estimate=estimate, stats=stats, rng=self.rng))
+
+    async def plan(
         self, ctx: CallContext, request: ChatRequest, rules: list[RoutingRule] | None = None
     ) -> list[tuple[ProviderRoute, str]]:
         model = ctx.requested_model
         allowed = ctx.principal.allowed_models
         if allowed and model and model not in allowed:
             raise ApiError(403, "model_not_allowed", f"This key may not use model {model!r}.")
-        candidates = self._by_rule(ctx, model, rules) or self.catalog.candidates(
+        candidates = await self._by_rule(ctx, request, rules) or self.catalog.candidates(
             model, ctx.requested_provider
         )
-        if candidates and ctx.principal.compliance_level == "hipaa":
-            candidates = [(r, m) for r, m in candidates if r.hipaa_eligible]
-            if not candidates:
-                raise ApiError(
-                    422,
-                    "compliance_no_route",
-                    f"No HIPAA-eligible provider serves model {model or 'default'!r}; this customer's "
-                    "requests are only ever routed to providers marked hipaa_eligible.",
-                )
+        candidates = self.compliant(ctx, candidates)
         if not candidates:
             which = f"{ctx.requested_provider}/{model}" if ctx.requested_provider else (model or "default")
             raise ApiError(404, "model_not_found", f"No configured provider serves model {which!r}.")
@@ -51,22 +104,60 @@ class Planner:
             self.check_max_cost(ctx, request, candidates[0])
         return candidates
 
-    def _by_rule(
-        self, ctx: CallContext, model: str | None, rules: list[RoutingRule] | None
+    def compliant(
+        self, ctx: CallContext, candidates: list[tuple[ProviderRoute, str]]
     ) -> list[tuple[ProviderRoute, str]]:
-        """The first matching rule's target and fallback chain (explicit provider requests win)."""
+        """A HIPAA customer's candidates: only providers marked hipaa_eligible (422 if none)."""
+        if not candidates or ctx.principal.compliance_level != "hipaa":
+            return candidates
+        candidates = [(r, m) for r, m in candidates if r.hipaa_eligible]
+        if not candidates:
+            raise ApiError(
+                422,
+                "compliance_no_route",
+                f"No HIPAA-eligible provider serves model {ctx.requested_model or 'default'!r}; this "
+                "customer's requests are only ever routed to providers marked hipaa_eligible.",
+            )
+        return candidates
+
+    def facts(self, ctx: CallContext) -> RequestFacts:
+        return RequestFacts(
+            ctx.request_type,
+            ctx.priority,
+            ctx.requested_model,
+            ctx.tags,
+            ctx.principal.compliance_level,
+            ctx.max_cost,
+            ctx.request_ts,
+        )
+
+    async def _by_rule(
+        self, ctx: CallContext, request: ChatRequest, rules: list[RoutingRule] | None
+    ) -> list[tuple[ProviderRoute, str]]:
+        """The first matching rule's candidates in its strategy's order (explicit provider wins)."""
         if not rules or ctx.requested_provider:
             return []
-        rule = first_match(
-            rules, request_type=ctx.request_type, priority=ctx.priority, model=model, tags=ctx.tags
+        decision = await self.decide(
+            rules,
+            self.facts(ctx),
+            at=ctx.request_ts,
+            prompt_tokens=estimate_prompt_tokens(request.messages),
+            max_output_tokens=request.max_tokens,
         )
-        if rule is None:
+        if decision.candidates:
+            ctx.routing_rule = decision.rule
+        return decision.candidates
+
+    def downgrade(self, ctx: CallContext) -> list[tuple[ProviderRoute, str]]:
+        """The matched rule's cheaper route for when a budget is exhausted (empty: none)."""
+        rule = ctx.routing_rule
+        target = rule.downgrade_to if rule is not None else None
+        if target is None:
             return []
-        routes = self.catalog.routes
-        chosen = [(routes[p], m) for p, m in rule.candidates() if p in routes and routes[p].serves(m)]
-        if chosen:
-            ctx.routing_rule = rule
-        return chosen
+        route = self.catalog.routes.get(target[0])
+        if route is None or not route.serves(target[1]):
+            return []
+        return self.compliant(ctx, [(route, target[1])])
 
     def price_for(
         self, route: ProviderRoute, model: str, at: datetime, input_tokens: int = 0

@@ -1,10 +1,12 @@
 """The request pipeline: plan candidates, call upstream with retries and failover, cost the
 result, and record one event per request — for streams too, even when the client leaves.
 
-Failover policy until routing rules exist (control plane issue): each candidate is tried up to
-``tries_per_candidate`` times on retryable errors (429, 5xx, timeouts, broken connections),
-with short backoff honouring ``retry-after`` up to ``max_retry_wait``; then the next candidate.
-A stream fails over only before its first chunk reaches the client.
+Failover: each candidate is tried up to ``tries_per_candidate`` times on retryable errors (429,
+5xx, timeouts, broken connections), with short backoff honouring ``retry-after`` up to
+``max_retry_wait``; then the next candidate. A matched routing rule's retry policy replaces
+those defaults (attempts per candidate, backoff, which error classes retry). A stream fails
+over only before its first chunk reaches the client. Every attempt's outcome also feeds the
+gateway's own performance window (``fastest`` / ``most_available`` routing).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from decimal import Decimal
 from redis.exceptions import RedisError
 
 from gateway import metrics
-from gateway.enforcement.breaker import CircuitBreaker
+from gateway.enforcement.breaker import HEALTH_FAILURES, CircuitBreaker
 from gateway.errors import ApiError
 from gateway.pipeline.admission import Admission
 from gateway.pipeline.context import CallContext, Clock, Outcome, StreamSummary, final_error, utc_now
@@ -40,8 +42,12 @@ from gateway.providers.http import UpstreamClient
 from gateway.providers.types import ChatRequest, ChatResponse, ProviderError, StreamChunk, Usage
 from gateway.recording.emitter import EventEmitter
 from gateway.routing.catalog import ProviderCatalog, ProviderRoute
-from gateway.routing.rules import RoutingRule
+from gateway.routing.performance import OwnWindow, PerformanceSource
+from gateway.routing.rules import RetryPolicy, RoutingRule
 from warehouse.events import AttemptEvent
+
+# Failures that count against a provider's availability (a client's bad request does not).
+PROVIDER_FAULTS = HEALTH_FAILURES | {"rate_limited"}
 
 
 class CompletionService:
@@ -60,8 +66,11 @@ class CompletionService:
         breaker: CircuitBreaker | None = None,
         rules: PerCustomer[list[RoutingRule]] | None = None,
         clock: Clock = utc_now,
+        window: OwnWindow | None = None,
+        performance: PerformanceSource | None = None,
     ) -> None:
-        self.planner = Planner(catalog, prices, default_markup_pct)
+        self.planner = Planner(catalog, prices, default_markup_pct, performance)
+        self.window = window
         self.http = http
         self.emitter = emitter
         self.tries_per_candidate = tries_per_candidate
@@ -76,12 +85,29 @@ class CompletionService:
     async def prepare(self, ctx: CallContext, request: ChatRequest) -> list[tuple[ProviderRoute, str]]:
         """Plan the candidates and pass admission (rate limits, budget reservation)."""
         rules = await self.rules.get(ctx.principal.customer) if self.rules is not None else None
-        candidates = self.planner.plan(ctx, request, rules)
+        candidates = await self.planner.plan(ctx, request, rules)
         if self.customer_keys is not None:
             ctx.customer_keys = await self.customer_keys.get(ctx.principal.customer)
         if self.admission is not None:
-            await self.admission.admit(ctx, self.planner.worst_case(ctx, request, candidates))
+            try:
+                await self.admission.admit(ctx, self.planner.worst_case(ctx, request, candidates))
+            except ApiError as refused:
+                cheaper = self.planner.downgrade(ctx) if refused.code == "budget_exceeded" else []
+                if not cheaper or cheaper == candidates:
+                    raise
+                # The rule says: over budget, serve from its cheaper route rather than refuse.
+                await self.admission.reserve(ctx, self.planner.worst_case(ctx, request, cheaper))
+                ctx.downgraded = True
+                candidates = cheaper
         return candidates
+
+    def _policy(self, ctx: CallContext) -> RetryPolicy:
+        rule = ctx.routing_rule
+        if rule is not None and rule.retry is not None:
+            return rule.retry
+        return RetryPolicy(
+            max_attempts=self.tries_per_candidate, max_backoff_ms=int(self.max_retry_wait * 1000)
+        )
 
     async def complete(self, ctx: CallContext, request: ChatRequest) -> Outcome:
         candidates = await self.prepare(ctx, request)
@@ -92,7 +118,7 @@ class CompletionService:
             if not await self._healthy(route, model):
                 last = last or self._circuit_open(route, model)
                 continue
-            for try_no in range(self.tries_per_candidate):
+            for try_no in range(self._policy(ctx).max_attempts):
                 started_ts = self.clock()
                 t0 = time.perf_counter()
                 try:
@@ -187,7 +213,7 @@ class CompletionService:
                 if not await self._healthy(route, model):
                     last = last or self._circuit_open(route, model)
                     continue
-                for try_no in range(self.tries_per_candidate):
+                for try_no in range(self._policy(ctx).max_attempts):
                     started_ts = self.clock()
                     t0 = time.perf_counter()
                     agen = get_adapter(route.api_style).stream(
@@ -288,6 +314,8 @@ class CompletionService:
 
     def _reason(self, ctx: CallContext, index: int, n_attempts: int) -> str:
         rule = f"rule {ctx.routing_rule.name!r}" if ctx.routing_rule else None
+        if ctx.downgraded:
+            rule = f"{rule}: downgraded (budget exceeded)"
         if index > 0:
             return f"{rule}: failover" if rule else "failover"
         if n_attempts > 1:
@@ -309,10 +337,11 @@ class CompletionService:
         key_id = ctx.provider_key_id(route.name)
         attempts.append(attempt_event(len(attempts) + 1, route, model, started_ts, ms, err, None, key_id))
         metrics.child(metrics.UPSTREAM_DURATION, route.name, model, err.error_class).observe(ms / 1000)
-        if await self._failed(route, model, err) or not err.retryable:
+        policy = self._policy(ctx)
+        if await self._failed(route, model, err) or not policy.retries(err.error_class):
             return True
-        if try_no + 1 < self.tries_per_candidate:
-            await asyncio.sleep(self._backoff(err, try_no))
+        if try_no + 1 < policy.max_attempts:
+            await asyncio.sleep(policy.backoff_s(try_no, err.retry_after))
         return False
 
     # -- circuit breaker (fails open: a Redis hiccup must not refuse traffic) --------------------
@@ -326,6 +355,8 @@ class CompletionService:
 
     async def _failed(self, route: ProviderRoute, model: str, err: ProviderError) -> bool:
         """Count the failure; True when it opened the circuit (stop retrying this pair)."""
+        if self.window is not None and err.error_class in PROVIDER_FAULTS:
+            await self.window.observe(route.name, model, False, 0.0)
         if self.breaker is None:
             return False
         try:
@@ -336,6 +367,8 @@ class CompletionService:
     async def _succeeded(self, route: ProviderRoute, model: str, ms: float) -> None:
         """A good answer: time it (as ``_failed_try`` times failures) and tell the breaker."""
         metrics.child(metrics.UPSTREAM_DURATION, route.name, model, "").observe(ms / 1000)
+        if self.window is not None:
+            await self.window.observe(route.name, model, True, ms)
         if self.breaker is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self.breaker.success(route.name, model)
@@ -345,11 +378,6 @@ class CompletionService:
         return ProviderError(
             "circuit_open", f"{route.name}/{model} is cooling down after repeated failures", retry_after=wait
         )
-
-    def _backoff(self, err: ProviderError, try_no: int) -> float:
-        if err.retry_after is not None:
-            return min(err.retry_after, self.max_retry_wait)
-        return min(0.05 * (2**try_no), self.max_retry_wait)
 
     async def record(self, ctx: CallContext, outcome: Outcome) -> None:
         await self.emitter.emit(success_event(ctx, outcome, self.planner.markup(ctx)))

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.providers.base import ProviderEndpoint
+from gateway.routing.quality import default_quality
 
 _FAMILIES = (
     (("gpt-", "o1", "o3", "o4", "chatgpt", "text-embedding"), ("openai", "azure_openai")),
@@ -29,6 +30,13 @@ class ProviderRoute:
     endpoint: ProviderEndpoint
     models: tuple[str, ...]
     hipaa_eligible: bool = False
+    # The operator's quality scores (providers.json "quality"), else gateway.routing.quality's.
+    quality_scores: dict[str, int] = field(default_factory=dict, hash=False, compare=False)
+
+    def quality(self, model: str) -> int:
+        """0–100: the operator's score for this model here, else the documented default."""
+        score = self.quality_scores.get(model)
+        return score if score is not None else default_quality(model)
 
     @property
     def api_style(self) -> str:
@@ -72,7 +80,11 @@ class ProviderCatalog:
             )
             routes.append(
                 ProviderRoute(
-                    p["name"], endpoint, tuple(p.get("models", ["*"])), bool(p.get("hipaa_eligible", False))
+                    p["name"],
+                    endpoint,
+                    tuple(p.get("models", ["*"])),
+                    bool(p.get("hipaa_eligible", False)),
+                    {str(m): int(q) for m, q in p.get("quality", {}).items()},
                 )
             )
         return cls(routes, doc.get("default_model", "gpt-4o-mini"))
