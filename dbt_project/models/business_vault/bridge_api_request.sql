@@ -1,0 +1,94 @@
+-- The request bridge: one row per request with every hub it touches (customer, gateway key,
+-- provider, model, provider key, routing rule, end user, cost event) resolved to business keys,
+-- its current details and its tags. Incremental on the details' load_dts with a lookback, so a
+-- rebuild after new traffic reads only the new requests (links are probed by index, per request).
+{{ config(
+    materialized='incremental',
+    unique_key='api_request_hk',
+    incremental_strategy='delete+insert',
+    indexes=[
+      {'columns': ['api_request_hk'], 'unique': True},
+      {'columns': ['loaded_at']},
+      {'columns': ['customer_slug', 'request_ts']},
+    ],
+) }}
+
+with details as (
+    select *
+    from {{ ref('stg_sat_api_request_details') }}
+    where is_current
+    {% if is_incremental() %}
+      and {{ loaded_since_last_run('load_dts') }}
+    {% endif %}
+),
+
+ghost as (select decode(repeat('00', 32), 'hex') as hk)
+
+select
+    d.api_request_hk,
+    hr.request_id,
+    ctx.customer_hk,
+    hc.customer_slug,
+    ctx.gateway_key_hk,
+    nullif(hg.gateway_key_id, '(unknown)') as gateway_key_id,
+    ctx.provider_hk,
+    nullif(hm.provider, '(unknown)') as provider,
+    ctx.model_hk,
+    nullif(hm.model, '(unknown)') as model,
+    ctx.provider_key_hk,
+    case when ctx.provider_key_hk <> ghost.hk then hpk.provider_key_id end as provider_key_id,
+    ctx.routing_rule_hk,
+    case when ctx.routing_rule_hk <> ghost.hk then hrr.routing_rule_id end as routing_rule_id,
+    ctx.end_user_hk,
+    case when ctx.end_user_hk <> ghost.hk then heu.end_user_id end as end_user_id,
+    coalesce(ce.cost_event_hk, ghost.hk) as cost_event_hk,
+    d.request_ts,
+    (d.request_ts at time zone 'UTC')::date as request_date,
+    d.endpoint,
+    d.request_type,
+    d.priority,
+    d.status,
+    d.http_status,
+    d.error_code,
+    d.stream,
+    d.cache_status,
+    d.latency_ms,
+    d.attempt_count,
+    coalesce(d.input_tokens, 0) as input_tokens,
+    coalesce(d.output_tokens, 0) as output_tokens,
+    coalesce(d.cached_input_tokens, 0) as cached_input_tokens,
+    coalesce(d.reasoning_tokens, 0) as reasoning_tokens,
+    tags.tags ->> 'team' as team,
+    tags.tags ->> 'project' as project,
+    tags.tags ->> 'cost_center' as cost_center,
+    coalesce(tags.tags, '{}'::jsonb) as tags,
+    d.load_dts as loaded_at
+from details as d
+cross join ghost
+join {{ ref('stg_hub_api_request') }} as hr on hr.api_request_hk = d.api_request_hk
+join lateral (
+    select l.*
+    from {{ ref('stg_lnk_api_request_context') }} as l
+    where l.api_request_hk = d.api_request_hk
+    order by l.load_dts desc
+    limit 1
+) as ctx on true
+join {{ ref('stg_hub_customer') }} as hc on hc.customer_hk = ctx.customer_hk
+join {{ ref('stg_hub_gateway_key') }} as hg on hg.gateway_key_hk = ctx.gateway_key_hk
+join {{ ref('stg_hub_model') }} as hm on hm.model_hk = ctx.model_hk
+join {{ ref('stg_hub_provider_key') }} as hpk on hpk.provider_key_hk = ctx.provider_key_hk
+join {{ ref('stg_hub_routing_rule') }} as hrr on hrr.routing_rule_hk = ctx.routing_rule_hk
+join {{ ref('stg_hub_end_user') }} as heu on heu.end_user_hk = ctx.end_user_hk
+left join lateral (
+    select l.cost_event_hk
+    from {{ ref('stg_lnk_cost_event_api_request') }} as l
+    where l.api_request_hk = d.api_request_hk
+    order by l.load_dts desc
+    limit 1
+) as ce on true
+left join lateral (
+    select jsonb_object_agg(t.tag_key, t.tag_value) as tags
+    from {{ ref('stg_sat_api_request_tags') }} as t
+    where t.api_request_hk = d.api_request_hk and t.is_current
+) as tags on true
+where d.api_request_hk <> ghost.hk

@@ -1,0 +1,106 @@
+-- Computed satellite of cost events: each event with the request it belongs to (customer, key,
+-- end user, provider, model, tags from the bridge), the price in force at its event_ts from the
+-- price history (pit_model_price), the cost recomputed with that price, and a flag when the
+-- recomputed cost differs from what the gateway recorded. Money stays numeric(24,12).
+-- Recipe (as gateway/pricing/cost.py): cached input tokens at the cached price (the input price
+-- when none), the other input tokens at the input price, output tokens (reasoning included) at
+-- the output price, divided by a million, rounded half-up to 12 places.
+{{ config(
+    materialized='incremental',
+    unique_key='cost_event_hk',
+    incremental_strategy='delete+insert',
+    indexes=[
+      {'columns': ['cost_event_hk'], 'unique': True},
+      {'columns': ['loaded_at']},
+      {'columns': ['customer_slug', 'event_ts']},
+    ],
+) }}
+
+with cost as (
+    select *
+    from {{ ref('stg_sat_cost_event_details') }}
+    where is_current
+    {% if is_incremental() %}
+      and {{ loaded_since_last_run('load_dts') }}
+    {% endif %}
+),
+
+priced as (
+    select
+        c.cost_event_hk,
+        hc.cost_event_id,
+        b.api_request_hk,
+        b.request_id,
+        b.customer_slug,
+        b.gateway_key_id,
+        b.end_user_id,
+        b.provider,
+        b.model,
+        b.model_hk,
+        b.team,
+        b.project,
+        b.cost_center,
+        b.tags,
+        c.event_ts,
+        date_trunc('month', c.event_ts at time zone 'UTC')::date as event_period,
+        c.load_dts as loaded_at,
+        c.charge_class,
+        c.currency,
+        c.input_tokens,
+        c.output_tokens,
+        c.cached_input_tokens,
+        c.reasoning_tokens,
+        c.is_priced,
+        c.price_source,
+        c.input_per_mtok,
+        c.output_per_mtok,
+        c.cached_input_per_mtok,
+        c.provider_cost,
+        c.markup_pct,
+        c.markup_amount,
+        c.customer_cost,
+        c.baseline_model,
+        c.baseline_cost,
+        c.optimisation,
+        p.sat_load_dts as pit_price_load_dts,
+        p.price_source as pit_price_source,
+        p.input_per_mtok as pit_input_per_mtok,
+        p.output_per_mtok as pit_output_per_mtok,
+        p.cached_input_per_mtok as pit_cached_input_per_mtok
+    from cost as c
+    join {{ ref('stg_hub_cost_event') }} as hc on hc.cost_event_hk = c.cost_event_hk
+    join lateral (
+        select l.api_request_hk
+        from {{ ref('stg_lnk_cost_event_api_request') }} as l
+        where l.cost_event_hk = c.cost_event_hk
+        order by l.load_dts desc
+        limit 1
+    ) as l on true
+    join {{ ref('bridge_api_request') }} as b on b.api_request_hk = l.api_request_hk
+    left join {{ ref('pit_model_price') }} as p
+      on p.model_hk = b.model_hk
+     and c.event_ts >= p.effective_from
+     and c.event_ts < p.effective_to
+),
+
+recomputed as (
+    select
+        *,
+        case when pit_input_per_mtok is not null then round((
+            (input_tokens - least(cached_input_tokens, input_tokens)) * pit_input_per_mtok
+            + least(cached_input_tokens, input_tokens)
+              * coalesce(pit_cached_input_per_mtok, pit_input_per_mtok)
+            + output_tokens * pit_output_per_mtok
+        ) / 1000000, 12) end as recomputed_provider_cost
+    from priced
+)
+
+select
+    *,
+    recomputed_provider_cost - provider_cost as cost_difference,
+    -- A cache hit is not billed at list price, and an unpriced event has nothing to compare.
+    case
+        when optimisation like 'cache%' or not is_priced then false
+        else recomputed_provider_cost is distinct from provider_cost
+    end as is_cost_mismatch
+from recomputed

@@ -1,0 +1,8 @@
+-- Staging view of raw_vault.hub_api_request: renamed business keys.
+select
+    api_request_hk,
+    api_request_bk as request_id,
+    load_dts,
+    record_source,
+    api_request_hk = decode(repeat('00', 32), 'hex') as is_ghost
+from {{ source('raw_vault', 'hub_api_request') }}

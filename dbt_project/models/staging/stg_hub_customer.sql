@@ -1,0 +1,8 @@
+-- Staging view of raw_vault.hub_customer: renamed business keys.
+select
+    customer_hk,
+    customer_bk as customer_slug,
+    load_dts,
+    record_source,
+    customer_hk = decode(repeat('00', 32), 'hex') as is_ghost
+from {{ source('raw_vault', 'hub_customer') }}

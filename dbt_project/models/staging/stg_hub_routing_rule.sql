@@ -1,0 +1,8 @@
+-- Staging view of raw_vault.hub_routing_rule: renamed business keys.
+select
+    routing_rule_hk,
+    routing_rule_bk as routing_rule_id,
+    load_dts,
+    record_source,
+    routing_rule_hk = decode(repeat('00', 32), 'hex') as is_ghost
+from {{ source('raw_vault', 'hub_routing_rule') }}

@@ -1,0 +1,25 @@
+-- Staging view of raw_vault.sat_customer_config: renamed business keys, virtual end-dating.
+select
+    customer_hk,
+    load_dts,
+    hash_diff,
+    record_source,
+    changed_by,
+    display_name,
+    tier,
+    status,
+    markup_pct,
+    budget_daily,
+    budget_monthly,
+    rate_limit_rpm,
+    rate_limit_tpm,
+    compliance_level,
+    retention_mode,
+    subscribed_services,
+    tax_rate_pct,
+    currency,
+    budget_webhook_url,
+    preferred_providers,
+    lead(load_dts) over (partition by customer_hk order by load_dts) as load_end_dts,
+    lead(load_dts) over (partition by customer_hk order by load_dts) is null as is_current
+from {{ source('raw_vault', 'sat_customer_config') }}

@@ -1,0 +1,17 @@
+-- Staging view of raw_vault.sat_model_price: renamed business keys, virtual end-dating.
+select
+    model_hk,
+    load_dts,
+    hash_diff,
+    record_source,
+    currency,
+    input_per_mtok,
+    output_per_mtok,
+    cached_input_per_mtok,
+    reasoning_per_mtok,
+    price_source,
+    valid_from,
+    valid_to,
+    lead(load_dts) over (partition by model_hk order by load_dts) as load_end_dts,
+    lead(load_dts) over (partition by model_hk order by load_dts) is null as is_current
+from {{ source('raw_vault', 'sat_model_price') }}
