@@ -1,0 +1,171 @@
+"""Asset checks that keep billing honest, computed from the raw vault (not from dbt):
+
+* reconciliation — each invoice equals its month's cost events, to the cent (blocking);
+* no unpriced usage — a month with usage we could not price must not be finalised (blocking);
+* loader freshness — events still waiting in the Redis stream would be missing from a run;
+* chargeback sums — the month's chargeback allocates exactly the cost events' cost.
+"""
+
+# No ``from __future__ import annotations``: Dagster inspects the context annotation at runtime.
+import warnings
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+import redis.asyncio as aioredis
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetKey,
+    MetadataValue,
+    asset_check,
+)
+
+from dagster_pipelines.dbt_assets import model_key
+from dagster_pipelines.partitions import monthly
+from dagster_pipelines.project import load_manifest, model_names
+from dagster_pipelines.resources import Warehouse
+from warehouse.billing import Period
+from warehouse.billing.reconcile import VAULT_TOTALS, reconcile, unpriced_usage
+from warehouse.stream_loader import StreamLoader
+
+# Per-partition check results (one per month in the UI) are a "preview" feature in Dagster 1.13.
+warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
+
+COST_EVENTS = AssetKey(["raw_vault", "sat_cost_event_details"])
+MAX_LOADER_LAG_S = 60.0
+
+
+def _period(context: AssetCheckExecutionContext) -> Period:
+    return Period.of(context.partition_key)
+
+
+@asset_check(
+    asset=model_key("invoices"),
+    partitions_def=monthly,
+    blocking=True,
+    description="Every invoice's usage equals the month's cost events in the raw vault, to the cent; "
+    "subtotal = Σ lines and total = subtotal + tax. Blocks finalisation when it fails.",
+)
+def invoices_reconcile_with_cost_events(
+    context: AssetCheckExecutionContext, warehouse: Warehouse
+) -> AssetCheckResult:
+    period = _period(context)
+    rows = warehouse.run(lambda pool: reconcile(pool, period))
+    bad = [r for r in rows if not r.ok]
+    table = ["| customer | cost events | invoice usage (exact) | problems |", "|---|---:|---:|---|"]
+    table += [
+        f"| {r.customer} | {r.vault_customer_cost} | {r.mart_customer_cost} | "
+        f"{'; '.join(r.problems) or 'ok'} |"
+        for r in rows
+    ]
+    return AssetCheckResult(
+        passed=not bad,
+        severity=AssetCheckSeverity.ERROR,
+        description=f"{period}: {len(rows) - len(bad)} of {len(rows)} customer(s) reconcile",
+        metadata={
+            "month": period.key,
+            "customers": len(rows),
+            "mismatches": len(bad),
+            "cost_events_total": str(sum((r.vault_customer_cost for r in rows), Decimal(0))),
+            "detail": MetadataValue.md("\n".join(table)),
+        },
+    )
+
+
+@asset_check(
+    asset=model_key("invoices"),
+    partitions_def=monthly,
+    blocking=True,
+    description="No cost event of a month being finalised lacks a price (it would bill as 0.00).",
+)
+def no_unpriced_usage(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
+    period = _period(context)
+    found = warehouse.run(lambda pool: unpriced_usage(pool, period))
+    events = sum(u.events for u in found)
+    message = (
+        f"{period}: no unpriced usage"
+        if not found
+        else f"{period}: {events} unpriced cost event(s) block finalisation "
+        f"({'; '.join(map(str, found))}). Add the price (ONEVAULT_PRICES_FILE) and re-run billing."
+    )
+    return AssetCheckResult(
+        passed=not found,
+        severity=AssetCheckSeverity.ERROR,
+        description=message,
+        metadata={"month": period.key, "unpriced_events": events},
+    )
+
+
+@asset_check(
+    asset=COST_EVENTS,
+    description=f"The vault loader keeps up: the oldest event not yet loaded is under {MAX_LOADER_LAG_S:g} s "
+    "old (otherwise a billing run would miss it).",
+)
+def loader_freshness(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
+    settings = warehouse.settings()
+
+    async def measure(pool: asyncpg.Pool, redis: aioredis.Redis) -> tuple[float, int, datetime | None]:
+        lag = await StreamLoader.from_settings(redis, pool, settings).lag_seconds()
+        try:
+            waiting = await redis.xlen(settings.event_stream)
+        except aioredis.RedisError:
+            waiting = -1
+        newest = await pool.fetchval("select max(load_dts) from raw_vault.sat_cost_event_details")
+        return lag, waiting, newest
+
+    lag, waiting, newest = warehouse.run_with_redis(measure)
+    metadata: dict[str, object] = {"loader_lag_s": round(lag, 3), "stream_entries": waiting}
+    if newest is not None:
+        metadata["newest_load_age_s"] = round((datetime.now(UTC) - newest).total_seconds(), 1)
+    return AssetCheckResult(
+        passed=lag <= MAX_LOADER_LAG_S,
+        severity=AssetCheckSeverity.WARN,
+        description=f"loader lag {lag:.1f} s (limit {MAX_LOADER_LAG_S:g} s)",
+        metadata=metadata,
+    )
+
+
+CHARGEBACK_TOTAL = """
+select coalesce(sum({column}), 0) from marts.chargeback
+where {period_column} >= $1 and {period_column} < $2
+"""
+
+
+def chargeback_check(cost_column: str, period_column: str) -> AssetChecksDefinition:
+    @asset_check(
+        asset=model_key("chargeback"),
+        partitions_def=monthly,
+        description=f"Σ chargeback.{cost_column} for the month = Σ the month's cost events (customer cost).",
+    )
+    def chargeback_sums(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
+        period = _period(context)
+
+        async def sums(pool: asyncpg.Pool) -> tuple[Decimal, Decimal]:
+            allocated = await pool.fetchval(
+                CHARGEBACK_TOTAL.format(column=cost_column, period_column=period_column),
+                period.start,
+                period.end,
+            )
+            rows = await pool.fetch(VAULT_TOTALS, period.start, period.start_ts, period.end_ts, period.key)
+            return allocated, sum((r["customer_cost"] for r in rows), Decimal(0))
+
+        allocated, vault = warehouse.run(sums)
+        return AssetCheckResult(
+            passed=allocated == vault,
+            severity=AssetCheckSeverity.ERROR,
+            description=f"{period}: chargeback {allocated} vs cost events {vault}",
+            metadata={"month": period.key, "chargeback": str(allocated), "cost_events": str(vault)},
+        )
+
+    return chargeback_sums
+
+
+def build_checks() -> list[AssetChecksDefinition]:
+    present = model_names(load_manifest())
+    checks = [loader_freshness]
+    if "invoices" in present:
+        checks += [invoices_reconcile_with_cost_events, no_unpriced_usage]
+    return checks
