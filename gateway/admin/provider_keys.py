@@ -7,15 +7,21 @@ row, so which key was in force when is always answerable.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
 from gateway.admin.customers import SOURCE, AdminError, customer_exists
 from gateway.crypto import KeyRing, Sealed, fingerprint
-from gateway.providers.base import API_STYLES
+from gateway.providers.base import API_STYLES, ProviderEndpoint, get_adapter
+from gateway.providers.http import UpstreamClient
+from gateway.providers.types import ChatMessage, ChatRequest, ProviderError
+from gateway.routing.catalog import ProviderCatalog
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.loader import VaultLoader
@@ -42,6 +48,10 @@ _PUBLIC = (
     "kek_id",
     "status",
     "allowed_models",
+    "budget_daily",
+    "budget_monthly",
+    "last_validated_at",
+    "validation_status",
     "load_dts",
     "changed_by",
 )
@@ -55,8 +65,13 @@ class CustomerProviderKey:
     provider: str
     api_style: str
     base_url: str | None
-    secret: str
-    allowed_models: tuple[str, ...] | None
+    secret: str = dataclasses.field(repr=False)
+    allowed_models: tuple[str, ...] | None = None
+    budget_daily: Decimal | None = None
+    budget_monthly: Decimal | None = None
+
+    def allows(self, model: str) -> bool:
+        return not self.allowed_models or model in self.allowed_models
 
 
 def _row_values(row: dict[str, Any], *, changed_by: str, sealed: Sealed, status: str) -> tuple:
@@ -106,6 +121,8 @@ async def add_provider_key(
     base_url: str | None = None,
     label: str | None = None,
     allowed_models: tuple[str, ...] | None = None,
+    budget_daily: Decimal | None = None,
+    budget_monthly: Decimal | None = None,
 ) -> dict[str, Any]:
     if api_style not in API_STYLES:
         raise AdminError(f"api_style must be one of {', '.join(sorted(API_STYLES))}")
@@ -113,6 +130,9 @@ async def add_provider_key(
         raise AdminError("the provider key is empty")
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise AdminError("base_url must be an http(s) URL")
+    for name, value in (("budget_daily", budget_daily), ("budget_monthly", budget_monthly)):
+        if value is not None and value < 0:
+            raise AdminError(f"{name} must not be negative")
     if not await customer_exists(pool, customer):
         raise AdminError(f"no customer {customer!r}")
     key_id = "pk_" + secrets.token_hex(6)
@@ -125,6 +145,8 @@ async def add_provider_key(
         "base_url": base_url,
         "fingerprint": fingerprint(secret.strip()),
         "allowed_models": list(allowed_models) if allowed_models else None,
+        "budget_daily": budget_daily,
+        "budget_monthly": budget_monthly,
     }
     sealed = keyring.seal(secret.strip(), key_id)
     await _write(pool, row, _row_values(row, changed_by=changed_by, sealed=sealed, status="active"))
@@ -138,9 +160,7 @@ async def list_provider_keys(pool: asyncpg.Pool, customer: str) -> list[dict[str
 
 async def revoke_provider_key(pool: asyncpg.Pool, key_id: str, *, changed_by: str) -> str:
     """Revoke a key; returns its customer (whose cached keys must be dropped)."""
-    row = await pool.fetchrow(_LATEST.format(where="h.provider_key_bk = $1"), key_id)
-    if row is None:
-        raise AdminError(f"no provider key {key_id!r}")
+    row = await _latest(pool, key_id)
     if row["status"] == "revoked":
         raise AdminError(f"provider key {key_id} is already revoked")
     sealed = Sealed(row["ciphertext"], row["nonce"], row["wrapped_dek"], row["kek_id"])
@@ -185,5 +205,69 @@ async def active_provider_keys(
             row["base_url"],
             keyring.open(sealed, row["key_id"]),
             tuple(row["allowed_models"]) if row["allowed_models"] else None,
+            row["budget_daily"],
+            row["budget_monthly"],
         )
     return found
+
+
+async def _latest(pool: asyncpg.Pool, key_id: str) -> asyncpg.Record:
+    row = await pool.fetchrow(_LATEST.format(where="h.provider_key_bk = $1"), key_id)
+    if row is None:
+        raise AdminError(f"no provider key {key_id!r}")
+    return row
+
+
+async def validate_provider_key(
+    pool: asyncpg.Pool,
+    keyring: KeyRing,
+    catalog: ProviderCatalog,
+    http: UpstreamClient,
+    key_id: str,
+    *,
+    changed_by: str,
+) -> dict[str, Any]:
+    """A cheap real call (a 1-token completion) with the key; the verdict is a new satellite row.
+
+    ``valid``: the provider answered; ``invalid``: it refused the key (401/403);
+    ``error:<class>``: it could not say (unreachable, 5xx, …) — the key may still be good.
+    """
+    row = await _latest(pool, key_id)
+    if row["status"] != "active":
+        raise AdminError(f"provider key {key_id} is {row['status']}; only active keys can be validated")
+    route = catalog.routes.get(row["provider"])
+    base_url = row["base_url"] or (route.endpoint.base_url if route else None)
+    if base_url is None:
+        raise AdminError(f"provider {row['provider']!r} is not in the catalog and the key names no base_url")
+    models = list(row["allowed_models"] or []) or [m for m in (route.models if route else ()) if m != "*"]
+    if not models:
+        raise AdminError("no model to validate with: give the key allowed_models")
+    sealed = Sealed(row["ciphertext"], row["nonce"], row["wrapped_dek"], row["kek_id"])
+    template = route.endpoint if route else None
+    endpoint = (
+        dataclasses.replace(template, api_key=keyring.open(sealed, key_id), base_url=base_url)
+        if template is not None and template.api_style == row["api_style"]
+        else ProviderEndpoint(row["api_style"], base_url, keyring.open(sealed, key_id), timeout_s=15.0)
+    )
+    request = ChatRequest(models[0], [ChatMessage("user", "ping")], max_tokens=1)
+    detail: str | None = None
+    try:
+        await get_adapter(row["api_style"]).complete(http, endpoint, request)
+        status = "valid"
+    except ProviderError as err:
+        status = "invalid" if err.error_class == "auth" else f"error:{err.error_class}"
+        detail = str(err)[:300]
+    validated_at = datetime.now(timezone.utc)
+    updated = dict(row) | {"last_validated_at": validated_at, "validation_status": status}
+    await _write(
+        pool, updated, _row_values(updated, changed_by=changed_by, sealed=sealed, status=row["status"])
+    )
+    return {
+        "key_id": key_id,
+        "customer": row["customer"],
+        "provider": row["provider"],
+        "model": models[0],
+        "validation_status": status,
+        "last_validated_at": validated_at,
+        "detail": detail,
+    }

@@ -74,6 +74,7 @@ def build_rule(
             raise RuleError("a rule needs a name")
         if not isinstance(priority, int) or isinstance(priority, bool):
             raise RuleError("priority is an integer (lower is evaluated first)")
+        conditions = check_conditions(conditions or {})
         parsed_target = parse_target(target) if target else None
         if not isinstance(fallback or [], list):
             raise RuleError("fallback is a list of provider/model")
@@ -83,7 +84,7 @@ def build_rule(
             rule_id,
             str(name).strip(),
             priority,
-            check_conditions(conditions or {}),
+            conditions,
             parsed_target,
             chain,
             bool(active),

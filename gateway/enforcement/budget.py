@@ -1,4 +1,5 @@
-"""Daily and monthly budgets per customer and per gateway key: reserve, then settle.
+"""Daily and monthly budgets per customer, per gateway key and per provider key: reserve, then
+settle.
 
 Before a provider call the worst-case customer cost is *reserved* atomically against every
 budget that applies (one Lua script: either all scopes take the reservation or none does);
@@ -10,6 +11,10 @@ Budget state lives in Redis (AOF-persisted); the ledger of record remains the va
 Redis does not know yet (a new period, or Redis lost its data) is first seeded with what the
 vault has already recorded as spent in that period — events still in the stream, not yet
 loaded, are the only spend it can miss, seconds' worth at most.
+
+A customer's own provider key budget counts *provider* cost (what the customer pays that
+provider on that key), reserved per candidate just before the call; customer and gateway-key
+budgets count customer cost (with markup).
 """
 
 from __future__ import annotations
@@ -80,12 +85,20 @@ class BudgetRefusal:
 
 
 _SPENT_SQL = """
-select coalesce(sum(c.customer_cost), 0)
+select coalesce(sum(c.{cost_column}), 0)
 from raw_vault.lnk_api_request_context x
 join raw_vault.lnk_cost_event_api_request l using (api_request_hk)
 join raw_vault.sat_cost_event_details c using (cost_event_hk)
 where x.{scope_column} = $1 and c.event_ts >= $2 and c.event_ts < $3
 """
+
+
+# Budget scope → (its link column in lnk_api_request_context, the cost it counts).
+_SCOPE_COLUMNS = {
+    "customer": ("customer_hk", "customer_cost"),
+    "key": ("gateway_key_hk", "customer_cost"),
+    "pkey": ("provider_key_hk", "provider_cost"),
+}
 
 
 def _period(kind: str, at: datetime) -> tuple[datetime, datetime]:
@@ -104,26 +117,45 @@ class BudgetGuard:
         self._settle = redis.register_script(_SETTLE)
 
     @staticmethod
-    def _budgets(who: Principal, at: datetime) -> list[tuple[str, str, Decimal, int]]:
-        """(redis key, description, limit, ttl) of every budget that applies now."""
-        day, month = at.strftime("%Y-%m-%d"), at.strftime("%Y-%m")
+    def _scoped(
+        scope: str, daily: Decimal | None, monthly: Decimal | None, at: datetime
+    ) -> list[tuple[str, str, Decimal, int]]:
+        """(redis key, description, limit, ttl) of one scope's budgets in force at ``at``."""
         found = []
-        for scope, lim in (
-            (f"customer:{who.customer}", who.customer_limits),
-            (f"key:{who.key_id}", who.key_limits),
-        ):
-            if lim.budget_daily is not None:
-                found.append((f"ov:budget:{scope}:d:{day}", f"{scope} daily", lim.budget_daily, _DAY_TTL))
-            if lim.budget_monthly is not None:
-                found.append(
-                    (f"ov:budget:{scope}:m:{month}", f"{scope} monthly", lim.budget_monthly, _MONTH_TTL)
-                )
+        if daily is not None:
+            found.append((f"ov:budget:{scope}:d:{at:%Y-%m-%d}", f"{scope} daily", daily, _DAY_TTL))
+        if monthly is not None:
+            found.append((f"ov:budget:{scope}:m:{at:%Y-%m}", f"{scope} monthly", monthly, _MONTH_TTL))
         return found
+
+    @classmethod
+    def _budgets(cls, who: Principal, at: datetime) -> list[tuple[str, str, Decimal, int]]:
+        """Every customer and gateway-key budget that applies now."""
+        c, k = who.customer_limits, who.key_limits
+        return cls._scoped(f"customer:{who.customer}", c.budget_daily, c.budget_monthly, at) + cls._scoped(
+            f"key:{who.key_id}", k.budget_daily, k.budget_monthly, at
+        )
 
     async def reserve(
         self, who: Principal, worst_case: Decimal, at: datetime | None = None
     ) -> Reservation | BudgetRefusal:
-        budgets = self._budgets(who, at or datetime.now(timezone.utc))
+        return await self._reserve_all(self._budgets(who, at or datetime.now(timezone.utc)), worst_case, at)
+
+    async def reserve_provider_key(
+        self,
+        key_id: str,
+        daily: Decimal | None,
+        monthly: Decimal | None,
+        worst_case: Decimal,
+        at: datetime | None = None,
+    ) -> Reservation | BudgetRefusal:
+        """Hold a call's worst-case provider cost against a customer's own provider key budget."""
+        at = at or datetime.now(timezone.utc)
+        return await self._reserve_all(self._scoped(f"pkey:{key_id}", daily, monthly, at), worst_case, at)
+
+    async def _reserve_all(
+        self, budgets: list[tuple[str, str, Decimal, int]], worst_case: Decimal, at: datetime | None
+    ) -> Reservation | BudgetRefusal:
         if not budgets:
             return Reservation((), 0)
         micro = to_micro(worst_case, ROUND_CEILING)
@@ -133,7 +165,7 @@ class BudgetGuard:
             ok, index, spent, reserved = await self._reserve(keys=keys, args=args)
             if ok != 2:
                 break
-            await self._seed(who, budgets[int(index) - 1], at or datetime.now(timezone.utc))
+            await self._seed(budgets[int(index) - 1], at or datetime.now(timezone.utc))
         if ok:
             return Reservation(tuple(keys), micro)
         _, what, limit, _ = budgets[int(index) - 1]
@@ -142,19 +174,17 @@ class BudgetGuard:
             scope, period, limit, Decimal(int(spent)) / _MICRO, Decimal(int(reserved)) / _MICRO
         )
 
-    async def _seed(self, who: Principal, budget: tuple[str, str, Decimal, int], at: datetime) -> None:
+    async def _seed(self, budget: tuple[str, str, Decimal, int], at: datetime) -> None:
         """Start a budget Redis does not know from the spend the vault already holds."""
         key, what, _, ttl = budget
         spent = Decimal(0)
         if self.pool is not None:
-            scope = what.split(":", 1)[0]
-            column, hk = (
-                ("customer_hk", hash_key(who.customer))
-                if scope == "customer"
-                else ("gateway_key_hk", hash_key(who.key_id))
-            )
+            kind, scope_id = what.rsplit(" ", 1)[0].split(":", 1)
+            column, cost = _SCOPE_COLUMNS[kind]
             start, end = _period(key.rsplit(":", 2)[-2], at.astimezone(timezone.utc))
-            spent = await self.pool.fetchval(_SPENT_SQL.format(scope_column=column), hk, start, end)
+            spent = await self.pool.fetchval(
+                _SPENT_SQL.format(scope_column=column, cost_column=cost), hash_key(scope_id), start, end
+            )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hsetnx(key, "spent", to_micro(spent))
             pipe.hset(key, "seeded", 1)

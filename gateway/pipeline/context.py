@@ -48,6 +48,8 @@ class CallContext:
     customer_keys: dict[str, CustomerProviderKey] = field(default_factory=dict)  # by provider name
     routing_rule: RoutingRule | None = None  # the customer's rule that chose the candidates
     downgraded: bool = False  # a budget ran out and the rule's cheaper route serves instead
+    key_hold: tuple[str, Reservation] | None = None  # (provider, reservation) on the customer's own key
+    key_refusals: list[tuple[int, str]] = field(default_factory=list)  # own keys that could not serve
 
     def provider_key_id(self, provider: str) -> str | None:
         """The customer's own key used for ``provider`` (None: the platform's key)."""

@@ -199,16 +199,21 @@ class Planner:
             )
 
     def worst_case(
-        self, ctx: CallContext, request: ChatRequest, candidates: list[tuple[ProviderRoute, str]]
+        self,
+        ctx: CallContext,
+        request: ChatRequest,
+        candidates: list[tuple[ProviderRoute, str]],
+        markup: Decimal | None = None,
     ) -> Decimal:
-        """The most this request can cost the customer on any candidate (unpriced counts 0)."""
+        """The most this request can cost the customer on any candidate (unpriced counts 0);
+        with ``markup=0``: the most it can cost at the provider (own-key budgets)."""
         prompt_tokens = estimate_prompt_tokens(request.messages)
         estimates = (
             estimate_max_cost(
                 self.price_for(route, model, ctx.request_ts, prompt_tokens),
                 prompt_tokens,
                 request.max_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
-                self.markup(ctx),
+                self.markup(ctx) if markup is None else markup,
             )
             for route, model in candidates
         )

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from gateway import metrics
 from gateway.enforcement.breaker import HEALTH_FAILURES, CircuitBreaker
+from gateway.enforcement.budget import BudgetRefusal
 from gateway.errors import ApiError
 from gateway.pipeline.admission import Admission
 from gateway.pipeline.context import CallContext, Clock, Outcome, StreamSummary, final_error, utc_now
@@ -115,8 +116,9 @@ class CompletionService:
         last: ProviderError | None = None
         upstream_ms = 0.0
         for index, (route, model) in enumerate(candidates):
-            if not await self._healthy(route, model):
-                last = last or self._circuit_open(route, model)
+            skip, why = await self._skip(ctx, request, route, model)
+            if skip:
+                last = last or why
                 continue
             for try_no in range(self._policy(ctx).max_attempts):
                 started_ts = self.clock()
@@ -151,7 +153,8 @@ class CompletionService:
                 return self._outcome(ctx, route, model, response, attempts, reason, upstream_ms)
             if last is not None and last.error_class == "bad_request":
                 break
-        assert last is not None
+        if last is None:  # no candidate could be tried with the customer's own keys
+            raise await self._refused_by_own_keys(ctx)
         await self.record_failure(ctx, attempts, last, upstream_ms)
         raise final_error(last)
 
@@ -210,8 +213,9 @@ class CompletionService:
 
         try:
             for index, (route, model) in enumerate(candidates):  # noqa: B007 - settle() reads them
-                if not await self._healthy(route, model):
-                    last = last or self._circuit_open(route, model)
+                skip, why = await self._skip(ctx, request, route, model)
+                if skip:
+                    last = last or why
                     continue
                 for try_no in range(self._policy(ctx).max_attempts):
                     started_ts = self.clock()
@@ -249,7 +253,11 @@ class CompletionService:
                     return
                 if last is not None and last.error_class == "bad_request":
                     break
-            assert last is not None
+            if last is None:  # no candidate could be tried with the customer's own keys
+                refusal = await self._refused_by_own_keys(ctx)
+                await self.record_rejection(ctx, refusal)
+                recorded = True
+                raise refusal
             await self.record_failure(ctx, attempts, last, upstream_ms)
             recorded = True
             raise final_error(last)
@@ -383,6 +391,8 @@ class CompletionService:
         await self.emitter.emit(success_event(ctx, outcome, self.planner.markup(ctx)))
         if self.admission is not None:
             await self.admission.settle(ctx, outcome.cost.customer_cost, outcome.usage.total_tokens)
+            used = ctx.key_hold is not None and ctx.key_hold[0] == outcome.route.name
+            await self._release_key_hold(ctx, outcome.cost.provider_cost if used else Decimal(0))
 
     async def record_failure(
         self, ctx: CallContext, attempts: list[AttemptEvent], err: ProviderError, upstream_ms: float
@@ -390,6 +400,61 @@ class CompletionService:
         await self.emitter.emit(failure_event(ctx, attempts, err, upstream_ms))
         if self.admission is not None:
             await self.admission.settle(ctx, Decimal(0), 0)
+            await self._release_key_hold(ctx)
+
+    # -- the customer's own provider keys: allowed models and per-key budgets ---------------------
+    async def _skip(
+        self, ctx: CallContext, request: ChatRequest, route: ProviderRoute, model: str
+    ) -> tuple[bool, ProviderError | None]:
+        """Whether to pass over a candidate: its circuit is open, or the customer's own key for
+        it does not cover the model or has no budget left for this call's worst case."""
+        if not await self._healthy(route, model):
+            return True, self._circuit_open(route, model)
+        await self._release_key_hold(ctx)  # the previous candidate is done with
+        key = ctx.customer_keys.get(route.name)
+        if key is None:
+            return False, None
+        if not key.allows(model):
+            ctx.key_refusals.append(
+                (403, f"your {route.name} key {key.key_id} is not allowed model {model!r}")
+            )
+            return True, None
+        if self.admission is None or (key.budget_daily is None and key.budget_monthly is None):
+            return False, None
+        worst = self.planner.worst_case(ctx, request, [(route, model)], markup=Decimal(0))
+        try:
+            held = await self.admission.budgets.reserve_provider_key(
+                key.key_id, key.budget_daily, key.budget_monthly, worst, ctx.request_ts
+            )
+        except (RedisError, OSError):
+            return False, None  # fail open, as for every budget
+        if isinstance(held, BudgetRefusal):
+            ctx.key_refusals.append(
+                (
+                    402,
+                    f"the {held.period} budget of {held.limit} USD of your {route.name} key {key.key_id} "
+                    f"does not cover this call ({held.spent} spent, {held.reserved} held)",
+                )
+            )
+            return True, None
+        ctx.key_hold = (route.name, held)
+        return False, None
+
+    async def _release_key_hold(self, ctx: CallContext, actual: Decimal = Decimal(0)) -> None:
+        hold, ctx.key_hold = ctx.key_hold, None
+        if hold is None or self.admission is None:
+            return
+        with contextlib.suppress(RedisError, OSError):
+            await self.admission.budgets.settle(hold[1], actual)
+
+    async def _refused_by_own_keys(self, ctx: CallContext) -> ApiError:
+        """Every candidate was passed over for the customer's own keys: release and refuse."""
+        if self.admission is not None:
+            await self.admission.settle(ctx, Decimal(0), 0)
+        status = min(s for s, _ in ctx.key_refusals) if ctx.key_refusals else 503
+        code = {402: "provider_key_budget_exceeded", 403: "model_not_allowed"}.get(status, "no_route")
+        reasons = "; ".join(m for _, m in ctx.key_refusals) or "no candidate could be tried"
+        return ApiError(status, code, f"No provider could serve this request: {reasons}."[:500])
 
     async def record_rejection(self, ctx: CallContext, error: ApiError) -> None:
         """Authenticated requests refused before any provider call are recorded too."""

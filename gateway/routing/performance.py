@@ -141,6 +141,7 @@ class PerformanceSource:
         missing = [p for p in pairs if p not in found]
         if missing and self.window is not None:
             try:
+                await self.window.flush()  # this process's latest attempts count too
                 found |= await self.window.read(missing)
             except (RedisError, OSError) as exc:
                 log.warning("own performance window unreadable (%s)", type(exc).__name__)
