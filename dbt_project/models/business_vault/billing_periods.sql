@@ -37,6 +37,7 @@ select
     p.customer_slug || '/' || to_char(p.billing_period_start, 'YYYY-MM') as invoice_id,
     p.billing_period_start,
     (p.billing_period_start + interval '1 month')::date as billing_period_end,
+    coalesce(cfg.display_name, p.customer_slug) as display_name,
     coalesce(cfg.tier, 'standard') as tier,
     to_jsonb(coalesce(cfg.subscribed_services, '{}'::text[])) as subscribed_services,
     coalesce(cfg.tax_rate_pct, 0) as tax_rate_pct,
@@ -46,7 +47,7 @@ select
     f.finalised_at
 from periods as p
 left join lateral (
-    select s.tier, s.subscribed_services, s.tax_rate_pct, s.currency, s.load_dts
+    select s.display_name, s.tier, s.subscribed_services, s.tax_rate_pct, s.currency, s.load_dts
     from {{ ref('stg_sat_customer_config') }} as s
     join {{ ref('stg_hub_customer') }} as h on h.customer_hk = s.customer_hk
     where h.customer_slug = p.customer_slug

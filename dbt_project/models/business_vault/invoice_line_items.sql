@@ -7,10 +7,12 @@ with usage as (
         i.billing_period_start,
         case i.line_type when 'usage' then 1 when 'cache' then 4 else 6 end as line_group,
         case i.line_type
-            when 'correction' then to_char(i.correction_of_period, 'YYYY-MM') || '|' || i.last_loaded_at::text || '|' || i.cost_event_id
+            when 'correction' then to_char(i.correction_of_period, 'YYYY-MM') || '|'
+                || to_char(i.last_loaded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '|' || i.cost_event_id
             else coalesce(i.provider, '') || '|' || coalesce(i.model, '')
         end as sort_key,
         i.line_type,
+        i.line_key,
         i.charge_class,
         case i.line_type
             when 'usage' then 'Usage: ' || i.provider || ' / ' || i.model
@@ -38,6 +40,7 @@ base_fee as (
         2 as line_group,
         p.tier as sort_key,
         'base_fee' as line_type,
+        'base_fee' as line_key,
         'regular' as charge_class,
         'Base fee: ' || p.tier || ' tier' as description,
         null::text as provider,
@@ -62,6 +65,7 @@ subscriptions as (
         3 as line_group,
         svc.service as sort_key,
         'subscription' as line_type,
+        'subscription|' || svc.service as line_key,
         'regular' as charge_class,
         svc.description,
         null::text as provider,
@@ -86,6 +90,7 @@ credits as (
         5 as line_group,
         coalesce(c.description, '') as sort_key,
         'credit' as line_type,
+        'credit|' || coalesce(c.description, '') as line_key,
         'regular' as charge_class,
         coalesce(c.description, 'Credit') as description,
         null::text as provider,

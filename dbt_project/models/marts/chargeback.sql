@@ -1,0 +1,182 @@
+-- Chargeback in FOCUS 1.2 columns (snake_case; the FOCUS name of each column is in the YAML):
+-- every invoice line (before tax) allocated to buckets of team × project × cost center × end
+-- user, each missing tag being 'unallocated'.
+--
+-- Allocation rule:
+--   * usage, cache and correction lines go to the buckets of the cost events on them, in
+--     proportion to each bucket's customer cost (x_allocation_method 'direct', or 'unallocated'
+--     when the events carried no tag and no end user);
+--   * shared lines — the tier's base fee, subscriptions, credits — go to every bucket in
+--     proportion to its share of the invoice's usage (all usage, cache and correction lines)
+--     ('proportional'); an invoice without usage puts them in one all-'unallocated' bucket.
+-- Rounding: a line's rounded amount is split into whole cents with the largest-remainder
+-- method (floor every share, then hand the cents left over to the largest fractions, ties by
+-- bucket), so each line's allocations add up to the line exactly and Σ chargeback = Σ invoice
+-- subtotals, to the cent.
+{{ config(indexes=[{'columns': ['customer_slug', 'billing_period_start']}]) }}
+
+with lines as (
+    select
+        i.*,
+        p.invoice_id,
+        p.billing_period_end,
+        p.currency,
+        p.display_name,
+        round(i.amount_exact, 2) as amount,
+        i.line_type in ('base_fee', 'subscription', 'credit') as is_shared
+    from {{ ref('invoice_line_items') }} as i
+    join {{ ref('billing_periods') }} as p
+      on p.customer_slug = i.customer_slug
+     and p.billing_period_start = i.billing_period_start
+),
+
+weights as (
+    select * from {{ ref('chargeback_weights') }}
+),
+
+invoice_shares as (
+    select
+        customer_slug, billing_period_start, team, project, cost_center, end_user_id,
+        sum(weight) as weight
+    from weights
+    group by 1, 2, 3, 4, 5, 6
+),
+
+buckets as (
+    -- direct lines: their own events' buckets
+    select
+        l.invoice_id, l.line_key, w.team, w.project, w.cost_center, w.end_user_id,
+        w.weight, w.requests, w.tokens, w.provider_cost,
+        case
+            when w.team = 'unallocated' and w.project = 'unallocated'
+             and w.cost_center = 'unallocated' and w.end_user_id = 'unallocated' then 'unallocated'
+            else 'direct'
+        end as allocation_method
+    from lines as l
+    join weights as w
+      on w.customer_slug = l.customer_slug
+     and w.billing_period_start = l.billing_period_start
+     and w.line_key = l.line_key
+    where not l.is_shared
+
+    union all
+
+    -- shared lines: every bucket of the invoice, by its share of usage
+    select
+        l.invoice_id, l.line_key, s.team, s.project, s.cost_center, s.end_user_id,
+        s.weight, 0, 0, 0, 'proportional'
+    from lines as l
+    join invoice_shares as s
+      on s.customer_slug = l.customer_slug
+     and s.billing_period_start = l.billing_period_start
+    where l.is_shared
+
+    union all
+
+    -- shared lines of an invoice without usage
+    select
+        l.invoice_id, l.line_key, 'unallocated', 'unallocated', 'unallocated', 'unallocated',
+        1, 0, 0, 0, 'unallocated'
+    from lines as l
+    where l.is_shared
+      and not exists (
+        select 1 from invoice_shares as s
+        where s.customer_slug = l.customer_slug and s.billing_period_start = l.billing_period_start
+    )
+),
+
+shares as (
+    select
+        b.*,
+        abs(l.amount * 100) as line_cents,
+        sign(l.amount) as line_sign,
+        case
+            when sum(b.weight) over line_w = 0 then 0
+            else abs(l.amount * 100) * b.weight / sum(b.weight) over line_w
+        end as raw_cents
+    from buckets as b
+    join lines as l on l.invoice_id = b.invoice_id and l.line_key = b.line_key
+    window line_w as (partition by b.invoice_id, b.line_key)
+),
+
+floored as (
+    select
+        *,
+        floor(raw_cents) as base_cents,
+        raw_cents - floor(raw_cents) as remainder,
+        line_cents - sum(floor(raw_cents)) over (partition by invoice_id, line_key) as leftover_cents,
+        row_number() over (
+            partition by invoice_id, line_key
+            order by raw_cents - floor(raw_cents) desc, team, project, cost_center, end_user_id
+        ) as remainder_rank
+    from shares
+),
+
+allocated as (
+    select
+        f.*,
+        (f.line_sign * (f.base_cents + case when f.remainder_rank <= f.leftover_cents then 1 else 0 end) / 100)::numeric(18,2)
+            as allocated_amount
+    from floored as f
+)
+
+select
+    l.customer_slug,
+    l.invoice_id as x_invoice_id,
+    l.line_key as x_line_key,
+    l.line_type as x_line_type,
+    a.team as x_team,
+    a.project as x_project,
+    a.cost_center as x_cost_center,
+    a.end_user_id as x_end_user,
+    a.allocation_method as x_allocation_method,
+    a.requests::bigint as x_requests,
+    a.allocated_amount as billed_cost,
+    a.allocated_amount as effective_cost,
+    a.allocated_amount as list_cost,
+    a.allocated_amount as contracted_cost,
+    l.currency as billing_currency,
+    l.billing_period_start::timestamptz as billing_period_start,
+    l.billing_period_end::timestamptz as billing_period_end,
+    coalesce(l.correction_of_period, l.billing_period_start)::timestamptz as charge_period_start,
+    (coalesce(l.correction_of_period, l.billing_period_start) + interval '1 month')::timestamptz as charge_period_end,
+    case l.line_type
+        when 'credit' then 'Credit'
+        when 'base_fee' then 'Purchase'
+        when 'subscription' then 'Purchase'
+        else 'Usage'
+    end as charge_category,
+    case when l.charge_class = 'correction' then 'Correction' end as charge_class,
+    l.description as charge_description,
+    case when l.line_type in ('usage', 'correction') then a.tokens end::numeric as consumed_quantity,
+    case when l.line_type in ('usage', 'correction') then 'Tokens' end as consumed_unit,
+    case
+        when l.line_type in ('usage', 'correction') then a.tokens
+        when l.line_type = 'cache' then a.requests
+        else 1
+    end::numeric as pricing_quantity,
+    case
+        when l.line_type in ('usage', 'correction') then 'Tokens'
+        when l.line_type = 'cache' then 'Requests'
+        else 'Months'
+    end as pricing_unit,
+    'AI and Machine Learning' as service_category,
+    case
+        when l.line_type in ('usage', 'correction', 'cache') then 'OneVault AI Gateway'
+        else l.description
+    end as service_name,
+    coalesce(l.provider, 'OneVault') as provider_name,
+    coalesce(l.provider, 'OneVault') as publisher_name,
+    'OneVault' as invoice_issuer_name,
+    l.model as sku_id,
+    case when l.provider is not null then l.provider || '/' || l.model else l.line_key end as sku_price_id,
+    l.customer_slug as sub_account_id,
+    l.display_name as sub_account_name,
+    jsonb_strip_nulls(jsonb_build_object(
+        'team', nullif(a.team, 'unallocated'),
+        'project', nullif(a.project, 'unallocated'),
+        'cost_center', nullif(a.cost_center, 'unallocated'),
+        'end_user', nullif(a.end_user_id, 'unallocated')
+    )) as tags
+from allocated as a
+join lines as l on l.invoice_id = a.invoice_id and l.line_key = a.line_key

@@ -1,0 +1,81 @@
+-- Provider performance in 5-minute windows per provider and model, from every upstream try
+-- (a failover counts against the provider that failed). Latency percentiles (percentile_cont)
+-- are over successful tries, so a timeout's 30 s does not pose as latency; error_rate and
+-- availability are failures and successes over all tries. Cost is the charged requests' provider
+-- cost, credited to the window and pair of their successful try. Incremental: windows touched
+-- by tries loaded since the newest row built (minus the lookback) are recomputed whole.
+-- loaded_at = newest load_dts among the window's tries (how fresh the window is).
+{{ config(
+    materialized='incremental',
+    unique_key='window_start',
+    incremental_strategy='delete+insert',
+    indexes=[{'columns': ['window_start']}, {'columns': ['provider', 'model', 'window_start']}],
+) }}
+
+with tries as (
+    select
+        a.*,
+        to_timestamp(floor(extract(epoch from a.started_ts) / 300) * 300) as window_start
+    from {{ ref('stg_sat_api_request_attempt') }} as a
+    where a.is_current
+),
+
+{% if is_incremental() %}
+touched as (
+    select distinct window_start
+    from tries
+    where {{ loaded_since_last_run('load_dts') }}
+),
+{% endif %}
+
+scoped as (
+    select t.*
+    from tries as t
+    {% if is_incremental() %}
+    where t.window_start in (select window_start from touched)
+    {% endif %}
+),
+
+costed as (
+    select
+        s.*,
+        c.provider_cost as request_provider_cost
+    from scoped as s
+    left join {{ ref('bridge_api_request') }} as b
+      on s.outcome = 'success'
+     and b.api_request_hk = s.api_request_hk
+     and b.provider = s.provider
+     and b.model = s.model
+    left join {{ ref('sat_cost_event_computed') }} as c on c.cost_event_hk = b.cost_event_hk
+)
+
+select
+    window_start,
+    window_start + interval '5 minutes' as window_end,
+    provider,
+    model,
+    count(*)::bigint as attempts,
+    count(*) filter (where outcome = 'success')::bigint as successes,
+    count(*) filter (where outcome <> 'success')::bigint as failures,
+    count(*) filter (where outcome <> 'success' and error_class = 'rate_limited')::bigint as failures_rate_limited,
+    count(*) filter (where outcome <> 'success' and error_class = 'server_error')::bigint as failures_server_error,
+    count(*) filter (where outcome <> 'success' and error_class = 'timeout')::bigint as failures_timeout,
+    count(*) filter (
+        where outcome <> 'success'
+          and coalesce(error_class, '') not in ('rate_limited', 'server_error', 'timeout')
+    )::bigint as failures_other,
+    (percentile_cont(0.50) within group (order by latency_ms) filter (where outcome = 'success'))::numeric as p50_latency_ms,
+    (percentile_cont(0.95) within group (order by latency_ms) filter (where outcome = 'success'))::numeric as p95_latency_ms,
+    (percentile_cont(0.99) within group (order by latency_ms) filter (where outcome = 'success'))::numeric as p99_latency_ms,
+    round(count(*) filter (where outcome <> 'success')::numeric / count(*), 6) as error_rate,
+    round(count(*) filter (where outcome = 'success')::numeric / count(*), 6) as availability,
+    coalesce(sum(input_tokens), 0)::bigint as input_tokens,
+    coalesce(sum(output_tokens), 0)::bigint as output_tokens,
+    coalesce(sum(request_provider_cost), 0)::numeric(24,12) as provider_cost,
+    round(
+        coalesce(sum(request_provider_cost), 0) * 1000
+        / nullif(coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0), 0), 12
+    ) as cost_per_1k_tokens,
+    max(load_dts) as loaded_at
+from costed
+group by window_start, provider, model
