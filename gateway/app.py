@@ -107,6 +107,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
         app.state.emitter = emitter
         app.state.services = Services(KeyStore(pool, redis), completions_service)
         tasks = [asyncio.create_task(emitter.run_replayer(), name="spool-replayer")]
+        tasks.append(asyncio.create_task(window.run(), name="performance-window"))
         if loader is not None:
             tasks.append(asyncio.create_task(loader.run(), name="vault-loader"))
         try:

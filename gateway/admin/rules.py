@@ -59,8 +59,8 @@ def build_rule(
     rule_id: str,
     *,
     name: str,
-    priority: int,
-    conditions: Any,
+    priority: int = 100,
+    conditions: Any = None,
     strategy: str = "target",
     target: str | None = None,
     fallback: list[str] | None = None,
@@ -130,10 +130,10 @@ async def update_rule(
     return customer, updated
 
 
-async def disable_rule(pool: asyncpg.Pool, rule_id: str, *, changed_by: str) -> RoutingRule:
+async def disable_rule(pool: asyncpg.Pool, rule_id: str, *, changed_by: str) -> tuple[str, RoutingRule]:
     customer, rule = await _current(pool, rule_id)
     if not rule.active:
         raise AdminError(f"routing rule {rule_id} is already disabled")
     disabled = replace(rule, active=False)
     await _write(pool, customer, disabled, changed_by=changed_by)
-    return disabled
+    return customer, disabled

@@ -26,12 +26,22 @@ from gateway.admin.customers import (
     CustomerConfig,
     create_customer,
     current_config,
+    customer_exists,
     update_customer,
 )
 from gateway.admin.keys import create_gateway_key, key_hashes, list_keys, revoke_key, rotate_key
-from gateway.admin.provider_keys import add_provider_key, list_provider_keys, revoke_provider_key
+from gateway.admin.provider_keys import (
+    add_provider_key,
+    list_provider_keys,
+    revoke_provider_key,
+    rotate_kek,
+    validate_provider_key,
+)
+from gateway.admin.rule_test import explain_routing
+from gateway.admin.rules import create_rule, disable_rule, update_rule
 from gateway.auth.principal import Limits, forget
 from gateway.errors import ApiError
+from gateway.routing.rules import customer_rules
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
 T = TypeVar("T")
@@ -84,6 +94,29 @@ class NewProviderKey(BaseModel):
     base_url: str | None = None
     label: str | None = None
     allowed_models: list[str] | None = None
+    budget_daily: Decimal | None = Field(None, ge=0)
+    budget_monthly: Decimal | None = Field(None, ge=0)
+
+
+class RuleChanges(BaseModel):
+    """A rule's fields; on PATCH only those given change (the rest stay as in force)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    priority: int | None = None
+    conditions: dict[str, Any] | None = None
+    strategy: str | None = None
+    target: str | None = None
+    fallback: list[str] | None = None
+    options: dict[str, Any] | None = None
+    retry_policy: dict[str, Any] | None = None
+    active: bool | None = None
+
+
+class NewRule(RuleChanges):
+    name: str = Field(min_length=1, max_length=200)
+    priority: int = 100
 
 
 def _json(value: Any) -> Any:
@@ -307,6 +340,8 @@ async def new_provider_key(
             base_url=body.base_url,
             label=body.label,
             allowed_models=tuple(body.allowed_models) if body.allowed_models else None,
+            budget_daily=body.budget_daily,
+            budget_monthly=body.budget_monthly,
         ),
         status=201,
     )
@@ -337,3 +372,128 @@ async def revoke_provider(key_id: str, request: Request, actor: str = Depends(ad
         lambda: revoke_provider_key(request.app.state.pool, key_id, changed_by=actor),
     )
     return {"key_id": key_id, "status": "revoked"}
+
+
+@router.post("/provider-keys/{key_id}/validate")
+async def validate_provider(key_id: str, request: Request, actor: str = Depends(admin_actor)) -> dict:
+    """A cheap real call with the key (a 1-token completion); the verdict is recorded."""
+    svc = request.app.state.services.completions
+    result = await _audited(
+        request,
+        actor,
+        "provider_keys.validate",
+        key_id,
+        None,
+        lambda: validate_provider_key(
+            request.app.state.pool,
+            request.app.state.keyring,
+            svc.planner.catalog,
+            svc.http,
+            key_id,
+            changed_by=actor,
+        ),
+    )
+    return _json(result)
+
+
+@router.post("/provider-keys/rotate-kek")
+async def rotate_provider_kek(request: Request, actor: str = Depends(admin_actor)) -> dict:
+    """Re-wrap every provider key under the current KEK (first in ONEVAULT_MASTER_KEY)."""
+    keyring = request.app.state.keyring
+    moved = await _audited(
+        request,
+        actor,
+        "provider_keys.rotate_kek",
+        None,
+        None,
+        lambda: rotate_kek(request.app.state.pool, keyring, changed_by=actor),
+    )
+    return {"rewrapped": moved, "kek_id": keyring.current_id}
+
+
+# -- routing rules ----------------------------------------------------------------------------
+def _forget_rules(request: Request, customer: str) -> None:
+    """This process re-reads the customer's rules at once; others within their cache TTL."""
+    rules = request.app.state.services.completions.rules
+    if rules is not None:
+        rules.forget(customer)
+
+
+@router.post("/customers/{slug}/rules", status_code=201)
+async def new_rule(
+    slug: str, body: NewRule, request: Request, actor: str = Depends(admin_actor)
+) -> JSONResponse:
+    definition = body.model_dump(exclude={"active"}, exclude_none=True)
+    rule = await _audited(
+        request,
+        actor,
+        "rules.create",
+        slug,
+        slug,
+        lambda: create_rule(request.app.state.pool, slug, changed_by=actor, **definition),
+        status=201,
+    )
+    _forget_rules(request, slug)
+    return JSONResponse(_json(rule.as_json() | {"customer": slug}), status_code=201)
+
+
+@router.get("/customers/{slug}/rules")
+async def list_rules(slug: str, request: Request, actor: str = Depends(admin_actor)) -> dict:
+    async def read() -> list:
+        if not await customer_exists(request.app.state.pool, slug):
+            raise AdminError(f"no customer {slug!r}")
+        return await customer_rules(request.app.state.pool, slug, active_only=False)
+
+    rules = await _audited(request, actor, "rules.list", slug, slug, read)
+    return _json({"object": "list", "data": [r.as_json() for r in rules]})
+
+
+@router.patch("/rules/{rule_id}")
+async def change_rule(
+    rule_id: str, body: RuleChanges, request: Request, actor: str = Depends(admin_actor)
+) -> dict:
+    changes = body.model_dump(exclude_unset=True)
+    customer, rule = await _audited(
+        request,
+        actor,
+        "rules.update",
+        rule_id,
+        None,
+        lambda: update_rule(request.app.state.pool, rule_id, changes, changed_by=actor),
+        detail=", ".join(sorted(changes)),
+    )
+    _forget_rules(request, customer)
+    return _json(rule.as_json() | {"customer": customer})
+
+
+@router.post("/rules/{rule_id}/disable")
+async def disable(rule_id: str, request: Request, actor: str = Depends(admin_actor)) -> dict:
+    customer, rule = await _audited(
+        request,
+        actor,
+        "rules.disable",
+        rule_id,
+        None,
+        lambda: disable_rule(request.app.state.pool, rule_id, changed_by=actor),
+    )
+    _forget_rules(request, customer)
+    return _json(rule.as_json() | {"customer": customer})
+
+
+@router.post("/customers/{slug}/rules/test")
+async def test_rules(slug: str, request: Request, actor: str = Depends(admin_actor)) -> dict:
+    """Dry run: which rule a request would match, why, and the candidate order (no provider call)."""
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, "invalid_json", "The body must be the request to test, as JSON.") from exc
+    svc = request.app.state.services.completions
+    result = await _audited(
+        request,
+        actor,
+        "rules.test",
+        slug,
+        slug,
+        lambda: explain_routing(request.app.state.pool, svc.planner, slug, body),
+    )
+    return _json(result)

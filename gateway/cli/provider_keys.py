@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import os
 import sys
+from decimal import Decimal
+from typing import Any
 
+import asyncpg
 import typer
 
-from gateway.admin.provider_keys import add_provider_key, list_provider_keys, revoke_provider_key, rotate_kek
-from gateway.cli.admin import admin_call, echo_result, run_audited
+from gateway.admin.provider_keys import (
+    add_provider_key,
+    list_provider_keys,
+    revoke_provider_key,
+    rotate_kek,
+    validate_provider_key,
+)
+from gateway.cli.admin import admin_call, echo_result, fail, run_audited
 from gateway.cli.runtime import operator, settings, with_pool
 from gateway.crypto.keyring import keyring_from
+from gateway.providers.http import create_http_client
+from gateway.routing.catalog import CatalogError, ProviderCatalog
 
 provider_keys = typer.Typer(help="Customers' own provider keys (encrypted at rest).", no_args_is_help=True)
 
@@ -28,6 +39,8 @@ def provider_keys_add(
     base_url: str = typer.Option(None, help="Override the provider's base URL for this key."),
     label: str = typer.Option(None, help="A label to recognise the key by."),
     models: str = typer.Option(None, help="Comma-separated models this key may be used for."),
+    budget_daily: Decimal = typer.Option(None, help="Daily spend limit on this key (provider cost, USD)."),
+    budget_monthly: Decimal = typer.Option(None, help="Monthly spend limit on this key (provider cost)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Add a provider key; the secret is read from stdin (never the command line) and sealed."""
@@ -47,6 +60,8 @@ def provider_keys_add(
             base_url=base_url,
             label=label,
             allowed_models=allowed,
+            budget_daily=budget_daily,
+            budget_monthly=budget_monthly,
         ),
     )
     echo_result(added, as_json, f"added {added['key_id']} ({added['fingerprint']}) for {customer}/{provider}")
@@ -88,3 +103,34 @@ def provider_keys_rotate_kek(as_json: bool = typer.Option(False, "--json", help=
         as_json,
         f"re-wrapped {moved} key(s) under {keyring.current_id}",
     )
+
+
+@provider_keys.command("validate")
+def provider_keys_validate(
+    key_id: str = typer.Argument(..., help="The provider key id (pk_...)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Check a key with a cheap real call (a 1-token completion); the result is recorded."""
+    s = settings()
+    keyring = keyring_from(s)
+    try:
+        catalog = ProviderCatalog.from_file(s.catalog_path)
+    except CatalogError as exc:
+        raise fail(exc) from exc
+
+    async def check(pool: asyncpg.Pool) -> dict[str, Any]:
+        http = create_http_client()
+        try:
+            return await validate_provider_key(pool, keyring, catalog, http, key_id, changed_by=operator())
+        finally:
+            await http.aclose()
+
+    result = run_audited(admin_call("provider_keys.validate", key_id), check)
+    echo_result(
+        result,
+        as_json,
+        f"{key_id}: {result['validation_status']} ({result['provider']}/{result['model']})"
+        + (f" — {result['detail']}" if result["detail"] else ""),
+    )
+    if result["validation_status"] != "valid":
+        raise typer.Exit(3)

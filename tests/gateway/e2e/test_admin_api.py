@@ -29,6 +29,13 @@ ENDPOINTS = [
     ),
     ("GET", "/admin/v1/customers/acme/provider-keys", None),
     ("POST", "/admin/v1/provider-keys/pk_x/revoke", None),
+    ("POST", "/admin/v1/provider-keys/pk_x/validate", None),
+    ("POST", "/admin/v1/provider-keys/rotate-kek", None),
+    ("POST", "/admin/v1/customers/acme/rules", {"name": "x", "target": "openai/gpt-4o"}),
+    ("GET", "/admin/v1/customers/acme/rules", None),
+    ("PATCH", "/admin/v1/rules/rr_x", {"priority": 1}),
+    ("POST", "/admin/v1/rules/rr_x/disable", None),
+    ("POST", "/admin/v1/customers/acme/rules/test", {"model": "gpt-4o"}),
 ]
 
 
