@@ -19,6 +19,8 @@ from fastapi import FastAPI
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from gateway.alerts.thresholds import BudgetAlerts
+from gateway.alerts.worker import AlertWorker
 from gateway.api import admin, chat, completions, health, models
 from gateway.api.deps import Services
 from gateway.auth.principal import KeyStore
@@ -90,7 +92,11 @@ def create_app(config: GatewayConfig) -> FastAPI:
             http,
             emitter,
             default_markup_pct=settings.default_markup_pct,
-            admission=Admission(RateLimiter(redis), BudgetGuard(redis, pool)),
+            admission=Admission(
+                RateLimiter(redis),
+                BudgetGuard(redis, pool),
+                BudgetAlerts(redis, f"{settings.event_stream}:alerts"),
+            ),
             customer_keys=CustomerKeys(pool, keyring),
             rules=PerCustomer(lambda customer: customer_rules(pool, customer)),
             window=window,
@@ -108,6 +114,8 @@ def create_app(config: GatewayConfig) -> FastAPI:
         app.state.services = Services(KeyStore(pool, redis), completions_service)
         tasks = [asyncio.create_task(emitter.run_replayer(), name="spool-replayer")]
         tasks.append(asyncio.create_task(window.run(), name="performance-window"))
+        alerts = AlertWorker(redis, pool, keyring, stream=f"{settings.event_stream}:alerts")
+        tasks.append(asyncio.create_task(alerts.run(), name="budget-alerts"))
         if loader is not None:
             tasks.append(asyncio.create_task(loader.run(), name="vault-loader"))
         try:

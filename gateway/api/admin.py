@@ -39,6 +39,7 @@ from gateway.admin.provider_keys import (
 )
 from gateway.admin.rule_test import explain_routing
 from gateway.admin.rules import create_rule, disable_rule, update_rule
+from gateway.alerts.webhook_secrets import create_webhook_secret, has_webhook_secret
 from gateway.auth.principal import Limits, forget
 from gateway.errors import ApiError
 from gateway.routing.rules import customer_rules
@@ -234,7 +235,8 @@ async def create(body: NewCustomer, request: Request, actor: str = Depends(admin
         lambda: create_customer(pool, body.slug, config, changed_by=actor),
         status=201,
     )
-    return _json({"customer": body.slug, **asdict(config)})
+    extra = await _webhook_secret_if_new(request, body.slug, config, actor)
+    return _json({"customer": body.slug, **asdict(config), **extra})
 
 
 @router.get("/customers/{slug}")
@@ -257,7 +259,34 @@ async def update(slug: str, body: CustomerBody, request: Request, actor: str = D
     config = await _audited(
         request, actor, "customers.update", slug, slug, apply, detail=", ".join(sorted(changes))
     )
-    return _json({"customer": slug, **asdict(config)})
+    extra = await _webhook_secret_if_new(request, slug, config, actor)
+    return _json({"customer": slug, **asdict(config), **extra})
+
+
+async def _webhook_secret_if_new(request: Request, slug: str, config: CustomerConfig, actor: str) -> dict:
+    """A customer's first webhook URL comes with its signing secret, shown in this answer only."""
+    pool = request.app.state.pool
+    if not config.budget_webhook_url or await has_webhook_secret(pool, slug):
+        return {}
+    made = await create_webhook_secret(pool, request.app.state.keyring, slug, changed_by=actor)
+    return {"webhook_secret": made["webhook_secret"]}
+
+
+@router.post("/customers/{slug}/webhook-secret", status_code=201)
+async def new_webhook_secret(slug: str, request: Request, actor: str = Depends(admin_actor)) -> JSONResponse:
+    """A new signing secret for the customer's budget alerts (shown once; replaces the old)."""
+    made = await _audited(
+        request,
+        actor,
+        "customers.webhook_secret",
+        slug,
+        slug,
+        lambda: create_webhook_secret(
+            request.app.state.pool, request.app.state.keyring, slug, changed_by=actor
+        ),
+        status=201,
+    )
+    return JSONResponse(made, status_code=201)
 
 
 @router.post("/customers/{slug}/keys", status_code=201)

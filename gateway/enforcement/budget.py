@@ -53,11 +53,12 @@ return {1, 0, 0, 0}
 """
 # KEYS: budget hashes; ARGV[1]: reserved amount to release; ARGV[2]: actual spend.
 _SETTLE = """
+local spent = {}
 for i = 1, #KEYS do
   redis.call('HINCRBY', KEYS[i], 'reserved', -tonumber(ARGV[1]))
-  redis.call('HINCRBY', KEYS[i], 'spent', tonumber(ARGV[2]))
+  spent[i] = redis.call('HINCRBY', KEYS[i], 'spent', tonumber(ARGV[2]))
 end
-return 1
+return spent
 """
 
 
@@ -69,10 +70,21 @@ def to_micro(amount: Decimal, rounding: str = ROUND_HALF_UP) -> int:
 class Reservation:
     keys: tuple[str, ...]
     micro: int
+    budgets: tuple[tuple[str, Decimal], ...] = ()  # (description, limit) per key, for alerts
 
     @property
     def empty(self) -> bool:
         return not self.keys
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    """One budget after a settlement: ``ov:budget:<scope>:<d|m>:<period>``, its words, numbers."""
+
+    key: str
+    description: str  # e.g. "customer:acme daily"
+    limit: Decimal
+    spent: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +94,7 @@ class BudgetRefusal:
     limit: Decimal
     spent: Decimal
     reserved: Decimal
+    key: str = ""  # the budget's Redis key
 
 
 _SPENT_SQL = """
@@ -167,11 +180,11 @@ class BudgetGuard:
                 break
             await self._seed(budgets[int(index) - 1], at or datetime.now(timezone.utc))
         if ok:
-            return Reservation(tuple(keys), micro)
-        _, what, limit, _ = budgets[int(index) - 1]
+            return Reservation(tuple(keys), micro, tuple((b[1], b[2]) for b in budgets))
+        key, what, limit, _ = budgets[int(index) - 1]
         scope, period = what.rsplit(" ", 1)
         return BudgetRefusal(
-            scope, period, limit, Decimal(int(spent)) / _MICRO, Decimal(int(reserved)) / _MICRO
+            scope, period, limit, Decimal(int(spent)) / _MICRO, Decimal(int(reserved)) / _MICRO, key
         )
 
     async def _seed(self, budget: tuple[str, str, Decimal, int], at: datetime) -> None:
@@ -191,11 +204,16 @@ class BudgetGuard:
             pipe.expire(key, ttl)
             await pipe.execute()
 
-    async def settle(self, reservation: Reservation, actual: Decimal) -> None:
-        """Replace the reservation by the real cost (zero when the call failed)."""
+    async def settle(self, reservation: Reservation, actual: Decimal) -> list[BudgetState]:
+        """Replace the reservation by the real cost (zero when the call failed); returns each
+        budget's settled spend (budget alerts are decided on it)."""
         if reservation.empty:
-            return
-        await self._settle(keys=list(reservation.keys), args=[reservation.micro, to_micro(actual)])
+            return []
+        spent = await self._settle(keys=list(reservation.keys), args=[reservation.micro, to_micro(actual)])
+        return [
+            BudgetState(key, what, limit, Decimal(int(s)) / _MICRO)
+            for key, (what, limit), s in zip(reservation.keys, reservation.budgets, spent, strict=False)
+        ]
 
     async def spent(self, key: str) -> tuple[Decimal, Decimal]:
         """(spent, reserved) of one budget hash, in USD — for /ready, admin and tests."""

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from redis.exceptions import RedisError
 
+from gateway.alerts.thresholds import BudgetAlerts
 from gateway.enforcement import BudgetGuard, RateLimiter
 from gateway.enforcement.budget import BudgetRefusal
 from gateway.errors import ApiError
@@ -21,9 +22,10 @@ log = logging.getLogger("onevault.admission")
 
 
 class Admission:
-    def __init__(self, rates: RateLimiter, budgets: BudgetGuard) -> None:
+    def __init__(self, rates: RateLimiter, budgets: BudgetGuard, alerts: BudgetAlerts | None = None) -> None:
         self.rates = rates
         self.budgets = budgets
+        self.alerts = alerts
 
     async def admit(self, ctx: CallContext, worst_case: Decimal) -> None:
         """Raise 429 or 402 if the request may not proceed; otherwise hold its reservation."""
@@ -53,6 +55,8 @@ class Admission:
             log.warning("budgets unavailable (%s); admitting without enforcement", type(exc).__name__)
             return
         if isinstance(result, BudgetRefusal):
+            if self.alerts is not None:
+                await self.alerts.exhausted(ctx.principal.customer, result)
             raise ApiError(
                 402,
                 "budget_exceeded",
@@ -75,7 +79,9 @@ class Admission:
         reservation, ctx.reservation = ctx.reservation, None
         try:
             if reservation is not None:
-                await self.budgets.settle(reservation, actual)
+                states = await self.budgets.settle(reservation, actual)
+                if self.alerts is not None:
+                    await self.alerts.after_settle(ctx.principal.customer, states)
             if tokens:
                 await self.rates.count_tokens(ctx.principal, tokens)
         except (RedisError, OSError) as exc:
