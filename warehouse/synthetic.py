@@ -2,12 +2,17 @@
 
 Traffic meant to look like the product (demo, end-to-end tests) goes through the gateway;
 this generator exists for volume: loading and dbt benchmarks need a million events fast.
+``realistic=True`` adds what the warehouse marts slice by — cost-center and free-form tags,
+end users, failures of every class and failovers — and ``price_changes`` reprices a model from
+a given time, so tests can check that each request is costed at the price in force at its time.
+With the defaults the output is exactly what it always was (same seed, same events).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -19,7 +24,22 @@ _MODELS = {
     "gemini": [("gemini-1.5-flash", "0.075", "0.3")],
 }
 _TEAMS = ["ml", "search", "support", "growth", "platform"]
+_COST_CENTERS = ["cc-100", "cc-200", "cc-300"]
+_FAILURES = [("rate_limited", 429, 120.0), ("server_error", 503, 800.0), ("timeout", None, 30000.0)]
 _Q = Decimal("0.000000000001")
+
+
+@dataclass(frozen=True, slots=True)
+class PriceChange:
+    """From ``at`` on, the model costs these prices per million tokens (before: the catalogue's)."""
+
+    at: datetime
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(_Q)  # the context's half-even, as this generator always rounded
 
 
 def synthetic_events(
@@ -30,17 +50,22 @@ def synthetic_events(
     start: datetime | None = None,
     span: timedelta | None = None,
     prefix: str = "syn",
+    customer_names: Sequence[str] | None = None,
+    realistic: bool = False,
+    price_changes: Mapping[tuple[str, str], PriceChange] | None = None,
 ) -> Iterator[RequestEvent]:
     rng = random.Random(seed)
     start = start or datetime(2026, 10, 1, tzinfo=UTC)
     span = span or timedelta(days=30)
     step = span / max(n, 1)
     providers = list(_MODELS)
+    names = list(customer_names) if customer_names else [f"customer-{i:03d}" for i in range(customers)]
+    changes = price_changes or {}
     for i in range(n):
         ts = start + step * i
         provider = rng.choice(providers)
         model, pin, pout = rng.choice(_MODELS[provider])
-        customer = f"customer-{rng.randrange(customers):03d}"
+        customer = names[rng.randrange(len(names))]
         tin, tout = rng.randint(20, 4000), rng.randint(5, 800)
         cached = tin // 2 if rng.random() < 0.2 else 0
         attempts = []
@@ -57,47 +82,119 @@ def synthetic_events(
                     error_class="server_error",
                 )
             )
-        attempts.append(
-            AttemptEvent(
-                attempt_no=len(attempts) + 1,
+        failed_request = False
+        if realistic:
+            if rng.random() < 0.08:  # a failure of any class, then a failover or a retry
+                error_class, status, latency = rng.choice(_FAILURES)
+                attempts.append(
+                    AttemptEvent(
+                        attempt_no=len(attempts) + 1,
+                        provider=provider,
+                        model=model,
+                        started_ts=ts,
+                        latency_ms=latency,
+                        outcome="error",
+                        http_status=status,
+                        error_class=error_class,
+                    )
+                )
+                if rng.random() < 0.5:
+                    provider = rng.choice([p for p in providers if p != provider])
+                    model, pin, pout = rng.choice(_MODELS[provider])
+            failed_request = rng.random() < 0.02
+        change = changes.get((provider, model))
+        valid_from = valid_to = None
+        if change is not None:
+            if ts >= change.at:
+                pin, pout, valid_from = str(change.input_per_mtok), str(change.output_per_mtok), change.at
+            else:
+                valid_to = change.at
+        end_user: str | None = None
+        tags: dict[str, str] = {}
+        if failed_request:
+            attempts.append(
+                AttemptEvent(
+                    attempt_no=len(attempts) + 1,
+                    provider=provider,
+                    model=model,
+                    started_ts=ts,
+                    latency_ms=30000.0,
+                    outcome="error",
+                    error_class="timeout",
+                )
+            )
+        else:
+            attempts.append(
+                AttemptEvent(
+                    attempt_no=len(attempts) + 1,
+                    provider=provider,
+                    model=model,
+                    started_ts=ts,
+                    latency_ms=round(rng.uniform(80, 2500), 3),
+                    outcome="success",
+                    http_status=200,
+                    input_tokens=tin,
+                    output_tokens=tout,
+                )
+            )
+        price_in, price_out = Decimal(pin), Decimal(pout)
+        provider_cost = _money((tin * price_in + tout * price_out) / Decimal(1_000_000))
+        markup = _money(provider_cost * Decimal(20) / Decimal(100))
+        gateway_key_id = f"{customer}-key-{rng.randrange(2)}"
+        end_user = f"user-{rng.randrange(50)}" if rng.random() < 0.7 else None
+        request_type = rng.choice(["chat", "summarise", "classify"])
+        if rng.random() < 0.8:
+            tags = {"team": rng.choice(_TEAMS), "project": f"p{rng.randrange(8)}"}
+        if realistic and tags:
+            tags["cost_center"] = rng.choice(_COST_CENTERS)
+            if rng.random() < 0.1:
+                tags["env"] = rng.choice(["prod", "staging"])
+        request_id = f"{prefix}-{seed}-{i:09d}"
+        usage = TokenCounts(input_tokens=tin, output_tokens=tout, cached_input_tokens=cached)
+        if failed_request:
+            yield RequestEvent(
+                request_id=request_id,
+                request_ts=ts,
+                completed_ts=ts,
+                endpoint="/v1/ai/completions",
+                customer=customer,
+                gateway_key_id=gateway_key_id,
+                end_user=end_user,
                 provider=provider,
                 model=model,
-                started_ts=ts,
-                latency_ms=round(rng.uniform(80, 2500), 3),
-                outcome="success",
-                http_status=200,
-                input_tokens=tin,
-                output_tokens=tout,
+                request_type=request_type,
+                priority="standard",
+                status="error",
+                http_status=504,
+                error_code="upstream_timeout",
+                latency_ms=30000.0,
+                tags=tags,
+                attempts=attempts,
             )
-        )
-        price_in, price_out = Decimal(pin), Decimal(pout)
-        provider_cost = ((tin * price_in + tout * price_out) / Decimal(1_000_000)).quantize(_Q)
-        markup = (provider_cost * Decimal(20) / Decimal(100)).quantize(_Q)
+            continue
         yield RequestEvent(
-            request_id=f"{prefix}-{seed}-{i:09d}",
+            request_id=request_id,
             request_ts=ts,
             completed_ts=ts,
             endpoint="/v1/ai/completions",
             customer=customer,
-            gateway_key_id=f"{customer}-key-{rng.randrange(2)}",
-            end_user=f"user-{rng.randrange(50)}" if rng.random() < 0.7 else None,
+            gateway_key_id=gateway_key_id,
+            end_user=end_user,
             provider=provider,
             model=model,
-            request_type=rng.choice(["chat", "summarise", "classify"]),
+            request_type=request_type,
             priority="standard",
             status="success",
             http_status=200,
             latency_ms=attempts[-1].latency_ms,
             route_reason="requested model",
-            usage=TokenCounts(input_tokens=tin, output_tokens=tout, cached_input_tokens=cached),
-            tags={"team": rng.choice(_TEAMS), "project": f"p{rng.randrange(8)}"}
-            if rng.random() < 0.8
-            else {},
+            usage=usage,
+            tags=tags,
             attempts=attempts,
             cost=CostEvent(
-                cost_event_id=f"{prefix}-{seed}-{i:09d}:cost",
+                cost_event_id=f"{request_id}:cost",
                 event_ts=ts,
-                tokens=TokenCounts(input_tokens=tin, output_tokens=tout, cached_input_tokens=cached),
+                tokens=usage,
                 input_per_mtok=price_in,
                 output_per_mtok=price_out,
                 price_source="synthetic",
@@ -113,5 +210,7 @@ def synthetic_events(
                 input_per_mtok=price_in,
                 output_per_mtok=price_out,
                 price_source="synthetic",
+                valid_from=valid_from,
+                valid_to=valid_to,
             ),
         )

@@ -9,10 +9,11 @@
 --   * shared lines — the tier's base fee, subscriptions, credits — go to every bucket in
 --     proportion to its share of the invoice's usage (all usage, cache and correction lines)
 --     ('proportional'); an invoice without usage puts them in one all-'unallocated' bucket.
--- Rounding: a line's rounded amount is split into whole cents with the largest-remainder
--- method (floor every share, then hand the cents left over to the largest fractions, ties by
--- bucket), so each line's allocations add up to the line exactly and Σ chargeback = Σ invoice
--- subtotals, to the cent.
+-- Rounding: a line's invoiced (cent-rounded) amount is split into units of 10^-12 (the vault's
+-- money precision) by the largest-remainder method (floor every share, hand the units left
+-- over to the largest fractions, ties by bucket), so each line's allocations add up to the line
+-- exactly, Σ chargeback = Σ invoice subtotals to the cent, and roll-ups by team, project, cost
+-- centre or user carry no rounding error of their own (cent-rounded fine buckets would).
 {{ config(indexes=[{'columns': ['customer_slug', 'billing_period_start']}]) }}
 
 with lines as (
@@ -88,12 +89,12 @@ buckets as (
 shares as (
     select
         b.*,
-        abs(l.amount * 100) as line_cents,
+        abs(l.amount) * 1000000000000 as line_units,
         sign(l.amount) as line_sign,
         case
             when sum(b.weight) over line_w = 0 then 0
-            else abs(l.amount * 100) * b.weight / sum(b.weight) over line_w
-        end as raw_cents
+            else abs(l.amount) * 1000000000000 * b.weight / sum(b.weight) over line_w
+        end as raw_units
     from buckets as b
     join lines as l on l.invoice_id = b.invoice_id and l.line_key = b.line_key
     window line_w as (partition by b.invoice_id, b.line_key)
@@ -102,12 +103,12 @@ shares as (
 floored as (
     select
         *,
-        floor(raw_cents) as base_cents,
-        raw_cents - floor(raw_cents) as remainder,
-        line_cents - sum(floor(raw_cents)) over (partition by invoice_id, line_key) as leftover_cents,
+        floor(raw_units) as base_units,
+        raw_units - floor(raw_units) as remainder,
+        line_units - sum(floor(raw_units)) over (partition by invoice_id, line_key) as leftover_units,
         row_number() over (
             partition by invoice_id, line_key
-            order by raw_cents - floor(raw_cents) desc, team, project, cost_center, end_user_id
+            order by raw_units - floor(raw_units) desc, team, project, cost_center, end_user_id
         ) as remainder_rank
     from shares
 ),
@@ -115,8 +116,8 @@ floored as (
 allocated as (
     select
         f.*,
-        (f.line_sign * (f.base_cents + case when f.remainder_rank <= f.leftover_cents then 1 else 0 end) / 100)::numeric(18,2)
-            as allocated_amount
+        (f.line_sign * (f.base_units + case when f.remainder_rank <= f.leftover_units then 1 else 0 end)
+            / 1000000000000)::numeric(24,12) as allocated_amount
     from floored as f
 )
 
