@@ -3,7 +3,7 @@
 * reconciliation — each invoice equals its month's cost events, to the cent (blocking);
 * no unpriced usage — a month with usage we could not price must not be finalised (blocking);
 * loader freshness — events still waiting in the Redis stream would be missing from a run;
-* chargeback sums — the month's chargeback allocates exactly the cost events' cost.
+* chargeback sums — the month's chargeback allocates each invoice exactly.
 """
 
 # No ``from __future__ import annotations``: Dagster inspects the context annotation at runtime.
@@ -28,7 +28,7 @@ from dagster_pipelines.partitions import monthly
 from dagster_pipelines.project import load_manifest, model_names
 from dagster_pipelines.resources import Warehouse
 from warehouse.billing import Period
-from warehouse.billing.reconcile import VAULT_TOTALS, reconcile, unpriced_usage
+from warehouse.billing.reconcile import reconcile, unpriced_usage
 from warehouse.stream_loader import StreamLoader
 
 # Per-partition check results (one per month in the UI) are a "preview" feature in Dagster 1.13.
@@ -128,39 +128,37 @@ def loader_freshness(context: AssetCheckExecutionContext, warehouse: Warehouse) 
     )
 
 
-CHARGEBACK_TOTAL = """
-select coalesce(sum({column}), 0) from marts.chargeback
-where {period_column} >= $1 and {period_column} < $2
+CHARGEBACK_VS_INVOICES = """
+select i.invoice_id, i.subtotal, coalesce(sum(c.billed_cost), 0) as allocated
+from marts.invoices i
+left join marts.chargeback c on c.x_invoice_id = i.invoice_id
+where i.billing_period_start = $1
+group by i.invoice_id, i.subtotal
+order by i.invoice_id
 """
 
 
-def chargeback_check(cost_column: str, period_column: str) -> AssetChecksDefinition:
-    @asset_check(
-        asset=model_key("chargeback"),
-        partitions_def=monthly,
-        description=f"Σ chargeback.{cost_column} for the month = Σ the month's cost events (customer cost).",
+@asset_check(
+    asset=model_key("chargeback"),
+    partitions_def=monthly,
+    description="Chargeback allocates every invoice exactly: Σ billed_cost per invoice = its subtotal.",
+)
+def chargeback_sums(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
+    period = _period(context)
+    rows = warehouse.run(lambda pool: pool.fetch(CHARGEBACK_VS_INVOICES, period.start))
+    bad = [r for r in rows if r["allocated"] != r["subtotal"]]
+    return AssetCheckResult(
+        passed=not bad,
+        severity=AssetCheckSeverity.ERROR,
+        description=f"{period}: {len(rows) - len(bad)} of {len(rows)} invoice(s) fully allocated"
+        + (f"; off: {', '.join(f'{r[0]} {r[2]} vs {r[1]}' for r in bad)}" if bad else ""),
+        metadata={
+            "month": period.key,
+            "invoices": len(rows),
+            "allocated": str(sum((r["allocated"] for r in rows), Decimal(0))),
+            "invoiced": str(sum((r["subtotal"] for r in rows), Decimal(0))),
+        },
     )
-    def chargeback_sums(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
-        period = _period(context)
-
-        async def sums(pool: asyncpg.Pool) -> tuple[Decimal, Decimal]:
-            allocated = await pool.fetchval(
-                CHARGEBACK_TOTAL.format(column=cost_column, period_column=period_column),
-                period.start,
-                period.end,
-            )
-            rows = await pool.fetch(VAULT_TOTALS, period.start, period.start_ts, period.end_ts, period.key)
-            return allocated, sum((r["customer_cost"] for r in rows), Decimal(0))
-
-        allocated, vault = warehouse.run(sums)
-        return AssetCheckResult(
-            passed=allocated == vault,
-            severity=AssetCheckSeverity.ERROR,
-            description=f"{period}: chargeback {allocated} vs cost events {vault}",
-            metadata={"month": period.key, "chargeback": str(allocated), "cost_events": str(vault)},
-        )
-
-    return chargeback_sums
 
 
 def build_checks() -> list[AssetChecksDefinition]:
@@ -168,4 +166,6 @@ def build_checks() -> list[AssetChecksDefinition]:
     checks = [loader_freshness]
     if "invoices" in present:
         checks += [invoices_reconcile_with_cost_events, no_unpriced_usage]
+    if "chargeback" in present and "invoices" in present:
+        checks.append(chargeback_sums)
     return checks

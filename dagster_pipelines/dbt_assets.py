@@ -1,9 +1,9 @@
 """dbt models as Dagster assets (dagster-dbt), with dbt tests shown as asset checks.
 
 One ``@dbt_assets`` definition can carry one partitioning, so the project is split by
-cadence: the month-shaped marts (invoices, chargeback, monthly spend) are monthly
-partitioned, daily spend is daily partitioned, and everything else (staging, business vault,
-the 5-minute performance windows, savings) is unpartitioned and rebuilt whenever a job
+cadence: the billing marts (invoices, invoice lines, chargeback) are monthly partitioned,
+spend (daily, and its monthly roll-up) is daily partitioned, and everything else (staging,
+business vault, the 5-minute performance windows, savings) is unpartitioned and rebuilt whenever a job
 needs it upstream. The models rebuild whole tables; a partition says which period a run
 built and checked, and is passed to dbt as the ``billing_month`` / ``spend_date`` vars.
 
@@ -22,8 +22,9 @@ from dagster_pipelines.partitions import daily, monthly
 from dagster_pipelines.project import DBT_PROJECT, load_manifest, model_names
 from dagster_pipelines.resources import Warehouse
 
-MONTHLY_MODELS = ("invoice_lines", "invoices", "chargeback", "spend_monthly")
-DAILY_MODELS = ("spend_daily",)
+MONTHLY_MODELS = ("invoice_lines", "invoices", "chargeback")
+# Spend is daily: spend_monthly rolls spend_daily up, so both refresh together (month to date).
+DAILY_MODELS = ("spend_daily", "spend_monthly")
 PERFORMANCE_MODEL = "provider_performance_5m"
 
 
@@ -103,7 +104,7 @@ def build_dbt_assets() -> list[AssetsDefinition]:
             dagster_dbt_translator=TRANSLATOR,
         )
         def monthly_marts(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-            """Invoices, invoice lines, chargeback and monthly spend for one month."""
+            """Invoices, invoice lines and chargeback for one month."""
             yield from _build(context, dbt, warehouse, {"billing_month": context.partition_key})
 
         found.append(monthly_marts)
@@ -120,7 +121,7 @@ def build_dbt_assets() -> list[AssetsDefinition]:
             dagster_dbt_translator=TRANSLATOR,
         )
         def daily_marts(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-            """Spend per day."""
+            """Spend per day and its month-to-date roll-up."""
             yield from _build(context, dbt, warehouse, {"spend_date": context.partition_key})
 
         found.append(daily_marts)

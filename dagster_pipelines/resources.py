@@ -63,7 +63,10 @@ class Warehouse(ConfigurableResource):
     @contextlib.contextmanager
     def dbt_environment(self) -> Iterator[None]:
         """``ONEVAULT_DBT_*`` for the dbt subprocess (dagster-dbt passes ``os.environ`` on)."""
-        env = dbt_env(self.endpoints().database_url)
+        # A singular test over models from two steps (e.g. invoice lines vs cost events) runs in
+        # the step that builds its last parent ("buildable"), not before that parent exists.
+        # dagster-dbt still sets its own DBT_INDIRECT_SELECTION when it subsets checks.
+        env = {"DBT_INDIRECT_SELECTION": "buildable", **dbt_env(self.endpoints().database_url)}
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gateway.cli import admin, alerts, provider_keys, rules, servers
+from gateway.cli import admin, alerts, invoices, provider_keys, rules, servers
 
 app = typer.Typer(
     name="onevault",
@@ -53,6 +53,7 @@ app.add_typer(admin.keys, name="keys")
 app.add_typer(provider_keys.provider_keys, name="provider-keys")
 app.add_typer(rules.rules, name="rules")
 app.add_typer(alerts.alerts, name="alerts")
+app.add_typer(invoices.invoices, name="invoices")
 
 
 if __name__ == "__main__":
