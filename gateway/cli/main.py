@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gateway.cli import admin, alerts, invoices, provider_keys, rules, servers
+from gateway.cli import admin, alerts, dagster, invoices, provider_keys, rules, servers
 
 app = typer.Typer(
     name="onevault",
@@ -16,7 +16,7 @@ app = typer.Typer(
 
 @app.command()
 def up(port: int = typer.Option(None, help="Gateway port (default ONEVAULT_GATEWAY_PORT or 8000).")) -> None:
-    """Start PostgreSQL, Redis, the simulator and the gateway (foreground; Ctrl-C stops)."""
+    """Start PostgreSQL, Redis, the simulator, the gateway and the Dagster UI (foreground; Ctrl-C stops)."""
     from gateway.cli.up import up as run_up  # heavy imports only when serving
 
     run_up(port)
@@ -36,6 +36,17 @@ def serve(
 
 
 @app.command()
+def demo(
+    month: str = typer.Option(None, help="Month to simulate, YYYY-MM (default: the previous month)."),
+    scale: float = typer.Option(1.0, help="Traffic volume relative to the built-in scenario."),
+) -> None:
+    """Simulate last month's traffic through the gateway, run its billing, print the invoices."""
+    from gateway.cli.demo import demo as run_demo  # Dagster imports only when needed
+
+    run_demo(month, scale)
+
+
+@app.command()
 def loader() -> None:
     """Run the vault loader as its own process (drains the event stream into the raw vault)."""
     from gateway.cli.serve import loader as run_loader
@@ -48,6 +59,7 @@ app.command()(servers.status)
 app.command()(servers.down)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(servers.psql)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(servers.dbt)
+app.command()(dagster.dagster)
 app.add_typer(admin.customers, name="customers")
 app.add_typer(admin.keys, name="keys")
 app.add_typer(provider_keys.provider_keys, name="provider-keys")

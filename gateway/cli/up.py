@@ -1,4 +1,5 @@
-"""``onevault up``: servers, migrations, the simulator, the gateway — in the foreground.
+"""``onevault up``: servers, migrations, the simulator, the gateway and the Dagster UI + daemon
+— in the foreground.
 
 Ctrl-C / SIGTERM stops what this command started (embedded servers it found already running
 stay up). On a fresh ONEVAULT_HOME it also writes a provider catalog pointing at the
@@ -14,9 +15,11 @@ from pathlib import Path
 import typer
 import uvicorn
 
+from dagster_pipelines.instance import stop as stop_dagster
 from gateway.admin.customers import CustomerConfig, create_customer, customer_exists
 from gateway.admin.keys import create_gateway_key
 from gateway.app import GatewayConfig, create_app
+from gateway.cli.dagster import start_dagster
 from gateway.cli.runtime import operator, settings
 from gateway.simulator import SimulatorServer
 from warehouse.db import connect, create_pool
@@ -122,6 +125,8 @@ def up(port: int = typer.Option(None, help="Gateway port (default ONEVAULT_GATEW
     typer.echo(f"Simulator   {simulator.url}")
     typer.echo(f"Gateway     {base}   (docs {base}/docs, metrics {base}/metrics)")
     typer.echo(f"Admin API   {base}/admin/v1   (token: {s.home_dir / 'secrets' / 'admin-token'})")
+    dagster_ui = f"http://{s.dagster_host}:{s.dagster_port}"
+    typer.echo(f"Dagster UI  {dagster_ui}   (billing runs; logs in {s.home_dir / 'logs'})")
     key = demo_key or (key_file.read_text().strip() if key_file.exists() else "<your key>")
     typer.echo("\nTry it:\n")
     typer.echo(
@@ -135,9 +140,11 @@ def up(port: int = typer.Option(None, help="Gateway port (default ONEVAULT_GATEW
             create_app(config), host=s.gateway_host, port=port, log_level="warning", access_log=False
         )
     )
+    dagster = start_dagster(s, endpoints.database_url)  # parses the dbt manifest once, here
     try:
         server.run()
     finally:
+        stop_dagster(dagster)
         simulator.stop()
         if not (pg_was_up and redis_was_up):
             stopped = stop_servers(s)
