@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gateway.cli import admin, alerts, dagster, invoices, provider_keys, rules, servers
+from gateway.cli import admin, alerts, bi_roles, dagster, invoices, provider_keys, rules, servers
 
 app = typer.Typer(
     name="onevault",
@@ -66,6 +66,7 @@ app.add_typer(provider_keys.provider_keys, name="provider-keys")
 app.add_typer(rules.rules, name="rules")
 app.add_typer(alerts.alerts, name="alerts")
 app.add_typer(invoices.invoices, name="invoices")
+app.add_typer(bi_roles.bi_role, name="bi-role")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def status() -> None:
     mode = "embedded" if ep.embedded else "external"
     typer.echo(f"PostgreSQL ({mode}): up")
     typer.echo(f"  BI / psql connection: {ep.bi_database_url}")
+    typer.echo("  BI tools, marts only: `onevault bi-role create <customer|--all>` prints a read-only login")
     if ep.embedded:
         typer.echo(f"  password file:        {s.home_dir / 'secrets' / 'postgres-password'}")
     typer.echo(f"Redis ({'embedded' if s.embedded_redis else 'external'}): {ep.redis_url}")
