@@ -21,8 +21,10 @@ from redis.backoff import ExponentialBackoff
 
 from gateway.alerts.thresholds import BudgetAlerts
 from gateway.alerts.worker import AlertWorker
-from gateway.api import admin, chat, completions, health, models
+from gateway.api import admin, chat, completions, embeddings, health, models
+from gateway.api.billing import router as billing_router
 from gateway.api.deps import Services
+from gateway.api.usage import router as usage_router
 from gateway.auth.principal import KeyStore
 from gateway.body_limit import BodySizeLimit
 from gateway.crypto.keyring import admin_token, keyring_from
@@ -33,6 +35,8 @@ from gateway.pipeline import CompletionService
 from gateway.pipeline.admission import Admission
 from gateway.pipeline.context import Clock, utc_now
 from gateway.pipeline.customer_keys import CustomerKeys
+from gateway.pipeline.data_stages import DataStages
+from gateway.pipeline.embedding_service import EmbeddingService
 from gateway.pipeline.per_customer import PerCustomer
 from gateway.pricing import PriceCatalog
 from gateway.providers.http import create_http_client
@@ -109,6 +113,8 @@ def create_app(config: GatewayConfig) -> FastAPI:
             ),
             clock=config.clock,
         )
+        data = DataStages(completions_service.planner, pool, redis, keyring)
+        completions_service.data, data.embedder = data, EmbeddingService(completions_service)
         app.state.pool, app.state.redis, app.state.spool, app.state.loader = pool, redis, spool, loader
         app.state.emitter = emitter
         app.state.services = Services(KeyStore(pool, redis), completions_service)
@@ -137,8 +143,10 @@ def create_app(config: GatewayConfig) -> FastAPI:
         description="One endpoint for every LLM provider; every request and cost recorded in a Data Vault.",
     )
     install_error_handlers(app)
-    for module in (completions, chat, models, health, admin):
+    for module in (completions, chat, embeddings, models, health, admin):
         app.include_router(module.router)
+    for router in (usage_router, billing_router):  # warehouse marts, read for the calling customer
+        app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestMetrics)
     return app

@@ -6,11 +6,12 @@ the loader boundary so a malformed event is rejected before it can touch the vau
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, field_validator
 
 EVENT_VERSION = 1
 
@@ -95,6 +96,37 @@ class CostEvent(_Event):
     optimisation: Literal["none", "routing", "cache_exact", "cache_semantic"] = "none"
 
 
+def _bytes_in(value: object) -> bytes:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if isinstance(value, str):
+        return base64.b64decode(value, validate=True)
+    raise ValueError("expected bytes or base64 text")
+
+
+# Bytes in Python, base64 text in the event's JSON.
+Base64Bytes = Annotated[
+    bytes,
+    PlainValidator(_bytes_in),
+    PlainSerializer(lambda b: base64.b64encode(b).decode(), when_used="json"),
+]
+
+
+class PayloadEvent(_Event):
+    """What was sent and answered, as the customer's retention mode allows (never values in
+    clear: SHA-256 digests, and for ``encrypted`` AES-GCM ciphertexts under the customer's data
+    key). Bytes travel base64-encoded in the event JSON."""
+
+    retention_mode: Literal["hash", "encrypted"]
+    prompt_sha256: Base64Bytes
+    completion_sha256: Base64Bytes
+    data_key_id: str | None = None
+    prompt_nonce: Base64Bytes | None = None
+    prompt_ciphertext: Base64Bytes | None = None
+    completion_nonce: Base64Bytes | None = None
+    completion_ciphertext: Base64Bytes | None = None
+
+
 class RequestEvent(_Event):
     event_version: int = EVENT_VERSION
     request_id: str = Field(min_length=1, max_length=200)
@@ -132,6 +164,7 @@ class RequestEvent(_Event):
     attempts: list[AttemptEvent] = Field(default_factory=list)
     cost: CostEvent | None = None
     price: PriceEvent | None = None
+    payload: PayloadEvent | None = None
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_defaults=True).encode()

@@ -178,6 +178,9 @@ def add_request_event(batch: VaultBatch, ev: RequestEvent) -> None:
             ),
             record_source=SOURCE,
         )
+    if ev.payload is not None:  # sql/010: what the customer's retention mode keeps
+        pl = ev.payload
+        batch.sat(t.SAT_API_REQUEST_PAYLOAD, request, tuple(pl.model_dump().values()), record_source=SOURCE)
     if ev.price is not None:
         p = ev.price
         price_model = batch.hub(t.HUB_MODEL, p.provider, p.model, record_source=PRICE_SOURCE)

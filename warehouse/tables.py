@@ -138,6 +138,13 @@ SAT_CUSTOMER_CONFIG = SatSpec(
         "currency",
         "budget_webhook_url",
         "preferred_providers",
+        "cache_mode",  # 010 from here
+        "cache_ttl_s",
+        "cache_similarity",
+        "cache_price_per_request",
+        "cache_price_per_1k_tokens",
+        "pii_mode",
+        "embedding_model",
     ),
 )
 SAT_GATEWAY_KEY_DETAILS = SatSpec(
@@ -364,6 +371,22 @@ SAT_CUSTOMER_WEBHOOK_SECRET = SatSpec(
     ("changed_by", "ciphertext", "nonce", "wrapped_dek", "kek_id", "fingerprint"),
 )
 
+# -- 010: what was sent and answered, per the customer's retention mode ---------------------
+SAT_API_REQUEST_PAYLOAD = SatSpec(
+    "sat_api_request_payload",
+    "api_request_hk",
+    (
+        "retention_mode",
+        "prompt_sha256",
+        "completion_sha256",
+        "data_key_id",
+        "prompt_nonce",
+        "prompt_ciphertext",
+        "completion_nonce",
+        "completion_ciphertext",
+    ),
+)
+
 HUBS: tuple[HubSpec, ...] = (
     HUB_CUSTOMER,
     HUB_GATEWAY_KEY,
@@ -403,6 +426,7 @@ SATELLITES: tuple[SatSpec, ...] = (
     SAT_COST_EVENT_DETAILS,
     SAT_INVOICE_SNAPSHOT,
     SAT_ADMIN_ACTION_DETAILS,
+    SAT_API_REQUEST_PAYLOAD,
     SAT_BUDGET_ALERT_DELIVERY,
     SAT_CUSTOMER_WEBHOOK_SECRET,
 )

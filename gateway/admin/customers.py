@@ -39,6 +39,14 @@ class CustomerConfig:
     currency: str = "USD"
     budget_webhook_url: str | None = None
     preferred_providers: tuple[str, ...] = field(default_factory=tuple)
+    # Caches, privacy, retention (sql/010; None = the default in gateway/pipeline/data_policy.py)
+    cache_mode: str | None = None
+    cache_ttl_s: int | None = None
+    cache_similarity: Decimal | None = None
+    cache_price_per_request: Decimal | None = None
+    cache_price_per_1k_tokens: Decimal | None = None
+    pii_mode: str | None = None
+    embedding_model: str | None = None
 
     def values(self, changed_by: str) -> tuple:
         return (
@@ -58,7 +66,37 @@ class CustomerConfig:
             self.currency,
             self.budget_webhook_url,
             list(self.preferred_providers),
+            self.cache_mode,
+            self.cache_ttl_s,
+            self.cache_similarity,
+            self.cache_price_per_request,
+            self.cache_price_per_1k_tokens,
+            self.pii_mode,
+            self.embedding_model,
         )
+
+
+_CHOICES = {
+    "retention_mode": ("none", "hash", "encrypted"),
+    "cache_mode": ("off", "exact", "semantic"),
+    "pii_mode": ("off", "flag", "redact", "block"),
+}
+
+
+def check_data_settings(config: CustomerConfig) -> None:
+    """Cache, PII and retention settings (sql/010) are one of their documented values."""
+    for name, allowed in _CHOICES.items():
+        value = getattr(config, name)
+        if value is not None and value not in allowed:
+            raise AdminError(f"{name} must be one of {', '.join(allowed)}")
+    if config.cache_ttl_s is not None and not 1 <= config.cache_ttl_s <= 30 * 86400:
+        raise AdminError("cache_ttl_s must be between 1 second and 30 days")
+    if config.cache_similarity is not None and not 0 < config.cache_similarity <= 1:
+        raise AdminError("cache_similarity must be in (0, 1]")
+    for name in ("cache_price_per_request", "cache_price_per_1k_tokens"):
+        value = getattr(config, name)
+        if value is not None and value < 0:
+            raise AdminError(f"{name} must not be negative")
 
 
 async def customer_exists(pool: asyncpg.Pool, slug: str) -> bool:
@@ -74,6 +112,7 @@ async def create_customer(pool: asyncpg.Pool, slug: str, config: CustomerConfig,
         )
     if await customer_exists(pool, slug):
         raise AdminError(f"customer {slug!r} already exists")
+    check_data_settings(config)
     batch = VaultBatch()
     hk = batch.hub(t.HUB_CUSTOMER, slug, record_source=SOURCE)
     batch.sat(t.SAT_CUSTOMER_CONFIG, hk, config.values(changed_by), record_source=SOURCE)
@@ -113,6 +152,7 @@ async def update_customer(
         value = getattr(config, name)
         if value is not None and value < 0:
             raise AdminError(f"{name} must not be negative")
+    check_data_settings(config)
     for name in ("rate_limit_rpm", "rate_limit_tpm"):
         value = getattr(config, name)
         if value is not None and value < 0:

@@ -22,6 +22,7 @@ from gateway.api.deps import base_context, principal, services
 from gateway.api.schemas import PRINTABLE, TAG_KEY, ChatCompletionBody
 from gateway.api.sse import DONE, SSE_HEADERS, sse
 from gateway.auth.principal import Principal
+from gateway.cache.request import cache_request
 from gateway.errors import ApiError
 from gateway.pipeline import CallContext, Candidates, Outcome, StreamSummary
 from gateway.providers.types import ChatMessage, ChatRequest
@@ -94,7 +95,9 @@ async def chat_completions(
     svc = services(request).completions
     ctx = base_context(request, who, endpoint="/v1/chat/completions", model=body.model)
     ctx.end_user, ctx.stream = body.user, body.stream
-    _apply_extras(ctx, _extras(body, request))
+    extras = _extras(body, request)
+    _apply_extras(ctx, extras)
+    ctx.cache_request = cache_request(extras.get("cache"), extras.get("cache_ttl"))
     chat = ChatRequest(
         model=body.model,
         messages=[ChatMessage(m.role, m.content) for m in body.messages],
@@ -111,7 +114,7 @@ async def chat_completions(
         else:
             outcome = await svc.complete(ctx, chat)
     except ApiError as err:
-        if err.status in (402, 403, 404, 429):
+        if err.status in (402, 403, 404, 429) or err.code == "pii_blocked":
             await svc.record_rejection(ctx, err)
         raise
     headers = {**ctx.response_headers, "x-request-id": ctx.request_id}

@@ -92,6 +92,7 @@ async def completions(
     ctx = base_context(request, who, endpoint="/v1/ai/completions", model=body.model)
     ctx.requested_provider, ctx.request_type, ctx.priority = body.provider, body.type, body.priority
     ctx.max_cost, ctx.end_user, ctx.tags, ctx.stream = body.max_cost, body.user, body.tags, body.stream
+    ctx.cache_request = body.cache.model_dump() if body.cache is not None else None
     chat = _chat_request(body)
     try:
         if body.stream:
@@ -99,7 +100,7 @@ async def completions(
         else:
             outcome = await svc.complete(ctx, chat)
     except ApiError as err:
-        if err.status in (402, 403, 404, 429):
+        if err.status in (402, 403, 404, 429) or err.code == "pii_blocked":
             await svc.record_rejection(ctx, err)
         raise
     if body.stream:

@@ -20,6 +20,14 @@ class Message(BaseModel):
     content: str = Field(max_length=2_000_000)
 
 
+class CacheOption(BaseModel):
+    """A request's own cache choice (gateway/pipeline/data_stages.py): mode and/or TTL."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["off", "exact", "semantic"] | None = None
+    ttl: int | None = Field(None, ge=1, le=30 * 86400)
+
+
 class CompletionBody(BaseModel):
     """``POST /v1/ai/completions`` (seed 003's shape, plus chargeback tags)."""
 
@@ -38,6 +46,7 @@ class CompletionBody(BaseModel):
     tags: dict[Annotated[str, Field(max_length=64, pattern=TAG_KEY)], _Tag] = Field(
         default_factory=dict, max_length=32
     )
+    cache: CacheOption | None = None
 
     @model_validator(mode="after")
     def _prompt_or_messages(self) -> CompletionBody:

@@ -13,17 +13,19 @@ import asyncpg
 import redis.asyncio as aioredis
 import typer
 
-from gateway.admin.audit import AdminAction, audited
+from gateway.admin.audit import AdminAction, audited, record_admin_action
 from gateway.admin.customers import (
     AdminError,
     CustomerConfig,
     create_customer,
     current_config,
+    customer_exists,
     update_customer,
 )
 from gateway.admin.keys import IssuedKey, create_gateway_key, key_hashes, list_keys, revoke_key, rotate_key
 from gateway.auth.principal import Limits, forget
 from gateway.cli.runtime import operator, with_pool, with_pool_and_redis
+from gateway.privacy.erasure import Erasure, erase_payloads
 
 T = TypeVar("T")
 
@@ -140,6 +142,14 @@ def customers_update(
     compliance: str = typer.Option(
         None, help="none | hipaa | gdpr | sox (hipaa: HIPAA-eligible providers only)."
     ),
+    retention: str = typer.Option(None, help="Prompts/completions kept: none | hash | encrypted."),
+    pii_mode: str = typer.Option(None, help="Personal data in prompts: off | flag | redact | block."),
+    cache_mode: str = typer.Option(None, help="Default response cache: off | exact | semantic."),
+    cache_ttl: int = typer.Option(None, help="Seconds a cached answer may be served."),
+    cache_similarity: Decimal = typer.Option(None, help="Semantic cache: least cosine similarity (0.92)."),
+    cache_price_request: Decimal = typer.Option(None, help="Charge per cache hit."),
+    cache_price_1k: Decimal = typer.Option(None, help="Charge per 1,000 tokens served from cache."),
+    embedding_model: str = typer.Option(None, help="[provider/]model for the semantic cache."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Change a customer's settings (a new history row; takes effect within seconds)."""
@@ -154,6 +164,14 @@ def customers_update(
             "budget_daily": budget_daily,
             "budget_monthly": budget_monthly,
             "compliance_level": compliance,
+            "retention_mode": retention,
+            "pii_mode": pii_mode,
+            "cache_mode": cache_mode,
+            "cache_ttl_s": cache_ttl,
+            "cache_similarity": cache_similarity,
+            "cache_price_per_request": cache_price_request,
+            "cache_price_per_1k_tokens": cache_price_1k,
+            "embedding_model": embedding_model,
         }.items()
         if v is not None
     }
@@ -173,6 +191,33 @@ def customers_update(
     except AdminError as exc:
         raise fail(exc) from exc
     echo_result({"customer": slug, **asdict(config)}, as_json, f"updated customer {slug}")
+
+
+@customers.command("erase-payloads")
+def customers_erase_payloads(
+    slug: str = typer.Argument(..., help="The customer."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Destroy the customer's data key: every stored prompt and completion becomes unreadable
+    (crypto-shredding); costs and invoices are unchanged. Recorded in the vault."""
+
+    async def apply(pool: asyncpg.Pool, redis: aioredis.Redis) -> Erasure:
+        call = admin_call("customers.erase_payloads", slug, slug)
+
+        async def refuse() -> None:
+            raise AdminError(f"no customer {slug!r}")
+
+        if not await customer_exists(pool, slug):
+            await audited(pool, call, refuse)  # recorded as refused, then raised
+        done = await erase_payloads(pool, redis, slug)
+        await record_admin_action(pool, replace(call, detail=done.describe()))  # what was destroyed
+        return done
+
+    try:
+        done = with_pool_and_redis(apply)
+    except AdminError as exc:
+        raise fail(exc) from exc
+    echo_result(asdict(done), as_json, f"{slug}: {done.describe()}")
 
 
 @keys.command("list")

@@ -80,6 +80,13 @@ class KeyRing:
             sealed.ciphertext, sealed.nonce, self._wrap(self._unwrap(sealed, aad), aad), self.current_id
         )
 
+    def wrap_key(self, dek: bytes, aad: bytes) -> tuple[bytes, str]:
+        """A data key wrapped by the current KEK, and that KEK's id (for long-lived data keys)."""
+        return self._wrap(dek, aad), self.current_id
+
+    def unwrap_key(self, wrapped: bytes, kek_id: str, aad: bytes) -> bytes:
+        return self._unwrap(Sealed(b"", b"", wrapped, kek_id), aad)
+
     def _wrap(self, dek: bytes, aad: bytes) -> bytes:
         nonce = os.urandom(_NONCE)
         return nonce + AESGCM(self._keks[self.current_id]).encrypt(nonce, dek, aad)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any
 
 from gateway.admin.provider_keys import CustomerProviderKey
 from gateway.auth.principal import Principal
@@ -50,6 +51,11 @@ class CallContext:
     downgraded: bool = False  # a budget ran out and the rule's cheaper route serves instead
     key_hold: tuple[str, Reservation] | None = None  # (provider, reservation) on the customer's own key
     key_refusals: list[tuple[int, str]] = field(default_factory=list)  # own keys that could not serve
+    # Caches, privacy, retention (gateway/pipeline/data_stages.py)
+    cache_request: dict[str, Any] | None = None  # the request's own {"mode", "ttl"}, if it gave one
+    data: Any = None  # DataStages' per-request state (policy, cache key, what was sent)
+    compliance_flags: list[str] = field(default_factory=list)  # pii:<type>, never values
+    pii_actions: list[str] = field(default_factory=list)  # <action>:<type>
 
     def provider_key_id(self, provider: str) -> str | None:
         """The customer's own key used for ``provider`` (None: the platform's key)."""

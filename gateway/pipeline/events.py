@@ -38,6 +38,8 @@ def _from_context(ctx: CallContext) -> dict[str, Any]:
         "client_ip": ctx.client_ip,
         "user_agent": ctx.user_agent,
         "tags": ctx.tags,
+        "compliance_flags": ctx.compliance_flags,
+        "pii_actions": ctx.pii_actions,
     }
 
 

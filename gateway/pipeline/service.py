@@ -27,6 +27,7 @@ from gateway.errors import ApiError
 from gateway.pipeline.admission import Admission
 from gateway.pipeline.context import CallContext, Clock, Outcome, StreamSummary, final_error, utc_now
 from gateway.pipeline.customer_keys import CustomerKeys
+from gateway.pipeline.data_stages import DataStages
 from gateway.pipeline.events import attempt_event, failure_event, rejection_event, success_event
 from gateway.pipeline.per_customer import PerCustomer
 from gateway.pipeline.planning import Planner
@@ -69,6 +70,7 @@ class CompletionService:
         clock: Clock = utc_now,
         window: OwnWindow | None = None,
         performance: PerformanceSource | None = None,
+        data: DataStages | None = None,
     ) -> None:
         self.planner = Planner(catalog, prices, default_markup_pct, performance)
         self.window = window
@@ -81,12 +83,15 @@ class CompletionService:
         self.breaker = breaker
         self.rules = rules
         self.clock = clock
+        self.data = data  # PII screening, caches, retention, savings (gateway/pipeline/data_stages.py)
 
     # -- non-streaming --------------------------------------------------------------------------
     async def prepare(self, ctx: CallContext, request: ChatRequest) -> list[tuple[ProviderRoute, str]]:
         """Plan the candidates and pass admission (rate limits, budget reservation)."""
         rules = await self.rules.get(ctx.principal.customer) if self.rules is not None else None
         candidates = await self.planner.plan(ctx, request, rules)
+        if self.data is not None:
+            await self.data.screen(ctx, request)  # PII: before admission and any provider call
         if self.customer_keys is not None:
             ctx.customer_keys = await self.customer_keys.get(ctx.principal.customer)
         if self.admission is not None:
@@ -112,6 +117,8 @@ class CompletionService:
 
     async def complete(self, ctx: CallContext, request: ChatRequest) -> Outcome:
         candidates = await self.prepare(ctx, request)
+        if self.data is not None and (hit := await self.data.lookup(ctx, request, candidates)) is not None:
+            return hit
         attempts: list[AttemptEvent] = []
         last: ProviderError | None = None
         upstream_ms = 0.0
@@ -212,6 +219,12 @@ class CompletionService:
             )
 
         try:
+            if self.data is not None and (hit := await self.data.lookup(ctx, request, candidates)):
+                outcome = hit  # replayed from the cache; recorded below like any answer
+                for chunk in self.data.replay(hit):
+                    yield chunk
+                yield StreamSummary(hit)
+                return
             for index, (route, model) in enumerate(candidates):  # noqa: B007 - settle() reads them
                 skip, why = await self._skip(ctx, request, route, model)
                 if skip:
@@ -388,7 +401,10 @@ class CompletionService:
         )
 
     async def record(self, ctx: CallContext, outcome: Outcome) -> None:
-        await self.emitter.emit(success_event(ctx, outcome, self.planner.markup(ctx)))
+        event = success_event(ctx, outcome, self.planner.markup(ctx))
+        if self.data is not None:
+            event = await self.data.finish(ctx, outcome, event)
+        await self.emitter.emit(event)
         if self.admission is not None:
             await self.admission.settle(ctx, outcome.cost.customer_cost, outcome.usage.total_tokens)
             used = ctx.key_hold is not None and ctx.key_hold[0] == outcome.route.name

@@ -106,7 +106,7 @@ def _from_genai(
     provider: str, model: str, info: gp.ModelInfo, at: datetime
 ) -> tuple[ModelPrice, dict[str, gp.TieredPrices]] | None:
     raw = info.get_prices(at)
-    if raw.input_mtok is None or raw.output_mtok is None:
+    if raw.input_mtok is None:
         return None  # priced per request/second only (e.g. audio): not a token price we can apply
     tiers: dict[str, gp.TieredPrices] = {}
 
@@ -117,7 +117,8 @@ def _from_genai(
         return value
 
     valid_from, valid_to = _validity(info, at)
-    output = unit("output_per_mtok", raw.output_mtok)
+    # Embedding models list an input price only: they produce no output tokens to price.
+    output = unit("output_per_mtok", raw.output_mtok) if raw.output_mtok is not None else Decimal(0)
     price = ModelPrice(
         provider=provider,
         model=model,

@@ -141,6 +141,7 @@ async def test_satellite_writes_only_on_change(vault_pool: asyncpg.Pool) -> None
                 "USD",
                 None,
                 None,
+                *([None] * 7),  # 010: cache, PII and embedding settings (defaults)
             ),
             record_source="admin-api",
         )

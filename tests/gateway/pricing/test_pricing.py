@@ -196,3 +196,9 @@ def test_prompt_estimate_counts_each_messages_framing() -> None:
     one = estimate_prompt_tokens([ChatMessage("user", "x" * 40)])
     two = estimate_prompt_tokens([ChatMessage("system", "x" * 40), ChatMessage("user", "x" * 40)])
     assert one == 10 + 4 and two == 2 * one
+
+
+def test_embedding_models_are_priced_on_input_alone() -> None:
+    price = CATALOG.lookup("openai", "text-embedding-3-small", NOW)
+    assert price is not None and price.input_per_mtok == Decimal("0.02") and price.output_per_mtok == 0
+    assert compute_cost(price, TokenUsage(1_000_000, 0), Decimal(0)).provider_cost == Decimal("0.02")

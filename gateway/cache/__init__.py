@@ -1,0 +1,1 @@
+"""Response caches: exact (Redis, keyed by the normalised request) and semantic (pgvector)."""
