@@ -50,6 +50,7 @@ def run_billing(
     instance: DagsterInstance | None = None,
     on_event: Callable[[EventLogEntry], None] | None = None,
     poll_s: float = 0.25,
+    console_log_level: str = "INFO",
 ) -> BillingRun:
     """Run ``billing_run`` for ``month`` (``YYYY-MM``) and report its events as they happen."""
     from dagster_pipelines.definitions import defs
@@ -65,6 +66,7 @@ def run_billing(
                 partition_key=f"{month}-01",
                 instance=instance,
                 tags={"onevault/invoked-by": token},
+                run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
                 raise_on_error=False,
             )
             outcome["result"] = result

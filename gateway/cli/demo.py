@@ -134,7 +134,12 @@ def demo(
     prepare_manifest(endpoints.database_url)
     os.environ["DAGSTER_HOME"] = str(prepare_home(s))
     with DagsterInstance.get() as instance:
-        run = run_billing(period.key, instance=instance, on_event=lambda e: _print(_event_line(e)))
+        run = run_billing(
+            period.key,
+            instance=instance,
+            on_event=lambda e: _print(_event_line(e)),
+            console_log_level="ERROR",  # the progress lines below say what happens
+        )
     if not run.success:
         typer.secho(f"\nThe billing run failed: {'; '.join(run.failures())}", fg="red", err=True)
 

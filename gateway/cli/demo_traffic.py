@@ -214,6 +214,13 @@ async def _recorded(pool: asyncpg.Pool, slugs: list[str]) -> int:
     )
 
 
+def _first_weekday_from(period: Period, day: int) -> int:
+    """The outage hits a working day, when traffic is heavy."""
+    while (period.start + timedelta(days=day - 1)).weekday() >= 5:
+        day += 1
+    return day
+
+
 def _write_config(work_dir: Path, period: Period, simulator_url: str) -> tuple[Path, Path]:
     """The demo gateway's provider catalog (all served by the simulator) and price overrides."""
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -307,7 +314,7 @@ async def replay_month(
     rng = random.Random(seed)
     keys = await ensure_customers(pool, customers)
     before = await _recorded(pool, slugs)
-    summary = TrafficSummary(period, outage_day=10)
+    summary = TrafficSummary(period, outage_day=_first_weekday_from(period, 10))
     plan = _schedule(period, customers, scale, rng)
     outage_start = period.start_ts + timedelta(days=summary.outage_day - 1)
     outage_end = outage_start + timedelta(days=1)  # OpenAI answers 503 all day: Azure takes over

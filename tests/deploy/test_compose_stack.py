@@ -71,3 +71,25 @@ def test_gateway_serves_without_its_own_loader_and_loader_runs_apart(compose: di
 def test_dockerfile_installs_the_package_and_runs_unprivileged() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install" in dockerfile and "USER onevault" in dockerfile
+
+
+def test_dagster_webserver_and_daemon_share_postgres_storage(compose: dict[str, Any]) -> None:
+    from dagster_pipelines.instance import instance_config
+
+    services = compose["services"]
+    web, daemon = services["dagster-webserver"], services["dagster-daemon"]
+    assert web["command"][:3] == ["onevault", "dagster", "webserver"] and "0.0.0.0" in web["command"]
+    assert daemon["command"] == ["onevault", "dagster", "daemon"]
+    for service in (web, daemon):
+        assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert service["environment"]["ONEVAULT_DATABASE_URL"].startswith("postgresql://")
+        assert service["environment"]["ONEVAULT_HOME"] == "/var/lib/onevault"
+    # With a real PostgreSQL, both processes read and write one run/schedule storage there.
+    external = Settings(database_url=web["environment"]["ONEVAULT_DATABASE_URL"])
+    assert instance_config(external)["storage"] == {
+        "postgres": {"postgres_url": {"env": "ONEVAULT_DATABASE_URL"}}
+    }
+    assert instance_config(external)["telemetry"] == {"enabled": False}
+    # The embedded default keeps SQLite under DAGSTER_HOME.
+    assert "storage" not in instance_config(Settings(database_url=None))
+    assert "dagster_pipelines.project" in (ROOT / "Dockerfile").read_text()  # manifest parsed at build
