@@ -1,0 +1,48 @@
+"""Where ``fastest``/``most_available`` get their numbers: the mart's fresh windows (the
+contract's ``marts.provider_performance_5m``), else the gateway's own Redis window."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from gateway.routing.performance import OwnWindow, PerformanceSource
+
+MART = """
+create schema if not exists marts;
+create table marts.provider_performance_5m (
+  window_start timestamptz, window_end timestamptz, provider text, model text, attempts bigint,
+  successes bigint, failures bigint, failures_rate_limited bigint, failures_server_error bigint,
+  failures_timeout bigint, failures_other bigint, p50_latency_ms numeric, p95_latency_ms numeric,
+  p99_latency_ms numeric, error_rate numeric, availability numeric, input_tokens bigint,
+  output_tokens bigint, provider_cost numeric(24,12), cost_per_1k_tokens numeric, loaded_at timestamptz
+);
+"""
+
+
+async def test_mart_first_own_window_for_the_rest_stale_windows_ignored(
+    vault_pool: asyncpg.Pool, redis_client: aioredis.Redis
+) -> None:
+    model = f"m-{uuid.uuid4().hex[:6]}"  # own-window counters live in the shared Redis
+    window = OwnWindow(redis_client)
+    source = PerformanceSource(vault_pool, window, cache_s=0)
+    for ok, ms in ((True, 100.0), (True, 300.0), (False, 0.0)):
+        await window.observe("own", model, ok, ms)
+    assert (await source.stats([("own", model)]))[("own", model)].latency_ms == 200.0  # no mart yet
+
+    await vault_pool.execute(MART)
+    await vault_pool.execute(
+        "insert into marts.provider_performance_5m (window_start, window_end, provider, model, attempts, "
+        "successes, p50_latency_ms) values "
+        "(now() - interval '5 minutes', now(), 'own', $1, 10, 9, 50),"
+        "(now() - interval '10 minutes', now() - interval '5 minutes', 'own', $1, 10, 10, 150),"
+        "(now() - interval '2 hours', now() - interval '115 minutes', 'stale', $1, 10, 1, 5)",
+        model,
+    )
+    stats = await source.stats([("own", model), ("stale", model)])
+    own = stats[("own", model)]
+    assert (own.source, own.attempts, own.successes) == ("mart", 20, 19)
+    assert round(own.latency_ms, 3) == round((50 * 9 + 150 * 10) / 19, 3)  # success-weighted p50
+    assert ("stale", model) not in stats  # a stale mart window is not evidence
