@@ -61,6 +61,12 @@ def dbt_runner(dsn: str, work_dir: Path) -> DbtRun:
     return run
 
 
+@pytest.fixture(scope="session")
+def make_dbt() -> Callable[[str, Path], DbtRun]:
+    """``dbt_runner`` for tests with their own database (test modules cannot import conftest)."""
+    return dbt_runner
+
+
 @pytest.fixture(scope="module")
 def module_dsn(pg_server: PostgresEndpoint, vault_template: str) -> Iterator[str]:
     """A migrated vault database shared by one test module."""
