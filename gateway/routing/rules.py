@@ -29,7 +29,11 @@ CONDITION_KEYS = frozenset(
     {"type", "priority", "model", "model_prefix", "tags", "compliance", "max_cost", "hours_utc", "days"}
 )
 STRATEGIES = ("target", "cheapest", "fastest", "most_available", "weighted")
-OPTION_KEYS = frozenset({"min_quality", "weights", "on_budget_exceeded", "downgrade_to"})
+OPTION_KEYS = frozenset(
+    {"min_quality", "weights", "on_budget_exceeded", "downgrade_to", "cache_mode", "cache_ttl_s", "pii_mode"}
+)
+# Per-rule data settings, read by gateway/pipeline/data_stages.py (they override the customer's).
+DATA_OPTIONS = {"cache_mode": ("off", "exact", "semantic"), "pii_mode": ("off", "flag", "redact", "block")}
 RETRY_KEYS = frozenset({"max_attempts", "backoff_ms", "max_backoff_ms", "retry_on"})
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 COMPLIANCE_LEVELS = ("none", "hipaa", "gdpr", "sox")
@@ -274,6 +278,12 @@ def check_options(strategy: str, target: Target | None, options: Any) -> dict[st
         raise RuleError(f"unknown rule option(s) {sorted(unknown)}; use {sorted(OPTION_KEYS)}")
     if strategy == "target" and target is None:
         raise RuleError("the 'target' strategy needs a target provider/model")
+    for name, allowed in DATA_OPTIONS.items():
+        if name in options and options[name] not in allowed:
+            raise RuleError(f"{name} is one of {', '.join(allowed)}")
+    ttl = options.get("cache_ttl_s", 1)
+    if not isinstance(ttl, int) or isinstance(ttl, bool) or not 1 <= ttl <= 30 * 86400:
+        raise RuleError("cache_ttl_s is whole seconds from 1 to 2592000")
     if "min_quality" in options:
         q = options["min_quality"]
         if not isinstance(q, int) or isinstance(q, bool) or not 0 <= q <= 100:

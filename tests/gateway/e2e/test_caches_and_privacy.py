@@ -13,6 +13,7 @@ from conftest import Gateway, issue_key, run, wait_for_rows
 from typer.testing import CliRunner
 
 from gateway.admin.customers import update_customer
+from gateway.admin.rules import create_rule
 from gateway.crypto.data_keys import DataKeys, PayloadUnreadable
 from gateway.crypto.keyring import keyring_from
 from gateway.privacy.payloads import read_payload
@@ -199,3 +200,23 @@ async def test_erasure_makes_stored_payloads_unreadable_and_leaves_spend_alone(
         " where action = 'customers.erase_payloads'"
     )
     assert action["outcome"] == "ok" and "2 stored payload(s) unreadable" in action["detail"]
+
+
+async def test_a_rule_overrides_the_customer_pii_and_cache_modes(
+    gateway: Gateway, vault_pool: asyncpg.Pool
+) -> None:
+    await create_rule(
+        vault_pool,
+        "acme",
+        changed_by="t",
+        name="support is strict",
+        conditions={"type": "support"},
+        target="openai/gpt-4o-mini",
+        options={"pii_mode": "block", "cache_mode": "exact"},
+    )
+    prompt = "Mail jane.doe@example.com about it"
+    assert (await ask(gateway, prompt, type="support")).json()["error"]["code"] == "pii_blocked"
+    assert (await ask(gateway, prompt)).status_code == 200  # the customer's own mode: off
+    await ask(gateway, "Same support question", type="support")
+    cached = await ask(gateway, "Same support question", type="support")
+    assert cached.json()["route"]["reason"] == "cache hit (exact)"
