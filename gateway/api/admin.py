@@ -64,6 +64,14 @@ class CustomerBody(BaseModel):
     tax_rate_pct: Decimal | None = Field(None, ge=0)
     currency: str | None = None
     budget_webhook_url: str | None = None
+    # caches, PII, embeddings (checked by gateway.admin.customers.check_data_settings)
+    cache_mode: str | None = None
+    cache_ttl_s: int | None = None
+    cache_similarity: Decimal | None = None
+    cache_price_per_request: Decimal | None = None
+    cache_price_per_1k_tokens: Decimal | None = None
+    pii_mode: str | None = None
+    embedding_model: str | None = Field(None, max_length=200)
 
 
 class NewCustomer(CustomerBody):

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from gateway.admin.customers import update_customer
 from gateway.admin.rules import create_rule
 from gateway.crypto.data_keys import DataKeys, PayloadUnreadable
-from gateway.crypto.keyring import keyring_from
+from gateway.crypto.keyring import admin_token, keyring_from
 from gateway.privacy.payloads import read_payload
 
 ROW_SQL = """
@@ -220,3 +220,20 @@ async def test_a_rule_overrides_the_customer_pii_and_cache_modes(
     await ask(gateway, "Same support question", type="support")
     cached = await ask(gateway, "Same support question", type="support")
     assert cached.json()["route"]["reason"] == "cache hit (exact)"
+
+
+async def test_admin_api_sets_and_checks_the_data_settings(gateway: Gateway) -> None:
+    headers = {"authorization": f"Bearer {admin_token(gateway.settings)}"}
+    async with httpx.AsyncClient(base_url=gateway.url, headers=headers, timeout=30) as http:
+        bad = await http.patch("/admin/v1/customers/acme", json={"pii_mode": "shout"})
+        good = await http.patch(
+            "/admin/v1/customers/acme",
+            json={"pii_mode": "redact", "cache_mode": "semantic", "cache_ttl_s": 60},
+        )
+    assert bad.status_code == 422 and "pii_mode" in bad.json()["error"]["message"]
+    assert good.status_code == 200
+    assert (good.json()["pii_mode"], good.json()["cache_mode"], good.json()["cache_ttl_s"]) == (
+        "redact",
+        "semantic",
+        60,
+    )
