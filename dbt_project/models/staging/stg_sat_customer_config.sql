@@ -20,6 +20,13 @@ select
     currency,
     budget_webhook_url,
     preferred_providers,
+    cache_mode,
+    cache_ttl_s,
+    cache_similarity,
+    cache_price_per_request,
+    cache_price_per_1k_tokens,
+    pii_mode,
+    embedding_model,
     lead(load_dts) over (partition by customer_hk order by load_dts) as load_end_dts,
     lead(load_dts) over (partition by customer_hk order by load_dts) is null as is_current
 from {{ source('raw_vault', 'sat_customer_config') }}

@@ -1,0 +1,13 @@
+-- Staging view of raw_vault.sat_api_request_payload: renamed business keys, virtual end-dating.
+select
+    api_request_hk,
+    load_dts,
+    hash_diff,
+    record_source,
+    retention_mode,
+    prompt_sha256,
+    completion_sha256,
+    data_key_id,
+    lead(load_dts) over (partition by api_request_hk order by load_dts) as load_end_dts,
+    lead(load_dts) over (partition by api_request_hk order by load_dts) is null as is_current
+from {{ source('raw_vault', 'sat_api_request_payload') }}
