@@ -90,11 +90,29 @@ class DataStages:
         policy_ttl: float = 10.0,
     ) -> None:
         self.planner = planner
-        self.policies: PerCustomer[DataPolicy] = PerCustomer(lambda c: load_policy(pool, c), ttl=policy_ttl)
+        self.pool = pool
+        self._known: dict[str, DataPolicy] = {}
+        self.policies: PerCustomer[DataPolicy] = PerCustomer(self._load_policy, ttl=policy_ttl)
         self.exact = ExactCache(redis)
         self.semantic = SemanticCache(pool)
         self.keys = DataKeys(pool, keyring)
         self.embedder: Any = None  # EmbeddingService, set by the app (it needs the service itself)
+
+    async def _load_policy(self, customer: str) -> DataPolicy:
+        """The customer's settings; while PostgreSQL is unreachable, the last ones read (a PII
+        ``block`` must not lapse to ``off`` in an outage), or 503 if none were ever read."""
+        try:
+            policy = await load_policy(self.pool, customer)
+        except (asyncpg.PostgresError, OSError) as exc:
+            known = self._known.get(customer)
+            if known is None:
+                raise ApiError(
+                    503, "settings_unavailable", "The customer's data settings cannot be read; retry shortly."
+                ) from exc
+            log.warning("customer settings unavailable (%s); using the last known", type(exc).__name__)
+            return known
+        self._known[customer] = policy
+        return policy
 
     # -- hook 1: PII ---------------------------------------------------------------------------
     async def screen(self, ctx: CallContext, request: ChatRequest) -> None:
@@ -296,7 +314,12 @@ class DataStages:
             "completion_sha256": hashlib.sha256(completion.encode()).digest(),
         }
         if mode == "encrypted":
-            key = await self.keys.current(ctx.principal.customer)
+            try:
+                key = await self.keys.current(ctx.principal.customer)
+            except (asyncpg.PostgresError, OSError) as exc:
+                # The request must still be recorded: keep the digests, not the payload.
+                log.warning("data key unavailable (%s); payload kept as hashes only", type(exc).__name__)
+                return PayloadEvent(**{**fields, "retention_mode": "hash"})
             fields["data_key_id"] = key.key_id
             fields["prompt_nonce"], fields["prompt_ciphertext"] = key.seal(prompt, f"{ctx.request_id}:prompt")
             fields["completion_nonce"], fields["completion_ciphertext"] = key.seal(
