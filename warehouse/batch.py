@@ -9,7 +9,7 @@ same batch twice is therefore a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -82,6 +82,27 @@ class VaultBatch:
             for spec, rows in group.items():
                 if rows:
                     yield spec, list(rows.values())
+
+    def hub_keys(self, spec: HubSpec) -> Collection[bytes]:
+        """Hash keys of the rows this batch holds for a hub."""
+        return self._hubs.get(spec, {}).keys()
+
+    def hangs_off(self, spec: LinkSpec | SatSpec, fresh: Mapping[str, Collection[bytes]]) -> bool:
+        """Whether every row of ``spec`` carries one of the ``fresh`` keys (key column → hub keys
+        the current load has just created). Such rows cannot exist yet: links and satellites are
+        only ever written with or after their hubs, so the loader may skip looking for them."""
+        rows = self._links.get(spec) if isinstance(spec, LinkSpec) else self._sats.get(spec)  # type: ignore[call-overload]
+        if not rows:
+            return False
+        names = spec.refs if isinstance(spec, LinkSpec) else (spec.parent,)
+        offset = 1 if isinstance(spec, LinkSpec) else 0  # a link row starts with its own key
+        anchors = [(offset + i, fresh[n]) for i, n in enumerate(names) if n in fresh]
+        if not anchors:
+            return False
+        if len(anchors) == 1:
+            pos, keys = anchors[0]
+            return all(row[pos] in keys for row in rows.values())
+        return all(any(row[pos] in keys for pos, keys in anchors) for row in rows.values())
 
     def __len__(self) -> int:
         return sum(len(r) for g in (self._hubs, self._links, self._sats) for r in g.values())

@@ -13,8 +13,10 @@ dbt and Python agree with what the loader stored.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -34,29 +36,45 @@ _TEXT_FORMS = {
     "bytea": "encode({c}, 'hex')",
     "inet": "host({c})",  # the address as the client sent it; ``inet::text`` would add "/32"
 }
+# Types whose text form is never empty and never holds ``\``, ``|`` or ``^``: escaping them
+# would change nothing, so their part is only the NULL marker's ``coalesce`` (a third of the
+# hash expression's cost on a request row, which is mostly numbers and times).
+_PLAIN_FORMS = {
+    "timestamp with time zone",
+    "date",
+    "numeric",
+    "inet",
+    "integer",
+    "bigint",
+    "smallint",
+    "boolean",
+}
 
 
 @dataclass(slots=True)
 class LoadResult:
     inserted: dict[str, int] = field(default_factory=dict)
     offered: dict[str, int] = field(default_factory=dict)
+    appended: set[str] = field(default_factory=set)  # tables loaded without looking for old rows
 
     @property
     def rows_inserted(self) -> int:
         return sum(self.inserted.values())
 
 
+def _diff_part(data_type: str, column: str) -> str:
+    text = _TEXT_FORMS.get(data_type, "{c}::text").format(c=column)
+    if data_type in _PLAIN_FORMS:
+        return f"coalesce({text}, '^^')"
+    escaped = rf"""replace(replace(replace({text}, '\', '\\'), '|', '\|'), '^', '\^')"""
+    return f"coalesce(nullif({escaped}, ''), '^^')"
+
+
 def sat_hash_expression(spec: SatSpec, types: dict[str, str], alias: str = "t") -> str:
     """SQL for the recipe-v1 hash diff of a satellite row (``types``: column → data_type)."""
     # ``ov_diff_part`` spelled out so each column's value appears once: PostgreSQL will not
     # inline a SQL function whose parameter is used several times with a costly argument.
-    parts = [
-        "coalesce(nullif(replace(replace(replace("
-        + _TEXT_FORMS.get(types[a], "{c}::text").format(c=f"{alias}.{a}")
-        + r""", '\', '\\'), '|', '\|'), '^', '\^'), ''), '^^')"""
-        for a in spec.hashed_attributes
-    ]
-    joined = " || '||' || ".join(parts)
+    joined = " || '||' || ".join(_diff_part(types[a], f"{alias}.{a}") for a in spec.hashed_attributes)
     return f"sha256(convert_to({joined}, 'UTF8'))"
 
 
@@ -87,34 +105,124 @@ def sat_insert(spec: SatSpec, tmp: str, types: dict[str, str]) -> str:
     )
 
 
+def sat_append(spec: SatSpec, tmp: str, types: dict[str, str]) -> str:
+    """Insert every row: for keys the load has just created there is no latest row to compare."""
+    target = f"{SCHEMA}.{spec.name}"
+    copied = ", ".join(f"t.{c}" for c in spec.copy_columns)
+    return (
+        f"insert into {target} ({', '.join(spec.copy_columns)}, hash_diff, load_dts) "
+        f"select {copied}, {sat_hash_expression(spec, types)}, now() from {tmp} t"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _TableSql:
+    columns: list[str]  # what is copied (``load_dts`` and satellites' ``hash_diff`` are not)
+    create: str  # the temp table a batch is copied into
+    merge: str  # insert what is not there yet (anti-join / latest hash diff)
+    append: str | None  # satellites only: insert all, for keys that cannot have rows yet
+
+
 class VaultLoader:
-    """Writes batches; safe to call again with the same batch (nothing changes)."""
+    """Writes batches; safe to call again with the same batch (nothing changes).
+
+    Two paths, one result. *Merge*: COPY into a temp table, then insert what is missing (hubs,
+    links) or changed (satellites), probing the target's index per row. *Append*, taken when
+    the batch's per-event hubs (requests, cost events) are all new, which is every load but a
+    redelivery: those hubs and the links hanging off them are COPYed straight into their tables
+    (COPY's multi-row inserts, no temp table, no probe), and their satellites are inserted
+    without looking for a previous state — a key created by this transaction has none, because
+    links and satellites are only ever written with or after their hubs. The unique index on a
+    per-event hub is what catches a redelivered event: the COPY fails, its savepoint is rolled
+    back and the whole batch takes the merge path. Both paths stamp the transaction's
+    ``now()`` as ``load_dts``.
+    """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._sql: dict[str, tuple[str, str, list[str]]] = {}
+        self._sql: dict[str, _TableSql] = {}
+        self._stamps_itself: dict[str, bool] = {}  # table → ``load_dts`` has a default (sql/009)
 
     async def load(self, batch: VaultBatch) -> LoadResult:
         result = LoadResult()
         if not len(batch):
             return result
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("select pg_advisory_xact_lock($1)", _LOAD_LOCK)
-            # A batch is small next to the vault: probe the target's unique index per row. Left
+            # Loaders take turns (a redelivered event must not race its twin). A batch is small
+            # next to the vault: the merge path probes the target's unique index per row; left
             # to itself the planner hashes the *whole* target for every batch (it has no stats
             # for the fresh temp table), which makes each load slower as the vault grows.
-            await conn.execute("set local enable_hashjoin = off; set local enable_mergejoin = off")
+            now = await conn.fetchval(_BEGIN, _LOAD_LOCK)
+            fresh = await self._append_per_event_hubs(conn, batch, now, result)
             for spec, rows in batch.tables():
-                create, insert, columns = await self._statements(conn, spec)
-                await conn.execute(create)
-                await conn.copy_records_to_table(f"ov_tmp_{spec.name}", records=rows, columns=columns)
-                status = await conn.execute(insert)
-                result.inserted[spec.name] = int(status.rsplit(" ", 1)[-1])
+                if spec.name in result.offered:
+                    continue
+                if fresh and not isinstance(spec, HubSpec) and batch.hangs_off(spec, fresh):
+                    inserted = await self._append(conn, spec, rows, now)
+                    result.appended.add(spec.name)
+                else:
+                    inserted = await self._merge(conn, spec, rows)
+                result.inserted[spec.name] = inserted
                 result.offered[spec.name] = len(rows)
         return result
 
-    async def _statements(self, conn: asyncpg.Connection, spec: TableSpec) -> tuple[str, str, list[str]]:
-        """(create temp table, insert, copied columns) for a table, built once per loader."""
+    async def _append_per_event_hubs(
+        self, conn: asyncpg.Connection, batch: VaultBatch, now: datetime, result: LoadResult
+    ) -> dict[str, Collection[bytes]]:
+        """COPY the per-event hubs straight in; their keys (by key column) if all were new."""
+        hubs = [(s, rows) for s, rows in batch.tables() if isinstance(s, HubSpec) and s.per_event]
+        if not hubs:
+            return {}
+        try:
+            async with conn.transaction():  # a savepoint: a known key undoes only this part
+                for spec, rows in hubs:
+                    await self._copy_in(conn, spec, rows, now)
+        except asyncpg.UniqueViolationError:
+            return {}
+        for spec, rows in hubs:
+            result.inserted[spec.name] = result.offered[spec.name] = len(rows)
+            result.appended.add(spec.name)
+        return {spec.key: batch.hub_keys(spec) for spec, _ in hubs}
+
+    async def _append(
+        self, conn: asyncpg.Connection, spec: LinkSpec | SatSpec, rows: list[tuple[Any, ...]], now: datetime
+    ) -> int:
+        if isinstance(spec, LinkSpec):
+            await self._copy_in(conn, spec, rows, now)
+            return len(rows)
+        sql = await self._statements(conn, spec)
+        assert sql.append is not None
+        await conn.execute(sql.create)
+        await conn.copy_records_to_table(f"ov_tmp_{spec.name}", records=rows, columns=sql.columns)
+        return _count(await conn.execute(sql.append))
+
+    async def _copy_in(
+        self, conn: asyncpg.Connection, spec: HubSpec | LinkSpec, rows: list[tuple[Any, ...]], now: datetime
+    ) -> None:
+        """COPY rows straight into a vault table, stamped with the transaction's load time."""
+        stamps_itself = self._stamps_itself.get(spec.name)
+        if stamps_itself is None:
+            stamps_itself = self._stamps_itself[spec.name] = bool(
+                await conn.fetchval(
+                    "select column_default is not null from information_schema.columns "
+                    "where table_schema = $1 and table_name = $2 and column_name = 'load_dts'",
+                    SCHEMA,
+                    spec.name,
+                )
+            )
+        columns: Sequence[str] = spec.columns
+        if not stamps_itself:
+            columns, rows = [*columns, "load_dts"], [(*r, now) for r in rows]
+        await conn.copy_records_to_table(spec.name, schema_name=SCHEMA, columns=columns, records=rows)
+
+    async def _merge(self, conn: asyncpg.Connection, spec: TableSpec, rows: list[tuple[Any, ...]]) -> int:
+        sql = await self._statements(conn, spec)
+        await conn.execute(sql.create)
+        await conn.copy_records_to_table(f"ov_tmp_{spec.name}", records=rows, columns=sql.columns)
+        return _count(await conn.execute(sql.merge))
+
+    async def _statements(self, conn: asyncpg.Connection, spec: TableSpec) -> _TableSql:
+        """A table's statements, built once per loader."""
         found = self._sql.get(spec.name)
         if found is not None:
             return found
@@ -131,11 +239,22 @@ class VaultLoader:
                 SCHEMA,
                 spec.name,
             )
-            insert = sat_insert(spec, tmp, {r["column_name"]: r["data_type"] for r in rows})
+            types = {r["column_name"]: r["data_type"] for r in rows}
+            sql = _TableSql(columns, create, sat_insert(spec, tmp, types), sat_append(spec, tmp, types))
         else:
-            insert = hub_or_link_insert(spec, tmp)
-        self._sql[spec.name] = (create, insert, columns)
-        return self._sql[spec.name]
+            sql = _TableSql(columns, create, hub_or_link_insert(spec, tmp), None)
+        self._sql[spec.name] = sql
+        return sql
+
+
+_BEGIN = (
+    "select now() from (select pg_advisory_xact_lock($1), "
+    "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)) s"
+)
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def load_pipelined(
@@ -149,7 +268,7 @@ async def load_pipelined(
     rows = 0
     pending: VaultBatch | None = None
     for items in batches:
-        mapped = asyncio.to_thread(mapper, items)
+        mapped = asyncio.to_thread(mapper, _yielding(items))
         if pending is None:
             pending = await mapped
             continue
@@ -158,3 +277,13 @@ async def load_pipelined(
     if pending is not None:
         rows += (await loader.load(pending)).rows_inserted
     return rows
+
+
+def _yielding(items: Iterable[Any], every: int = 16) -> Iterator[Any]:
+    """The items, letting go of the GIL every few: the event loop's thread waits for it each
+    time PostgreSQL answers, and a busy mapping thread would otherwise hold it for up to the
+    interpreter's 5 ms switch interval — per statement, dozens of statements per batch."""
+    for i, item in enumerate(items, 1):
+        yield item
+        if not i % every:
+            time.sleep(0)

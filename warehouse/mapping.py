@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.events import RequestEvent
+from warehouse.tables import HubSpec, LinkSpec
 
 SOURCE = "gateway"
 PRICE_SOURCE = "price-catalog"
@@ -18,22 +20,49 @@ def _ms(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(repr(value)).quantize(_MS)
 
 
+_Names = tuple[str | None, ...]
+
+
+@dataclass(slots=True)
+class _Seen:
+    """Per batch: hub keys already added, by business keys. A batch has thousands of events but
+    a few hundred distinct customers, keys, models and end users: their hub and link rows are
+    added (and hashed) once per batch, a dictionary look-up per event after that."""
+
+    hubs: dict[tuple[HubSpec, _Names], bytes] = field(default_factory=dict)
+    links: set[tuple[LinkSpec, _Names]] = field(default_factory=set)
+
+    def hub(self, batch: VaultBatch, spec: HubSpec, *business_keys: str | None, record_source: str) -> bytes:
+        found = self.hubs.get((spec, business_keys))
+        if found is None:
+            found = batch.hub(spec, *business_keys, record_source=record_source)
+            self.hubs[(spec, business_keys)] = found
+        return found
+
+    def link(self, batch: VaultBatch, spec: LinkSpec, refs: tuple[bytes, ...], business_keys: _Names) -> None:
+        if (spec, business_keys) not in self.links:
+            self.links.add((spec, business_keys))
+            batch.link(spec, refs, business_keys, record_source=SOURCE)
+
+
 def batch_from_events(events: Iterable[RequestEvent]) -> VaultBatch:
     batch = VaultBatch()
+    seen = _Seen()
     for event in events:
-        add_request_event(batch, event)
+        add_request_event(batch, event, seen)
     return batch
 
 
-def add_request_event(batch: VaultBatch, ev: RequestEvent) -> None:
-    customer = batch.hub(t.HUB_CUSTOMER, ev.customer, record_source=SOURCE)
-    gateway_key = batch.hub(t.HUB_GATEWAY_KEY, ev.gateway_key_id, record_source=SOURCE)
-    provider = batch.hub(t.HUB_PROVIDER, ev.provider, record_source=SOURCE)
-    model = batch.hub(t.HUB_MODEL, ev.provider, ev.model, record_source=SOURCE)
-    provider_key = batch.hub(t.HUB_PROVIDER_KEY, ev.provider_key_id, record_source=SOURCE)
-    rule = batch.hub(t.HUB_ROUTING_RULE, ev.routing_rule_id, record_source=SOURCE)
-    end_user = batch.hub(
-        t.HUB_END_USER, ev.customer if ev.end_user else None, ev.end_user, record_source=SOURCE
+def add_request_event(batch: VaultBatch, ev: RequestEvent, seen: _Seen | None = None) -> None:
+    seen = seen or _Seen()
+    customer = seen.hub(batch, t.HUB_CUSTOMER, ev.customer, record_source=SOURCE)
+    gateway_key = seen.hub(batch, t.HUB_GATEWAY_KEY, ev.gateway_key_id, record_source=SOURCE)
+    provider = seen.hub(batch, t.HUB_PROVIDER, ev.provider, record_source=SOURCE)
+    model = seen.hub(batch, t.HUB_MODEL, ev.provider, ev.model, record_source=SOURCE)
+    provider_key = seen.hub(batch, t.HUB_PROVIDER_KEY, ev.provider_key_id, record_source=SOURCE)
+    rule = seen.hub(batch, t.HUB_ROUTING_RULE, ev.routing_rule_id, record_source=SOURCE)
+    end_user = seen.hub(
+        batch, t.HUB_END_USER, ev.customer if ev.end_user else None, ev.end_user, record_source=SOURCE
     )
     request = batch.hub(t.HUB_API_REQUEST, ev.request_id, record_source=SOURCE, cache=False)
 
@@ -53,29 +82,15 @@ def add_request_event(batch: VaultBatch, ev: RequestEvent) -> None:
         record_source=SOURCE,
     )
     if ev.gateway_key_id:
-        batch.link(
-            t.LNK_GATEWAY_KEY_CUSTOMER,
-            (gateway_key, customer),
-            (ev.gateway_key_id, ev.customer),
-            record_source=SOURCE,
-            cache=True,
+        seen.link(
+            batch, t.LNK_GATEWAY_KEY_CUSTOMER, (gateway_key, customer), (ev.gateway_key_id, ev.customer)
         )
     if ev.end_user:
-        batch.link(
-            t.LNK_END_USER_CUSTOMER,
-            (end_user, customer),
-            (ev.customer, ev.end_user, ev.customer),
-            record_source=SOURCE,
-            cache=True,
+        seen.link(
+            batch, t.LNK_END_USER_CUSTOMER, (end_user, customer), (ev.customer, ev.end_user, ev.customer)
         )
     if ev.provider and ev.model:
-        batch.link(
-            t.LNK_MODEL_PROVIDER,
-            (model, provider),
-            (ev.provider, ev.model, ev.provider),
-            record_source=SOURCE,
-            cache=True,
-        )
+        seen.link(batch, t.LNK_MODEL_PROVIDER, (model, provider), (ev.provider, ev.model, ev.provider))
 
     u = ev.usage
     batch.sat(
@@ -114,9 +129,9 @@ def add_request_event(batch: VaultBatch, ev: RequestEvent) -> None:
         record_source=SOURCE,
     )
     for a in ev.attempts:
-        a_provider = batch.hub(t.HUB_PROVIDER, a.provider, record_source=SOURCE)
-        a_model = batch.hub(t.HUB_MODEL, a.provider, a.model, record_source=SOURCE)
-        a_key = batch.hub(t.HUB_PROVIDER_KEY, a.provider_key_id, record_source=SOURCE)
+        a_provider = seen.hub(batch, t.HUB_PROVIDER, a.provider, record_source=SOURCE)
+        a_model = seen.hub(batch, t.HUB_MODEL, a.provider, a.model, record_source=SOURCE)
+        a_key = seen.hub(batch, t.HUB_PROVIDER_KEY, a.provider_key_id, record_source=SOURCE)
         batch.sat(
             t.SAT_API_REQUEST_ATTEMPT,
             request,
@@ -183,7 +198,7 @@ def add_request_event(batch: VaultBatch, ev: RequestEvent) -> None:
         batch.sat(t.SAT_API_REQUEST_PAYLOAD, request, tuple(pl.model_dump().values()), record_source=SOURCE)
     if ev.price is not None:
         p = ev.price
-        price_model = batch.hub(t.HUB_MODEL, p.provider, p.model, record_source=PRICE_SOURCE)
+        price_model = seen.hub(batch, t.HUB_MODEL, p.provider, p.model, record_source=PRICE_SOURCE)
         batch.sat(
             t.SAT_MODEL_PRICE,
             price_model,

@@ -262,3 +262,85 @@ async def test_pipelined_load_lands_every_batch_once(vault_pool: asyncpg.Pool) -
     count = "select count(*) from raw_vault.hub_api_request where api_request_hk <> $1"
     assert await vault_pool.fetchval(count, GHOST_HK) == 90
     assert await load_pipelined(loader, batches, batch_from_events) == 0  # idempotent
+
+
+async def test_new_events_are_appended_and_share_one_load_time(vault_pool: asyncpg.Pool) -> None:
+    events = list(synthetic_events(40, seed=51))
+    result = await VaultLoader(vault_pool).load(batch_from_events(events))
+    assert {
+        "hub_api_request",
+        "hub_cost_event",
+        "lnk_api_request_context",
+        "lnk_cost_event_api_request",
+        "sat_api_request_details",
+        "sat_api_request_attempt",
+        "sat_cost_event_details",
+    } <= result.appended
+    assert "hub_customer" not in result.appended  # shared hubs are always merged
+    assert result.inserted["sat_api_request_details"] == 40
+    async with vault_pool.acquire() as conn:
+        stamps: set[datetime] = set()
+        for spec in t.ALL_TABLES:
+            stamps |= {
+                r[0]
+                for r in await conn.fetch(
+                    f"select distinct load_dts from raw_vault.{spec.name} where record_source <> 'system'"
+                )
+            }
+        assert len(stamps) == 1  # the transaction's now(), whether COPYed or inserted
+        assert await conn.fetchval("select count(*) from raw_vault.sat_api_request_details") == 40
+
+
+async def test_a_redelivered_event_sends_its_batch_down_the_merge_path(vault_pool: asyncpg.Pool) -> None:
+    events = list(synthetic_events(30, seed=52))
+    loader = VaultLoader(vault_pool)
+    await loader.load(batch_from_events(events[:10]))
+    again = await loader.load(batch_from_events(events[5:30]))  # five of them already loaded
+    assert again.appended == set()
+    assert again.inserted["hub_api_request"] == again.inserted["sat_api_request_details"] == 20
+    async with vault_pool.acquire() as conn:
+        before = await _counts(conn)
+        for name in ("sat_api_request_details", "sat_cost_event_details", "lnk_api_request_context"):
+            assert before[name] == 30, name
+        assert (await loader.load(batch_from_events(events))).rows_inserted == 0
+        assert await _counts(conn) == before
+
+
+async def test_a_satellite_whose_hub_is_not_new_is_compared_even_beside_new_events(
+    vault_pool: asyncpg.Pool,
+) -> None:
+    """Rows hang off new keys only if *every* row of the table does; one old key: merge."""
+    loader = VaultLoader(vault_pool)
+    await loader.load(batch_from_events([_event("old")]))
+    batch = batch_from_events([_event("new")])
+    batch.sat(t.SAT_API_REQUEST_TAGS, hash_key("old"), ("ml",), record_source="gateway", sub_key="team")
+    batch.sat(t.SAT_API_REQUEST_TAGS, hash_key("old"), ("x",), record_source="gateway", sub_key="cost_center")
+    result = await loader.load(batch)
+    assert "hub_api_request" in result.appended and "sat_api_request_tags" not in result.appended
+    assert result.inserted["sat_api_request_tags"] == 2 + 1  # new's two tags, old's new one
+    tags = await vault_pool.fetch(
+        "select tag_key, tag_value from raw_vault.sat_api_request_tags where api_request_hk = $1 "
+        "order by tag_key",
+        hash_key("old"),
+    )
+    assert [tuple(r) for r in tags] == [("cost_center", "x"), ("project", "search"), ("team", "ml")]
+
+
+async def test_a_table_without_the_load_dts_default_is_stamped_by_the_loader(
+    vault_pool: asyncpg.Pool,
+) -> None:
+    async with vault_pool.acquire() as conn:
+        defaults = await conn.fetch(  # sql/009 gave the vault's tables the default
+            "select table_name from information_schema.columns where table_schema = 'raw_vault' "
+            "and column_name = 'load_dts' and column_default = 'now()'"
+        )
+        assert {t.HUB_API_REQUEST.name, t.LNK_API_REQUEST_CONTEXT.name} <= {r[0] for r in defaults}
+        await conn.execute("alter table raw_vault.hub_api_request alter column load_dts drop default")
+    result = await VaultLoader(vault_pool).load(batch_from_events([_event("r-stamped")]))
+    assert "hub_api_request" in result.appended
+    async with vault_pool.acquire() as conn:
+        hub, sat = await conn.fetchrow(
+            "select h.load_dts, s.load_dts from raw_vault.hub_api_request h "
+            "join raw_vault.sat_api_request_details s using (api_request_hk)"
+        )
+        assert hub == sat
