@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         description="KEK(s) for provider-key encryption: base64 of 32 bytes, comma-separated, current first; "
         "unset = generated into HOME/secrets/master-key.",
     )
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 key signing audit manifests: PEM or base64 of the 32-byte seed; "
+        "unset = generated into HOME/secrets/audit-signing-key.pem.",
+    )
     pg_host: str = Field(default="127.0.0.1", description="TCP address the embedded PostgreSQL listens on.")
     pg_port: int = Field(default=5433, description="TCP port of the embedded PostgreSQL (BI tools, dbt).")
     redis_port: int = Field(default=6380, description="TCP port of the embedded Redis (loopback only).")

@@ -387,6 +387,29 @@ SAT_API_REQUEST_PAYLOAD = SatSpec(
     ),
 )
 
+# -- 011: audit exports and their chain --------------------------------------------------------
+HUB_AUDIT_EXPORT = HubSpec("hub_audit_export", "audit_export_hk", ("audit_export_bk",))
+LNK_AUDIT_EXPORT_CUSTOMER = LinkSpec(
+    "lnk_audit_export_customer", "audit_export_customer_hk", ("audit_export_hk", "customer_hk")
+)
+SAT_AUDIT_EXPORT_MANIFEST = SatSpec(
+    "sat_audit_export_manifest",
+    "audit_export_hk",
+    (
+        "changed_by",
+        "customer_bk",
+        "period_from",
+        "period_to",
+        "as_of",
+        "manifest_sha256",
+        "previous_manifest_sha256",
+        "signing_key_id",
+        "requests",
+        "customer_cost",
+        "software_version",
+    ),
+)
+
 HUBS: tuple[HubSpec, ...] = (
     HUB_CUSTOMER,
     HUB_GATEWAY_KEY,
@@ -400,6 +423,7 @@ HUBS: tuple[HubSpec, ...] = (
     HUB_INVOICE,
     HUB_ADMIN_ACTION,
     HUB_BUDGET_ALERT,
+    HUB_AUDIT_EXPORT,
 )
 LINKS: tuple[LinkSpec, ...] = (
     LNK_API_REQUEST_CONTEXT,
@@ -412,6 +436,7 @@ LINKS: tuple[LinkSpec, ...] = (
     LNK_INVOICE_CUSTOMER,
     LNK_ADMIN_ACTION_CUSTOMER,
     LNK_BUDGET_ALERT_CUSTOMER,
+    LNK_AUDIT_EXPORT_CUSTOMER,
 )
 SATELLITES: tuple[SatSpec, ...] = (
     SAT_CUSTOMER_CONFIG,
@@ -429,5 +454,6 @@ SATELLITES: tuple[SatSpec, ...] = (
     SAT_API_REQUEST_PAYLOAD,
     SAT_BUDGET_ALERT_DELIVERY,
     SAT_CUSTOMER_WEBHOOK_SECRET,
+    SAT_AUDIT_EXPORT_MANIFEST,
 )
 ALL_TABLES: tuple[TableSpec, ...] = (*HUBS, *LINKS, *SATELLITES)
