@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test lint bench clean
+.PHONY: install run demo test fuzz lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: install
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+## A longer property-based run of both APIs from their OpenAPI schema (make test runs a short one).
+fuzz: install
+	ONEVAULT_FUZZ_EXAMPLES=200 $(PY) -m pytest -q tests/gateway/e2e/test_schema_fuzz.py tests/gateway/e2e/test_bad_input.py
 
 lint: install
 	$(PY) -m ruff check .

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -81,6 +82,48 @@ _CHOICES = {
     "cache_mode": ("off", "exact", "semantic"),
     "pii_mode": ("off", "flag", "redact", "block"),
 }
+TIERS = ("basic", "standard", "premium", "enterprise")
+STATUSES = ("active", "suspended")
+COMPLIANCE_LEVELS = ("none", "hipaa", "gdpr", "sox")
+# The value-added services seed 003's bill charges for (prices: dbt_project/seeds/service_catalog.csv).
+SERVICES = ("analytics", "smart_routing", "compliance_reporting", "priority_support")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")  # ISO 4217 alphabetic code
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+
+
+def check_config(config: CustomerConfig) -> None:
+    """Every setting is one the gateway and the billing run understand, before a row is written."""
+    if config.display_name is not None and not _PRINTABLE.match(config.display_name):
+        raise AdminError("display_name is 1-200 printable characters")
+    for name, allowed in (
+        ("tier", TIERS),
+        ("status", STATUSES),
+        ("compliance_level", COMPLIANCE_LEVELS),
+    ):
+        if getattr(config, name) not in allowed:
+            raise AdminError(f"{name} must be one of {', '.join(allowed)}")
+    unknown = sorted(set(config.subscribed_services) - set(SERVICES))
+    if unknown:
+        raise AdminError(f"unknown service(s) {', '.join(unknown)}; services are {', '.join(SERVICES)}")
+    if not Decimal(0) <= config.tax_rate_pct < 100:
+        raise AdminError("tax_rate_pct must be at least 0 and below 100")
+    if not _CURRENCY.match(config.currency or ""):
+        raise AdminError("currency is an ISO 4217 code such as USD or EUR")
+    if config.budget_webhook_url is not None:
+        check_webhook_url(config.budget_webhook_url)
+    for name in ("budget_daily", "budget_monthly", "markup_pct", "rate_limit_rpm", "rate_limit_tpm"):
+        value = getattr(config, name)
+        if value is not None and value < 0:
+            raise AdminError(f"{name} must not be negative")
+    check_data_settings(config)
+
+
+def check_webhook_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname or len(url) > 2048:
+        raise AdminError("budget_webhook_url must be an http(s) URL with a host")
+    if parts.username or parts.password:
+        raise AdminError("budget_webhook_url must not carry credentials (the payload is signed instead)")
 
 
 def check_data_settings(config: CustomerConfig) -> None:
@@ -112,7 +155,7 @@ async def create_customer(pool: asyncpg.Pool, slug: str, config: CustomerConfig,
         )
     if await customer_exists(pool, slug):
         raise AdminError(f"customer {slug!r} already exists")
-    check_data_settings(config)
+    check_config(config)
     batch = VaultBatch()
     hk = batch.hub(t.HUB_CUSTOMER, slug, record_source=SOURCE)
     batch.sat(t.SAT_CUSTOMER_CONFIG, hk, config.values(changed_by), record_source=SOURCE)
@@ -143,20 +186,10 @@ async def update_customer(
     unknown = set(changes) - {f.name for f in fields(CustomerConfig)}
     if unknown:
         raise AdminError(f"unknown customer setting(s): {', '.join(sorted(unknown))}")
+    if "subscribed_services" in changes:
+        changes = {**changes, "subscribed_services": tuple(changes["subscribed_services"] or ())}
     config = replace(await current_config(pool, slug), **changes)
-    if config.status not in ("active", "suspended"):
-        raise AdminError("status must be 'active' or 'suspended'")
-    if config.compliance_level not in ("none", "hipaa", "gdpr", "sox"):
-        raise AdminError("compliance level must be one of none, hipaa, gdpr, sox")
-    for name in ("budget_daily", "budget_monthly", "markup_pct"):
-        value = getattr(config, name)
-        if value is not None and value < 0:
-            raise AdminError(f"{name} must not be negative")
-    check_data_settings(config)
-    for name in ("rate_limit_rpm", "rate_limit_tpm"):
-        value = getattr(config, name)
-        if value is not None and value < 0:
-            raise AdminError(f"{name} must not be negative")
+    check_config(config)
     batch = VaultBatch()
     hk = batch.hub(t.HUB_CUSTOMER, slug, record_source=SOURCE)
     batch.sat(t.SAT_CUSTOMER_CONFIG, hk, config.values(changed_by), record_source=SOURCE)

@@ -14,6 +14,7 @@ from gateway.auth.keys import generate_key, key_hash, key_prefix
 from gateway.auth.principal import NO_LIMITS, Limits
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
+from warehouse.hashing import hash_key
 from warehouse.loader import VaultLoader
 
 
@@ -84,10 +85,24 @@ order by s.gateway_key_hk, s.load_dts desc
 """
 
 
+# When each key last made a request, from the ledger itself (so it needs no write on the hot path;
+# it trails the gateway by the loader's lag, well under a second).
+_LAST_USED_SQL = """
+select h.gateway_key_bk as key_id, max(d.request_ts) as last_used_at
+from raw_vault.lnk_api_request_context l
+join raw_vault.hub_gateway_key h using (gateway_key_hk)
+join raw_vault.sat_api_request_details d using (api_request_hk)
+where l.customer_hk = $1
+group by h.gateway_key_bk
+"""
+
+
 async def list_keys(pool: asyncpg.Pool, customer: str) -> list[dict[str, Any]]:
-    """The customer's keys as they stand now (never a secret: prefix, status, limits)."""
+    """The customer's keys as they stand now (never a secret: prefix, status, limits, last use)."""
     rows = await pool.fetch(_KEYS_SQL.format(where="c.customer_bk = $1"), customer)
-    return sorted((_public(r) for r in rows), key=lambda k: k["created_at"])
+    last_used = dict(await pool.fetch(_LAST_USED_SQL, hash_key(customer)))
+    keys = [{**_public(r), "last_used_at": last_used.get(r["key_id"])} for r in rows]
+    return sorted(keys, key=lambda k: k["created_at"])
 
 
 async def key_hashes(pool: asyncpg.Pool, customer: str) -> list[asyncpg.Record]:

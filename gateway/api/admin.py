@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import JSONResponse
 
 from gateway.admin.audit import AdminAction, audited, record_admin_action, refused_status
@@ -48,29 +48,62 @@ router = APIRouter(prefix="/admin/v1", tags=["admin"])
 T = TypeVar("T")
 
 
-class CustomerBody(BaseModel):
+def _no_control_characters(value: Any, where: str = "body") -> None:
+    if isinstance(value, str):
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError(f"{where}: control characters are not accepted")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _no_control_characters(k, where)
+            _no_control_characters(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for v in value:
+            _no_control_characters(v, where)
+
+
+class AdminBody(BaseModel):
+    """Admin bodies: unknown fields refused, and no control characters anywhere — every string
+    lands in the vault (PostgreSQL text cannot hold NUL) or in an operator's terminal."""
+
     model_config = ConfigDict(extra="forbid")
 
-    display_name: str | None = None
-    tier: str | None = None
-    status: str | None = None
-    markup_pct: Decimal | None = Field(None, ge=0)
-    budget_daily: Decimal | None = Field(None, ge=0)
-    budget_monthly: Decimal | None = Field(None, ge=0)
-    rate_limit_rpm: int | None = Field(None, ge=0)
-    rate_limit_tpm: int | None = Field(None, ge=0)
-    compliance_level: str | None = None
-    retention_mode: str | None = None
-    tax_rate_pct: Decimal | None = Field(None, ge=0)
-    currency: str | None = None
-    budget_webhook_url: str | None = None
+    @model_validator(mode="before")
+    @classmethod
+    def _printable(cls, data: Any) -> Any:
+        _no_control_characters(data)
+        return data
+
+
+# Bounds follow the vault's column types, so a value that passes here can always be recorded.
+_Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
+_Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+_Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class CustomerBody(AdminBody):
+    display_name: _Text | None = None
+    tier: Literal["basic", "standard", "premium", "enterprise"] | None = None
+    status: Literal["active", "suspended"] | None = None
+    markup_pct: Decimal | None = Field(None, ge=0, le=1000, decimal_places=4)
+    budget_daily: _Money | None = None
+    budget_monthly: _Money | None = None
+    rate_limit_rpm: _Count | None = None
+    rate_limit_tpm: _Count | None = None
+    compliance_level: Literal["none", "hipaa", "gdpr", "sox"] | None = None
+    retention_mode: Literal["none", "hash", "encrypted"] | None = None
+    subscribed_services: (
+        list[Literal["analytics", "smart_routing", "compliance_reporting", "priority_support"]] | None
+    ) = Field(None, max_length=10)
+    tax_rate_pct: Decimal | None = Field(None, ge=0, lt=100, decimal_places=4)
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    budget_webhook_url: str | None = Field(None, max_length=2048)
     # caches, PII, embeddings (checked by gateway.admin.customers.check_data_settings)
-    cache_mode: str | None = None
-    cache_ttl_s: int | None = None
-    cache_similarity: Decimal | None = None
-    cache_price_per_request: Decimal | None = None
-    cache_price_per_1k_tokens: Decimal | None = None
-    pii_mode: str | None = None
+    cache_mode: str | None = Field(None, max_length=20)
+    cache_ttl_s: _Count | None = None
+    cache_similarity: Decimal | None = Field(None, gt=0, le=1, decimal_places=4)
+    cache_price_per_request: Decimal | None = Field(None, ge=0, max_digits=24, decimal_places=12)
+    cache_price_per_1k_tokens: Decimal | None = Field(None, ge=0, max_digits=24, decimal_places=12)
+    pii_mode: str | None = Field(None, max_length=20)
     embedding_model: str | None = Field(None, max_length=200)
 
 
@@ -78,42 +111,36 @@ class NewCustomer(CustomerBody):
     slug: str
 
 
-class NewKey(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    label: str | None = None
-    allowed_models: list[str] | None = None
+class NewKey(AdminBody):
+    label: _Text | None = None
+    allowed_models: list[_Text] | None = Field(None, max_length=500)
     expires_at: AwareDatetime | None = None
-    rate_limit_rpm: int | None = Field(None, ge=0)
-    rate_limit_tpm: int | None = Field(None, ge=0)
-    budget_daily: Decimal | None = Field(None, ge=0)
-    budget_monthly: Decimal | None = Field(None, ge=0)
+    rate_limit_rpm: _Count | None = None
+    rate_limit_tpm: _Count | None = None
+    budget_daily: _Money | None = None
+    budget_monthly: _Money | None = None
 
 
-class Rotation(BaseModel):
-    grace_hours: float = Field(24.0, ge=0, le=24 * 90)
+class Rotation(AdminBody):
+    grace_hours: float = Field(24.0, ge=0, le=24 * 90, allow_inf_nan=False)
 
 
-class NewProviderKey(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    provider: str
-    api_style: str
-    secret: str = Field(repr=False)
-    base_url: str | None = None
-    label: str | None = None
-    allowed_models: list[str] | None = None
-    budget_daily: Decimal | None = Field(None, ge=0)
-    budget_monthly: Decimal | None = Field(None, ge=0)
+class NewProviderKey(AdminBody):
+    provider: _Text
+    api_style: _Text
+    secret: str = Field(repr=False, min_length=1, max_length=4096)
+    base_url: str | None = Field(None, max_length=2048)
+    label: _Text | None = None
+    allowed_models: list[_Text] | None = Field(None, max_length=500)
+    budget_daily: _Money | None = None
+    budget_monthly: _Money | None = None
 
 
-class RuleChanges(BaseModel):
+class RuleChanges(AdminBody):
     """A rule's fields; on PATCH only those given change (the rest stay as in force)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     name: str | None = Field(None, min_length=1, max_length=200)
-    priority: int | None = None
+    priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
     conditions: dict[str, Any] | None = None
     strategy: str | None = None
     target: str | None = None
@@ -125,7 +152,7 @@ class RuleChanges(BaseModel):
 
 class NewRule(RuleChanges):
     name: str = Field(min_length=1, max_length=200)
-    priority: int = 100
+    priority: int = Field(100, ge=-1_000_000, le=1_000_000)
 
 
 def _json(value: Any) -> Any:

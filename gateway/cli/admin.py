@@ -15,6 +15,7 @@ import typer
 
 from gateway.admin.audit import AdminAction, audited, record_admin_action
 from gateway.admin.customers import (
+    SERVICES,
     AdminError,
     CustomerConfig,
     create_customer,
@@ -51,15 +52,43 @@ def fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
+_TIER = "basic | standard | premium | enterprise (the tier's monthly base fee is on every invoice)."
+_SERVICES = "Comma-separated value-added services billed monthly: " + ", ".join(SERVICES) + " ('' = none)."
+_WEBHOOK = "Budget alerts (50/80/100 %%) are POSTed here, signed; get the secret: onevault alerts secret."
+
+
+def _services(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def _given(**settings: Any) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if v is not None}
+
+
 @customers.command("create")
 def customers_create(
     slug: str = typer.Argument(..., help="Customer id: lower-case letters, digits and '-'."),
     name: str = typer.Option(None, help="Display name."),
     markup: Decimal = typer.Option(None, help="Markup %% on provider cost (default from settings)."),
+    tier: str = typer.Option(None, help=_TIER),
+    services: str = typer.Option(None, help=_SERVICES),
+    tax_rate: Decimal = typer.Option(None, help="Tax rate %% applied to invoices."),
+    currency: str = typer.Option(None, help="ISO 4217 invoice currency (default USD)."),
+    webhook_url: str = typer.Option(None, help=_WEBHOOK),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create a customer."""
-    config = CustomerConfig(display_name=name, markup_pct=markup)
+    config = CustomerConfig(
+        **_given(
+            display_name=name,
+            markup_pct=markup,
+            tier=tier,
+            subscribed_services=_services(services),
+            tax_rate_pct=tax_rate,
+            currency=currency,
+            budget_webhook_url=webhook_url,
+        )
+    )
     run_audited(
         admin_call("customers.create", slug, slug),
         lambda pool: create_customer(pool, slug, config, changed_by=operator()),
@@ -150,12 +179,22 @@ def customers_update(
     cache_price_request: Decimal = typer.Option(None, help="Charge per cache hit."),
     cache_price_1k: Decimal = typer.Option(None, help="Charge per 1,000 tokens served from cache."),
     embedding_model: str = typer.Option(None, help="[provider/]model for the semantic cache."),
+    tier: str = typer.Option(None, help=_TIER),
+    services: str = typer.Option(None, help=_SERVICES),
+    tax_rate: Decimal = typer.Option(None, help="Tax rate %% applied to invoices."),
+    currency: str = typer.Option(None, help="ISO 4217 invoice currency."),
+    webhook_url: str = typer.Option(None, help=_WEBHOOK),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Change a customer's settings (a new history row; takes effect within seconds)."""
     changes = {
         k: v
         for k, v in {
+            "tier": tier,
+            "subscribed_services": _services(services),
+            "tax_rate_pct": tax_rate,
+            "currency": currency,
+            "budget_webhook_url": webhook_url,
             "display_name": name,
             "status": status,
             "markup_pct": markup,
@@ -225,10 +264,13 @@ def keys_list(
     customer: str = typer.Argument(..., help="The customer."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List a customer's keys: prefix, label, status, limits (never the secret)."""
+    """List a customer's keys: prefix, label, status, last use (never the secret)."""
     rows = with_pool(lambda pool: list_keys(pool, customer))
     text = "\n".join(
-        f"{r['key_id']}  {r['key_prefix']:<18} {r['status']:<8} {r['label'] or ''}" for r in rows
+        f"{r['key_id']}  {r['key_prefix']:<18} {r['status']:<8} "
+        f"last used {r['last_used_at'].isoformat(timespec='seconds') if r['last_used_at'] else 'never':<25} "
+        f"{r['label'] or ''}"
+        for r in rows
     )
     echo_result(rows, as_json, text or f"{customer} has no keys")
 
