@@ -25,14 +25,23 @@ class VaultBatch:
         self._links: dict[LinkSpec, dict[bytes, tuple[Any, ...]]] = {}
         self._sats: dict[SatSpec, dict[Any, tuple[Any, ...]]] = {}
 
-    def hub(self, spec: HubSpec, *business_keys: str | None, record_source: str, cache: bool = True) -> bytes:
-        """Add a hub row and return its hash key; a missing business key is the ghost record."""
+    def hub(
+        self,
+        spec: HubSpec,
+        *business_keys: str | None,
+        record_source: str,
+        cache: bool = True,
+        hk: bytes | None = None,
+    ) -> bytes:
+        """Add a hub row and return its hash key; a missing business key is the ghost record.
+        ``hk``: the key when the caller already hashed the business keys (``hashing.key_text``)."""
         if len(business_keys) != len(spec.business_keys):
             raise ValueError(f"{spec.name} takes {len(spec.business_keys)} business key part(s)")
         for bk in business_keys:
             if not bk:
                 return GHOST_HK
-        hk = _cached_key(*business_keys) if cache else hash_key(*business_keys)
+        if hk is None:
+            hk = _cached_key(*business_keys) if cache else hash_key(*business_keys)
         rows = self._hubs.setdefault(spec, {})
         if hk not in rows:
             rows[hk] = (hk, *business_keys, record_source)
@@ -46,11 +55,13 @@ class VaultBatch:
         *,
         record_source: str,
         cache: bool = False,
+        hk: bytes | None = None,
     ) -> bytes:
-        """Add a link row; its key hashes the business keys of every hub it joins."""
+        """Add a link row; its key hashes the business keys of every hub it joins (or is ``hk``)."""
         if len(refs) != len(spec.refs):
             raise ValueError(f"{spec.name} joins {len(spec.refs)} hubs, got {len(refs)}")
-        hk = _cached_key(*business_keys) if cache else hash_key(*business_keys)
+        if hk is None:
+            hk = _cached_key(*business_keys) if cache else hash_key(*business_keys)
         rows = self._links.setdefault(spec, {})
         if hk not in rows:
             rows[hk] = (hk, *refs, record_source)

@@ -103,6 +103,18 @@ def hash_key(*parts: Any) -> bytes:
     return hashlib.sha256(DELIMITER.join(map(_key_part, parts)).encode()).digest()
 
 
+def key_text(*parts: Any) -> str:
+    """The text ``hash_key`` hashes. Texts join with ``DELIMITER``: ``hash_text(key_text(a) +
+    DELIMITER + key_text(b, c)) == hash_key(a, b, c)``, so a link's key can reuse the parts its
+    hubs (or other links of the batch) already normalised."""
+    return DELIMITER.join(map(_key_part, parts))
+
+
+def hash_text(text: str) -> bytes:
+    """The hash key of a ``key_text``."""
+    return hashlib.sha256(text.encode()).digest()
+
+
 def hash_diff(parts: Iterable[Any]) -> bytes:
     """Hash diff over descriptive columns in declared order (exact: case and spacing count)."""
     return hashlib.sha256(DELIMITER.join(map(_diff_part, parts)).encode()).digest()

@@ -17,12 +17,14 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
 from warehouse.batch import VaultBatch
 from warehouse.tables import SCHEMA, HubSpec, LinkSpec, SatSpec, TableSpec
+
+T = TypeVar("T")
 
 _LOAD_LOCK = 0x0E7A_0002  # loaders take turns so a redelivered event cannot race its twin
 
@@ -268,7 +270,7 @@ async def load_pipelined(
     rows = 0
     pending: VaultBatch | None = None
     for items in batches:
-        mapped = asyncio.to_thread(mapper, _yielding(items))
+        mapped = asyncio.to_thread(mapper, gil_yielding(items))
         if pending is None:
             pending = await mapped
             continue
@@ -279,10 +281,10 @@ async def load_pipelined(
     return rows
 
 
-def _yielding(items: Iterable[Any], every: int = 16) -> Iterator[Any]:
-    """The items, letting go of the GIL every few: the event loop's thread waits for it each
-    time PostgreSQL answers, and a busy mapping thread would otherwise hold it for up to the
-    interpreter's 5 ms switch interval — per statement, dozens of statements per batch."""
+def gil_yielding(items: Iterable[T], every: int = 16) -> Iterator[T]:
+    """The items, letting go of the GIL every few (for a worker thread's loop): the event loop's
+    thread waits for it each time PostgreSQL answers, and a busy worker would otherwise hold it
+    for up to the interpreter's 5 ms switch interval — per statement, dozens per batch."""
     for i, item in enumerate(items, 1):
         yield item
         if not i % every:

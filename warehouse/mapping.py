@@ -9,7 +9,8 @@ from decimal import Decimal
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.events import RequestEvent
-from warehouse.tables import HubSpec, LinkSpec
+from warehouse.hashing import DELIMITER, hash_text, key_text
+from warehouse.tables import HubSpec
 
 SOURCE = "gateway"
 PRICE_SOURCE = "price-catalog"
@@ -20,17 +21,28 @@ def _ms(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(repr(value)).quantize(_MS)
 
 
-_Names = tuple[str | None, ...]
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """Who asked and what served: the hub keys a request links to, and their key text."""
+
+    customer: bytes
+    gateway_key: bytes
+    provider: bytes
+    model: bytes
+    provider_key: bytes
+    rule: bytes
+    text: str  # key_text of (customer, gateway key, provider, model, provider key, rule)
 
 
 @dataclass(slots=True)
 class _Seen:
-    """Per batch: hub keys already added, by business keys. A batch has thousands of events but
-    a few hundred distinct customers, keys, models and end users: their hub and link rows are
-    added (and hashed) once per batch, a dictionary look-up per event after that."""
+    """Per batch: what the batch already holds, by business keys. A batch has thousands of
+    events but a few hundred distinct customer/key/model contexts and end users: their hub and
+    link rows are added (and hashed) once per batch, a dictionary look-up per event after that."""
 
-    hubs: dict[tuple[HubSpec, _Names], bytes] = field(default_factory=dict)
-    links: set[tuple[LinkSpec, _Names]] = field(default_factory=set)
+    contexts: dict[tuple[str | None, ...], _Context] = field(default_factory=dict)
+    end_users: dict[tuple[str, str | None], tuple[bytes, str]] = field(default_factory=dict)
+    hubs: dict[tuple[HubSpec, tuple[str | None, ...]], bytes] = field(default_factory=dict)
 
     def hub(self, batch: VaultBatch, spec: HubSpec, *business_keys: str | None, record_source: str) -> bytes:
         found = self.hubs.get((spec, business_keys))
@@ -39,10 +51,69 @@ class _Seen:
             self.hubs[(spec, business_keys)] = found
         return found
 
-    def link(self, batch: VaultBatch, spec: LinkSpec, refs: tuple[bytes, ...], business_keys: _Names) -> None:
-        if (spec, business_keys) not in self.links:
-            self.links.add((spec, business_keys))
-            batch.link(spec, refs, business_keys, record_source=SOURCE)
+    def context(self, batch: VaultBatch, ev: RequestEvent) -> _Context:
+        names = (
+            ev.customer,
+            ev.gateway_key_id,
+            ev.provider,
+            ev.model,
+            ev.provider_key_id,
+            ev.routing_rule_id,
+        )
+        found = self.contexts.get(names)
+        if found is None:
+            found = self.contexts[names] = _add_context(self, batch, ev, names)
+        return found
+
+    def end_user(self, batch: VaultBatch, ev: RequestEvent, customer: bytes) -> tuple[bytes, str]:
+        """The end user's hub key (the ghost when none) and its key text."""
+        found = self.end_users.get((ev.customer, ev.end_user))
+        if found is None:
+            hk = batch.hub(
+                t.HUB_END_USER, ev.customer if ev.end_user else None, ev.end_user, record_source=SOURCE
+            )
+            if ev.end_user:
+                batch.link(
+                    t.LNK_END_USER_CUSTOMER,
+                    (hk, customer),
+                    (ev.customer, ev.end_user, ev.customer),
+                    record_source=SOURCE,
+                    cache=True,
+                )
+            found = self.end_users[(ev.customer, ev.end_user)] = (hk, key_text(ev.end_user))
+        return found
+
+
+def _add_context(seen: _Seen, batch: VaultBatch, ev: RequestEvent, names: tuple[str | None, ...]) -> _Context:
+    customer = seen.hub(batch, t.HUB_CUSTOMER, ev.customer, record_source=SOURCE)
+    gateway_key = seen.hub(batch, t.HUB_GATEWAY_KEY, ev.gateway_key_id, record_source=SOURCE)
+    provider = seen.hub(batch, t.HUB_PROVIDER, ev.provider, record_source=SOURCE)
+    model = seen.hub(batch, t.HUB_MODEL, ev.provider, ev.model, record_source=SOURCE)
+    if ev.gateway_key_id:
+        batch.link(
+            t.LNK_GATEWAY_KEY_CUSTOMER,
+            (gateway_key, customer),
+            (ev.gateway_key_id, ev.customer),
+            record_source=SOURCE,
+            cache=True,
+        )
+    if ev.provider and ev.model:
+        batch.link(
+            t.LNK_MODEL_PROVIDER,
+            (model, provider),
+            (ev.provider, ev.model, ev.provider),
+            record_source=SOURCE,
+            cache=True,
+        )
+    return _Context(
+        customer,
+        gateway_key,
+        provider,
+        model,
+        seen.hub(batch, t.HUB_PROVIDER_KEY, ev.provider_key_id, record_source=SOURCE),
+        seen.hub(batch, t.HUB_ROUTING_RULE, ev.routing_rule_id, record_source=SOURCE),
+        key_text(*names),
+    )
 
 
 def batch_from_events(events: Iterable[RequestEvent]) -> VaultBatch:
@@ -55,20 +126,24 @@ def batch_from_events(events: Iterable[RequestEvent]) -> VaultBatch:
 
 def add_request_event(batch: VaultBatch, ev: RequestEvent, seen: _Seen | None = None) -> None:
     seen = seen or _Seen()
-    customer = seen.hub(batch, t.HUB_CUSTOMER, ev.customer, record_source=SOURCE)
-    gateway_key = seen.hub(batch, t.HUB_GATEWAY_KEY, ev.gateway_key_id, record_source=SOURCE)
-    provider = seen.hub(batch, t.HUB_PROVIDER, ev.provider, record_source=SOURCE)
-    model = seen.hub(batch, t.HUB_MODEL, ev.provider, ev.model, record_source=SOURCE)
-    provider_key = seen.hub(batch, t.HUB_PROVIDER_KEY, ev.provider_key_id, record_source=SOURCE)
-    rule = seen.hub(batch, t.HUB_ROUTING_RULE, ev.routing_rule_id, record_source=SOURCE)
-    end_user = seen.hub(
-        batch, t.HUB_END_USER, ev.customer if ev.end_user else None, ev.end_user, record_source=SOURCE
-    )
-    request = batch.hub(t.HUB_API_REQUEST, ev.request_id, record_source=SOURCE, cache=False)
-
+    ctx = seen.context(batch, ev)
+    end_user, end_user_text = seen.end_user(batch, ev, ctx.customer)
+    # The request's own keys, hashed from texts: the context link's key is the request id's
+    # text + the context's + the end user's, exactly hash_key(request_id, customer, ..., end_user).
+    request_text = key_text(ev.request_id)
+    request = batch.hub(t.HUB_API_REQUEST, ev.request_id, record_source=SOURCE, hk=hash_text(request_text))
     batch.link(
         t.LNK_API_REQUEST_CONTEXT,
-        (request, customer, gateway_key, provider, model, provider_key, rule, end_user),
+        (
+            request,
+            ctx.customer,
+            ctx.gateway_key,
+            ctx.provider,
+            ctx.model,
+            ctx.provider_key,
+            ctx.rule,
+            end_user,
+        ),
         (
             ev.request_id,
             ev.customer,
@@ -80,17 +155,8 @@ def add_request_event(batch: VaultBatch, ev: RequestEvent, seen: _Seen | None = 
             ev.end_user,
         ),
         record_source=SOURCE,
+        hk=hash_text(f"{request_text}{DELIMITER}{ctx.text}{DELIMITER}{end_user_text}"),
     )
-    if ev.gateway_key_id:
-        seen.link(
-            batch, t.LNK_GATEWAY_KEY_CUSTOMER, (gateway_key, customer), (ev.gateway_key_id, ev.customer)
-        )
-    if ev.end_user:
-        seen.link(
-            batch, t.LNK_END_USER_CUSTOMER, (end_user, customer), (ev.customer, ev.end_user, ev.customer)
-        )
-    if ev.provider and ev.model:
-        seen.link(batch, t.LNK_MODEL_PROVIDER, (model, provider), (ev.provider, ev.model, ev.provider))
 
     u = ev.usage
     batch.sat(
@@ -158,12 +224,14 @@ def add_request_event(batch: VaultBatch, ev: RequestEvent, seen: _Seen | None = 
 
     if ev.cost is not None:
         c = ev.cost
-        cost = batch.hub(t.HUB_COST_EVENT, c.cost_event_id, record_source=SOURCE, cache=False)
+        cost_text = key_text(c.cost_event_id)
+        cost = batch.hub(t.HUB_COST_EVENT, c.cost_event_id, record_source=SOURCE, hk=hash_text(cost_text))
         batch.link(
             t.LNK_COST_EVENT_API_REQUEST,
             (cost, request),
             (c.cost_event_id, ev.request_id),
             record_source=SOURCE,
+            hk=hash_text(f"{cost_text}{DELIMITER}{request_text}"),
         )
         ct = c.tokens
         batch.sat(

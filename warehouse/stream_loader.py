@@ -10,6 +10,11 @@ After a partial batch the loader lingers ``linger_ms`` before reading again (Kaf
 ``linger.ms``): at low traffic this turns one PostgreSQL transaction per request into a few per
 second, which is most of the gateway's CPU otherwise; at high traffic batches fill and it never
 waits. Loader lag stays bounded by the linger plus one load.
+
+Under a backlog (full batches) loading is pipelined like ``load_pipelined``: the next batch is
+read, parsed and mapped in a worker thread while PostgreSQL loads the current one, so parsing
+JSON and mapping (Python, one core) overlap the inserts (the server, the other core). Each
+batch is still acknowledged only after its own transaction commits.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError, ResponseError
 
+from warehouse.batch import VaultBatch
 from warehouse.events import RequestEvent
-from warehouse.loader import VaultLoader
+from warehouse.loader import VaultLoader, gil_yielding
 from warehouse.mapping import batch_from_events
 from warehouse.settings import Settings
 
@@ -47,6 +53,31 @@ class LoaderStats:
     dead_lettered: int = 0
     last_error: str | None = None
     last_success_monotonic: float = field(default_factory=time.monotonic)
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """Stream entries read, parsed and mapped, waiting to be loaded and acknowledged."""
+
+    ids: list[bytes]
+    batch: VaultBatch | None
+    events: int
+    bad: list[dict]  # fields of entries that are not events: dead-lettered with the ack
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _parse_and_map(entries: Sequence[tuple[bytes, dict]]) -> _Prepared:
+    events: list[RequestEvent] = []
+    bad: list[dict] = []
+    for _eid, fields in gil_yielding(entries):
+        try:
+            events.append(RequestEvent.from_json(fields[b"event"]))
+        except (KeyError, ValidationError, ValueError):
+            bad.append(fields)
+    batch = batch_from_events(gil_yielding(events)) if events else None
+    return _Prepared([eid for eid, _ in entries], batch, len(events), bad)
 
 
 class StreamLoader:
@@ -97,11 +128,11 @@ class StreamLoader:
         while not self._stopping.is_set():
             try:
                 await self.ensure_group()
-                loaded = await self.drain_once(block=True)
+                _, last = await self._drain_pipelined(block=True)
                 backoff = 0.2
-                if not loaded:
+                if not last:
                     await self._claim_abandoned()
-                elif loaded < self.batch_size and self.linger_ms:
+                elif last < self.batch_size and self.linger_ms:
                     await self._sleep(self.linger_ms / 1000)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RedisError, TimeoutError) as exc:
                 self.stats.failures += 1
@@ -114,12 +145,9 @@ class StreamLoader:
         self._stopping.set()
 
     async def drain_once(self, *, block: bool = False) -> int:
-        """Load our own pending entries first (a previous failed try), then new ones."""
-        pending = await self._read("0")
-        if pending:
-            return await self._load(pending)
-        fresh = await self._read(">", block=self.block_ms if block else None)
-        return await self._load(fresh) if fresh else 0
+        """Load one batch: our own pending entries first (a previous failed try), then new ones."""
+        entries = await self._read_pending_or_new(block)
+        return await self._commit(await self._prepare(entries)) if entries else 0
 
     async def drain_all(self, timeout: float = 30.0) -> int:
         """Load everything currently in the stream (tests, CLI, shutdown)."""
@@ -127,13 +155,44 @@ class StreamLoader:
         total = 0
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            n = await self.drain_once()
+            n, _ = await self._drain_pipelined()
             if n == 0:
                 n = await self._claim_abandoned(idle_ms=0)
                 if n == 0:
                     return total
             total += n
         raise TimeoutError(f"stream {self.stream} not drained within {timeout}s")
+
+    async def _drain_pipelined(self, *, block: bool = False) -> tuple[int, int]:
+        """Load batches while they come full, preparing batch *n+1* while batch *n* loads.
+        Returns (entries loaded, size of the last batch)."""
+        entries = await self._read_pending_or_new(block)
+        if not entries:
+            return 0, 0
+        ready = await self._prepare(entries)
+        total = 0
+        while len(ready) >= self.batch_size and not self._stopping.is_set():
+            loaded, ahead = await asyncio.gather(
+                self._commit(ready), self._read_and_prepare(), return_exceptions=True
+            )
+            for outcome in (loaded, ahead):
+                if isinstance(outcome, BaseException):  # what was read ahead stays pending
+                    raise outcome
+            assert isinstance(loaded, int) and not isinstance(ahead, BaseException)
+            total += loaded
+            if ahead is None:
+                return total, loaded
+            ready = ahead
+        last = await self._commit(ready)
+        return total + last, last
+
+    async def _read_pending_or_new(self, block: bool) -> list[tuple[bytes, dict]]:
+        pending = await self._read("0")
+        return pending or await self._read(">", block=self.block_ms if block else None)
+
+    async def _read_and_prepare(self) -> _Prepared | None:
+        fresh = await self._read(">")
+        return await self._prepare(fresh) if fresh else None
 
     async def lag_seconds(self) -> float:
         """Age of the oldest entry not yet loaded (0 when the stream is empty)."""
@@ -160,35 +219,30 @@ class StreamLoader:
             self.stream, GROUP, self.consumer, min_idle_time=idle, start_id="0-0", count=self.batch_size
         )
         claimed = [(eid, f) for eid, f in reply[1] if f]
-        return await self._load(claimed) if claimed else 0
+        return await self._commit(await self._prepare(claimed)) if claimed else 0
 
-    async def _load(self, entries: Sequence[tuple[bytes, dict]]) -> int:
-        events: list[RequestEvent] = []
-        bad: list[bytes] = []
-        for eid, fields in entries:
-            try:
-                events.append(RequestEvent.from_json(fields[b"event"]))
-            except (KeyError, ValidationError, ValueError):
-                bad.append(eid)
-        if bad:  # never block the stream on a poison entry; keep it for inspection
-            async with self.redis.pipeline(transaction=True) as pipe:
-                for eid, fields in entries:
-                    if eid in bad:
-                        pipe.xadd(self.stream + DEAD_LETTER_SUFFIX, fields)
-                await pipe.execute()
-            self.stats.dead_lettered += len(bad)
-            log.error("moved %d malformed event(s) to %s", len(bad), self.stream + DEAD_LETTER_SUFFIX)
-        if events:
-            await self.loader.load(batch_from_events(events))
-        ids = [eid for eid, _ in entries]
+    async def _prepare(self, entries: Sequence[tuple[bytes, dict]]) -> _Prepared:
+        return await asyncio.to_thread(_parse_and_map, entries)
+
+    async def _commit(self, prepared: _Prepared) -> int:
+        """Load a prepared batch, then acknowledge (and delete) its entries; a poison entry is
+        moved to the dead-letter stream in the same Redis transaction, never blocking the stream."""
+        if prepared.batch is not None:
+            await self.loader.load(prepared.batch)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(self.stream, GROUP, *ids)
-            pipe.xdel(self.stream, *ids)
+            for fields in prepared.bad:
+                pipe.xadd(self.stream + DEAD_LETTER_SUFFIX, fields)
+            pipe.xack(self.stream, GROUP, *prepared.ids)
+            pipe.xdel(self.stream, *prepared.ids)
             await pipe.execute()
-        self.stats.loaded_events += len(events)
+        if prepared.bad:
+            self.stats.dead_lettered += len(prepared.bad)
+            dead = self.stream + DEAD_LETTER_SUFFIX
+            log.error("moved %d malformed event(s) to %s", len(prepared.bad), dead)
+        self.stats.loaded_events += prepared.events
         self.stats.batches += 1
         self.stats.last_success_monotonic = time.monotonic()
-        return len(entries)
+        return len(prepared)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

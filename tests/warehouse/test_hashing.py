@@ -11,8 +11,20 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from warehouse.hashing import GHOST_HK, RECIPE_VERSION, canonical_text, hash_diff, hash_key, hub_key
+from warehouse.hashing import (
+    DELIMITER,
+    GHOST_HK,
+    RECIPE_VERSION,
+    canonical_text,
+    hash_diff,
+    hash_key,
+    hash_text,
+    hub_key,
+    key_text,
+)
 
 VECTORS = json.loads((Path(__file__).parents[1] / "fixtures" / "hash_vectors.json").read_text())
 
@@ -82,3 +94,16 @@ async def test_sql_canonical_text_twins(vault_pool: asyncpg.Pool) -> None:
         sql_num = await conn.fetchval("select trim_scale($1::numeric(24,12))::text", Decimal("1.5"))
     assert sql_ts == canonical_text(ts)
     assert sql_num == canonical_text(Decimal("1.5"))
+
+
+_part = st.none() | st.text(max_size=8) | st.sampled_from([" a ", "x|y", "^^", "\\", "é"])
+_parts = st.lists(_part, max_size=5)
+
+
+@given(head=_parts, tail=_parts)
+def test_key_texts_compose_into_the_hash_key_of_all_parts(head: list, tail: list) -> None:
+    """The loader hashes a link from its hubs' key texts; it must be hash_key of all parts."""
+    if not head or not tail:
+        return
+    joined = key_text(*head) + DELIMITER + key_text(*tail)
+    assert hash_text(joined) == hash_key(*head, *tail)

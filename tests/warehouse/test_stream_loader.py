@@ -68,3 +68,39 @@ async def test_poison_entries_are_dead_lettered(
     assert await _requests(vault_pool) == 1
     assert await redis_client.xlen(STREAM + DEAD_LETTER_SUFFIX) == 1
     assert loader.stats.dead_lettered == 1
+
+
+async def test_a_backlog_is_loaded_in_pipelined_batches(
+    vault_pool: asyncpg.Pool, redis_client: aioredis.Redis
+) -> None:
+    for ev in synthetic_events(95, seed=15):
+        await redis_client.xadd(STREAM, {"event": ev.to_json()})
+    await redis_client.xadd(STREAM, {"event": b"{not json"})  # a poison entry mid-backlog
+    loader = StreamLoader(redis_client, vault_pool, stream=STREAM, batch_size=20)
+    assert await loader.drain_all() == 96
+    assert (loader.stats.batches, loader.stats.loaded_events, loader.stats.dead_lettered) == (5, 95, 1)
+    assert await _requests(vault_pool) == 95
+    assert await redis_client.xlen(STREAM) == 0
+    assert await redis_client.xlen(STREAM + DEAD_LETTER_SUFFIX) == 1
+
+
+async def test_a_failed_load_leaves_the_batch_read_ahead_pending(
+    vault_pool: asyncpg.Pool, vault_dsn: str, redis_client: aioredis.Redis
+) -> None:
+    for ev in synthetic_events(40, seed=16):
+        await redis_client.xadd(STREAM, {"event": ev.to_json()})
+    broken = await asyncpg.create_pool(vault_dsn, min_size=0, max_size=1)
+    await broken.close()
+    failing = StreamLoader(redis_client, broken, stream=STREAM, batch_size=10, consumer="a")
+    try:
+        await failing.drain_all()
+    except asyncpg.InterfaceError:
+        pass
+    else:
+        raise AssertionError("loading through a closed pool must fail")
+    pending = await redis_client.xpending(STREAM, "vault-loader")
+    assert pending["pending"] == 20  # the batch that failed and the one read ahead of it
+    healthy = StreamLoader(redis_client, vault_pool, stream=STREAM, batch_size=10, consumer="b")
+    assert await healthy.drain_all() == 40
+    assert await _requests(vault_pool) == 40
+    assert await redis_client.xlen(STREAM) == 0
