@@ -16,7 +16,7 @@ import pytest
 from dagster import DagsterInstance
 from typer.testing import CliRunner
 
-from dagster_pipelines.runner import run_billing
+from dagster_pipelines.runner import BillingRun, run_billing
 from gateway.cli.demo_traffic import (
     DemoCustomer,
     ensure_customers,
@@ -46,7 +46,15 @@ def cents(x: Decimal) -> Decimal:
     return x.quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
-async def billing(month: str, instance: DagsterInstance):
+def check_results(run: BillingRun) -> dict:
+    return {
+        e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data
+        for e in run.events
+        if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+async def billing(month: str, instance: DagsterInstance) -> BillingRun:
     return await asyncio.to_thread(run_billing, month, instance=instance)
 
 
@@ -79,6 +87,15 @@ async def test_billing_run_finalises_a_month_once_and_late_usage_becomes_a_corre
     assert first.success, first.failures()
     meta = first.materializations()["billing/finalised_invoices"]
     assert meta["finalised_now"] == 3 and meta["no_op"] is False
+    checks = check_results(first)
+    for name in (
+        "invoices_reconcile_with_cost_events",
+        "no_unpriced_usage",
+        "chargeback_sums",
+        "loader_freshness",
+    ):
+        assert checks[name].passed, (name, checks[name].description)
+    assert sum(1 for c in checks.values() if c.passed) == len(checks)  # dbt's tests too
 
     drafts = {
         r["invoice_id"]: r
@@ -160,11 +177,7 @@ async def test_billing_run_finalises_a_month_once_and_late_usage_becomes_a_corre
 
     april = await billing("2025-04", dagster_instance)
     assert not april.success  # unpriced usage blocks finalisation, with a message saying why
-    checks = {
-        e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data
-        for e in april.events
-        if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
+    checks = check_results(april)
     assert checks["no_unpriced_usage"].passed is False
     assert "acme: openai/gpt-acme-private × 1" in checks["no_unpriced_usage"].description
     assert "billing/finalised_invoices" not in april.materializations()

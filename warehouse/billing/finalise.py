@@ -224,7 +224,7 @@ async def finalise_month(
         unpriced = [u for u in await unpriced_usage(conn, period) if u.customer in customers]
         if unpriced:
             raise UnpricedUsage(period, unpriced)
-        bad = [r for r in await reconcile(conn, period) if not r.ok]
+        bad = [r for r in await reconcile(conn, period) if not r.ok and r.customer in customers]
         if bad:
             raise ReconciliationError(period, bad)
         issued = await conn.fetchval("select now()")
