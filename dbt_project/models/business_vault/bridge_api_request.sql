@@ -1,7 +1,11 @@
 -- The request bridge: one row per request with every hub it touches (customer, gateway key,
 -- provider, model, provider key, routing rule, end user, cost event) resolved to business keys,
 -- its current details and its tags. Incremental on the details' load_dts with a lookback, so a
--- rebuild after new traffic reads only the new requests (links are probed by index, per request).
+-- rebuild after new traffic reads only the new requests. Plain joins, so PostgreSQL hashes a
+-- cold build and probes indexes for a small increment. A request has one context link (its
+-- key hashes every hub key of the request); the unique test on api_request_hk would catch two.
+-- Tags are read from the raw satellite, latest row per tag key, joined to the requests being
+-- built: a staging view's window cannot be narrowed to them, and this runs on every refresh.
 {{ config(
     materialized='incremental',
     unique_key='api_request_hk',
@@ -10,19 +14,35 @@
       {'columns': ['api_request_hk'], 'unique': True},
       {'columns': ['loaded_at']},
       {'columns': ['customer_slug', 'request_ts']},
+      {'columns': ['request_date']},
     ],
 ) }}
 
 with details as (
-    select *
-    from {{ ref('stg_sat_api_request_details') }}
-    where is_current
+    -- The latest details row of each request loaded since the last run: read from the raw
+    -- satellite, because a filter on load_dts cannot reach below the staging view's lead()
+    -- window, and a refresh must not re-read every request. Same rows as the staging view's
+    -- is_current ones (the newest row of a key is always among the newly loaded ones).
+    select distinct on (s.api_request_hk) s.*
+    from {{ source('raw_vault', 'sat_api_request_details') }} as s
     {% if is_incremental() %}
-      and {{ loaded_since_last_run('load_dts') }}
+    where {{ loaded_since_last_run('s.load_dts') }}
     {% endif %}
+    order by s.api_request_hk, s.load_dts desc
 ),
 
-ghost as (select decode(repeat('00', 32), 'hex') as hk)
+ghost as (select decode(repeat('00', 32), 'hex') as hk),
+
+tags as (
+    select latest.api_request_hk, jsonb_object_agg(latest.tag_key, latest.tag_value) as tags
+    from (
+        select distinct on (t.api_request_hk, t.tag_key) t.api_request_hk, t.tag_key, t.tag_value
+        from {{ source('raw_vault', 'sat_api_request_tags') }} as t
+        join details as d on d.api_request_hk = t.api_request_hk
+        order by t.api_request_hk, t.tag_key, t.load_dts desc
+    ) as latest
+    group by latest.api_request_hk
+)
 
 select
     d.api_request_hk,
@@ -66,29 +86,13 @@ select
 from details as d
 cross join ghost
 join {{ ref('stg_hub_api_request') }} as hr on hr.api_request_hk = d.api_request_hk
-join lateral (
-    select l.*
-    from {{ ref('stg_lnk_api_request_context') }} as l
-    where l.api_request_hk = d.api_request_hk
-    order by l.load_dts desc
-    limit 1
-) as ctx on true
+join {{ ref('stg_lnk_api_request_context') }} as ctx on ctx.api_request_hk = d.api_request_hk
 join {{ ref('stg_hub_customer') }} as hc on hc.customer_hk = ctx.customer_hk
 join {{ ref('stg_hub_gateway_key') }} as hg on hg.gateway_key_hk = ctx.gateway_key_hk
 join {{ ref('stg_hub_model') }} as hm on hm.model_hk = ctx.model_hk
 join {{ ref('stg_hub_provider_key') }} as hpk on hpk.provider_key_hk = ctx.provider_key_hk
 join {{ ref('stg_hub_routing_rule') }} as hrr on hrr.routing_rule_hk = ctx.routing_rule_hk
 join {{ ref('stg_hub_end_user') }} as heu on heu.end_user_hk = ctx.end_user_hk
-left join lateral (
-    select l.cost_event_hk
-    from {{ ref('stg_lnk_cost_event_api_request') }} as l
-    where l.api_request_hk = d.api_request_hk
-    order by l.load_dts desc
-    limit 1
-) as ce on true
-left join lateral (
-    select jsonb_object_agg(t.tag_key, t.tag_value) as tags
-    from {{ ref('stg_sat_api_request_tags') }} as t
-    where t.api_request_hk = d.api_request_hk and t.is_current
-) as tags on true
+left join {{ ref('stg_lnk_cost_event_api_request') }} as ce on ce.api_request_hk = d.api_request_hk
+left join tags on tags.api_request_hk = d.api_request_hk
 where d.api_request_hk <> ghost.hk

@@ -4,7 +4,8 @@
 -- recomputed cost differs from what the gateway recorded. Money stays numeric(24,12).
 -- Recipe (as gateway/pricing/cost.py): cached input tokens at the cached price (the input price
 -- when none), the other input tokens at the input price, output tokens (reasoning included) at
--- the output price, divided by a million, rounded half-up to 12 places.
+-- the output price, divided by a million, rounded half-up to 12 places. A cost event has one
+-- link to its request (the unique test on cost_event_hk would catch a second).
 {{ config(
     materialized='incremental',
     unique_key='cost_event_hk',
@@ -17,12 +18,14 @@
 ) }}
 
 with cost as (
-    select *
-    from {{ ref('stg_sat_cost_event_details') }}
-    where is_current
+    -- The latest row of each cost event loaded since the last run, from the raw satellite (a
+    -- filter on load_dts cannot reach below the staging view's lead() window).
+    select distinct on (c.cost_event_hk) c.*
+    from {{ source('raw_vault', 'sat_cost_event_details') }} as c
     {% if is_incremental() %}
-      and {{ loaded_since_last_run('load_dts') }}
+    where {{ loaded_since_last_run('c.load_dts') }}
     {% endif %}
+    order by c.cost_event_hk, c.load_dts desc
 ),
 
 priced as (
@@ -69,13 +72,7 @@ priced as (
         p.cached_input_per_mtok as pit_cached_input_per_mtok
     from cost as c
     join {{ ref('stg_hub_cost_event') }} as hc on hc.cost_event_hk = c.cost_event_hk
-    join lateral (
-        select l.api_request_hk
-        from {{ ref('stg_lnk_cost_event_api_request') }} as l
-        where l.cost_event_hk = c.cost_event_hk
-        order by l.load_dts desc
-        limit 1
-    ) as l on true
+    join {{ ref('stg_lnk_cost_event_api_request') }} as l on l.cost_event_hk = c.cost_event_hk
     join {{ ref('bridge_api_request') }} as b on b.api_request_hk = l.api_request_hk
     left join {{ ref('pit_model_price') }} as p
       on p.model_hk = b.model_hk

@@ -46,8 +46,8 @@ invoice_shares as (
 buckets as (
     -- direct lines: their own events' buckets
     select
-        l.invoice_id, l.line_key, w.team, w.project, w.cost_center, w.end_user_id,
-        w.weight, w.requests, w.tokens, w.provider_cost,
+        l.*, w.team, w.project, w.cost_center, w.end_user_id,
+        w.weight, w.requests, w.tokens,
         case
             when w.team = 'unallocated' and w.project = 'unallocated'
              and w.cost_center = 'unallocated' and w.end_user_id = 'unallocated' then 'unallocated'
@@ -64,8 +64,8 @@ buckets as (
 
     -- shared lines: every bucket of the invoice, by its share of usage
     select
-        l.invoice_id, l.line_key, s.team, s.project, s.cost_center, s.end_user_id,
-        s.weight, 0, 0, 0, 'proportional'
+        l.*, s.team, s.project, s.cost_center, s.end_user_id,
+        s.weight, 0, 0, 'proportional'
     from lines as l
     join invoice_shares as s
       on s.customer_slug = l.customer_slug
@@ -76,8 +76,8 @@ buckets as (
 
     -- shared lines of an invoice without usage
     select
-        l.invoice_id, l.line_key, 'unallocated', 'unallocated', 'unallocated', 'unallocated',
-        1, 0, 0, 0, 'unallocated'
+        l.*, 'unallocated', 'unallocated', 'unallocated', 'unallocated',
+        1, 0, 0, 'unallocated'
     from lines as l
     where l.is_shared
       and not exists (
@@ -89,14 +89,13 @@ buckets as (
 shares as (
     select
         b.*,
-        abs(l.amount) * 1000000000000 as line_units,
-        sign(l.amount) as line_sign,
+        abs(b.amount) * 1000000000000 as line_units,
+        sign(b.amount) as line_sign,
         case
             when sum(b.weight) over line_w = 0 then 0
-            else abs(l.amount) * 1000000000000 * b.weight / sum(b.weight) over line_w
+            else abs(b.amount) * 1000000000000 * b.weight / sum(b.weight) over line_w
         end as raw_units
     from buckets as b
-    join lines as l on l.invoice_id = b.invoice_id and l.line_key = b.line_key
     window line_w as (partition by b.invoice_id, b.line_key)
 ),
 
@@ -104,7 +103,6 @@ floored as (
     select
         *,
         floor(raw_units) as base_units,
-        raw_units - floor(raw_units) as remainder,
         line_units - sum(floor(raw_units)) over (partition by invoice_id, line_key) as leftover_units,
         row_number() over (
             partition by invoice_id, line_key
@@ -122,10 +120,10 @@ allocated as (
 )
 
 select
-    l.customer_slug,
-    l.invoice_id as x_invoice_id,
-    l.line_key as x_line_key,
-    l.line_type as x_line_type,
+    a.customer_slug,
+    a.invoice_id as x_invoice_id,
+    a.line_key as x_line_key,
+    a.line_type as x_line_type,
     a.team as x_team,
     a.project as x_project,
     a.cost_center as x_cost_center,
@@ -136,43 +134,43 @@ select
     a.allocated_amount as effective_cost,
     a.allocated_amount as list_cost,
     a.allocated_amount as contracted_cost,
-    l.currency as billing_currency,
-    l.billing_period_start::timestamptz as billing_period_start,
-    l.billing_period_end::timestamptz as billing_period_end,
-    coalesce(l.correction_of_period, l.billing_period_start)::timestamptz as charge_period_start,
-    (coalesce(l.correction_of_period, l.billing_period_start) + interval '1 month')::timestamptz as charge_period_end,
-    case l.line_type
+    a.currency as billing_currency,
+    a.billing_period_start::timestamptz as billing_period_start,
+    a.billing_period_end::timestamptz as billing_period_end,
+    coalesce(a.correction_of_period, a.billing_period_start)::timestamptz as charge_period_start,
+    (coalesce(a.correction_of_period, a.billing_period_start) + interval '1 month')::timestamptz as charge_period_end,
+    case a.line_type
         when 'credit' then 'Credit'
         when 'base_fee' then 'Purchase'
         when 'subscription' then 'Purchase'
         else 'Usage'
     end as charge_category,
-    case when l.charge_class = 'correction' then 'Correction' end as charge_class,
-    l.description as charge_description,
-    case when l.line_type in ('usage', 'correction') then a.tokens end::numeric as consumed_quantity,
-    case when l.line_type in ('usage', 'correction') then 'Tokens' end as consumed_unit,
+    case when a.charge_class = 'correction' then 'Correction' end as charge_class,
+    a.description as charge_description,
+    case when a.line_type in ('usage', 'correction') then a.tokens end::numeric as consumed_quantity,
+    case when a.line_type in ('usage', 'correction') then 'Tokens' end as consumed_unit,
     case
-        when l.line_type in ('usage', 'correction') then a.tokens
-        when l.line_type = 'cache' then a.requests
+        when a.line_type in ('usage', 'correction') then a.tokens
+        when a.line_type = 'cache' then a.requests
         else 1
     end::numeric as pricing_quantity,
     case
-        when l.line_type in ('usage', 'correction') then 'Tokens'
-        when l.line_type = 'cache' then 'Requests'
+        when a.line_type in ('usage', 'correction') then 'Tokens'
+        when a.line_type = 'cache' then 'Requests'
         else 'Months'
     end as pricing_unit,
     'AI and Machine Learning' as service_category,
     case
-        when l.line_type in ('usage', 'correction', 'cache') then 'OneVault AI Gateway'
-        else l.description
+        when a.line_type in ('usage', 'correction', 'cache') then 'OneVault AI Gateway'
+        else a.description
     end as service_name,
-    coalesce(l.provider, 'OneVault') as provider_name,
-    coalesce(l.provider, 'OneVault') as publisher_name,
+    coalesce(a.provider, 'OneVault') as provider_name,
+    coalesce(a.provider, 'OneVault') as publisher_name,
     'OneVault' as invoice_issuer_name,
-    l.model as sku_id,
-    case when l.provider is not null then l.provider || '/' || l.model else l.line_key end as sku_price_id,
-    l.customer_slug as sub_account_id,
-    l.display_name as sub_account_name,
+    a.model as sku_id,
+    case when a.provider is not null then a.provider || '/' || a.model else a.line_key end as sku_price_id,
+    a.customer_slug as sub_account_id,
+    a.display_name as sub_account_name,
     jsonb_strip_nulls(jsonb_build_object(
         'team', nullif(a.team, 'unallocated'),
         'project', nullif(a.project, 'unallocated'),
@@ -180,4 +178,3 @@ select
         'end_user', nullif(a.end_user_id, 'unallocated')
     )) as tags
 from allocated as a
-join lines as l on l.invoice_id = a.invoice_id and l.line_key = a.line_key

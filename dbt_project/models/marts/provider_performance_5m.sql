@@ -5,6 +5,7 @@
 -- cost, credited to the window and pair of their successful try. Incremental: windows touched
 -- by tries loaded since the newest row built (minus the lookback) are recomputed whole.
 -- loaded_at = newest load_dts among the window's tries (how fresh the window is).
+-- Reads the raw attempt satellite (latest row per try) so a refresh touches only its windows.
 {{ config(
     materialized='incremental',
     unique_key='window_start',
@@ -12,28 +13,30 @@
     indexes=[{'columns': ['window_start']}, {'columns': ['provider', 'model', 'window_start']}],
 ) }}
 
-with tries as (
-    select
-        a.*,
-        to_timestamp(floor(extract(epoch from a.started_ts) / 300) * 300) as window_start
-    from {{ ref('stg_sat_api_request_attempt') }} as a
-    where a.is_current
-),
-
+with
 {% if is_incremental() %}
 touched as (
-    select distinct window_start
-    from tries
+    select distinct to_timestamp(floor(extract(epoch from started_ts) / 300) * 300) as window_start
+    from {{ source('raw_vault', 'sat_api_request_attempt') }}
     where {{ loaded_since_last_run('load_dts') }}
 ),
 {% endif %}
 
 scoped as (
-    select t.*
-    from tries as t
+    -- The latest row of every try in the windows to build, from the raw satellite: its
+    -- started_ts index finds a window's tries, which the staging view's lead() would hide.
+    select distinct on (a.api_request_hk, a.attempt_no)
+        a.*,
+        a.provider_bk as provider,
+        a.model_bk as model,
+        to_timestamp(floor(extract(epoch from a.started_ts) / 300) * 300) as window_start
+    from {{ source('raw_vault', 'sat_api_request_attempt') }} as a
     {% if is_incremental() %}
-    where t.window_start in (select window_start from touched)
+    where a.started_ts >= (select min(window_start) from touched)
+      and a.started_ts < (select max(window_start) from touched) + interval '5 minutes'
+      and to_timestamp(floor(extract(epoch from a.started_ts) / 300) * 300) in (select window_start from touched)
     {% endif %}
+    order by a.api_request_hk, a.attempt_no, a.load_dts desc
 ),
 
 costed as (
