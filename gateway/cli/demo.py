@@ -114,14 +114,15 @@ def demo(
     typer.secho(f"OneVault demo: {period} replayed through the gateway, then billed\n", bold=True)
     typer.echo(
         "Scenario: Acme, Globex and Initech with teams and end users; OpenAI, Anthropic, Gemini, Azure\n"
-        "OpenAI and Cohere models; an OpenAI outage on day 10 (failover to Azure OpenAI); gpt-4o-mini\n"
+        "OpenAI and Cohere models; an OpenAI outage mid-month (failover to Azure OpenAI); gpt-4o-mini\n"
         "dearer from the 15th (a dated price override); Initech's monthly budget runs out (402).\n"
         "No cache hits: the gateway has no response cache on this path yet.\n"
     )
     traffic = _traffic(period, endpoints.database_url, endpoints.redis_url, scale)
     refused = sum(traffic.budget_refusals.values())
     typer.echo(
-        f"\n{traffic.sent} requests: {traffic.statuses[200]} answered, {traffic.failovers} via failover, "
+        f"\n{traffic.sent} requests: {traffic.statuses[200]} answered, {traffic.failovers} via failover "
+        f"(OpenAI down on day {traffic.outage_day}), "
         f"{refused} refused by a budget ({', '.join(traffic.budget_refusals) or 'none'}); all in the vault.\n"
     )
 
