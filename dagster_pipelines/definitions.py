@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import AssetSpec, Definitions
 from dagster_dbt import DbtCliResource
 
+from dagster_pipelines.audit import audit_export_job
 from dagster_pipelines.billing import finalised_invoices, invoice_documents
 from dagster_pipelines.checks import COST_EVENTS, build_checks
 from dagster_pipelines.dbt_assets import build_dbt_assets
@@ -26,7 +27,7 @@ defs = Definitions(
         ),
     ],
     asset_checks=build_checks(),
-    jobs=jobs,
+    jobs=[*jobs, audit_export_job],
     schedules=schedules,
     resources={"dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT), "warehouse": Warehouse()},
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gateway.cli import admin, alerts, bi_roles, dagster, invoices, provider_keys, rules, servers
+from gateway.cli import admin, alerts, audit, bi_roles, dagster, invoices, provider_keys, rules, servers
 
 app = typer.Typer(
     name="onevault",
@@ -67,6 +67,7 @@ app.add_typer(rules.rules, name="rules")
 app.add_typer(alerts.alerts, name="alerts")
 app.add_typer(invoices.invoices, name="invoices")
 app.add_typer(bi_roles.bi_role, name="bi-role")
+app.add_typer(audit.audit, name="audit")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from warehouse.audit.params import ExportScope, utc_text
 from warehouse.audit.processing import records_of_processing
 from warehouse.audit.queries import PAYLOADS, RECORD_KINDS, RecordKind, render_totals
 from warehouse.audit.signing import SigningKey
-from warehouse.audit.writers import WrittenFile, write_csv, write_jsonl
+from warehouse.audit.writers import WrittenFile, tune, write_csv, write_jsonl
 
 PROCESSING_FILE = "records_of_processing.json"
 
@@ -134,6 +134,7 @@ async def export_customer(
 
         async def worker() -> None:
             async with pool.acquire() as conn:
+                await tune(conn)
                 while not queue.empty():
                     await queue.get_nowait()(conn)
 

@@ -27,6 +27,7 @@ from warehouse.audit.manifest import FORMAT, MANIFEST, SIGNATURE, sha256_file
 from warehouse.audit.params import ExportScope
 from warehouse.audit.queries import render_totals
 from warehouse.audit.signing import key_id, load_public_key, signature_valid
+from warehouse.audit.writers import tune
 
 
 @dataclass
@@ -209,7 +210,9 @@ async def verify_against_vault(pool: asyncpg.Pool, v: Verification) -> None:
         date.fromisoformat(doc["period"]["to"]),
         datetime.fromisoformat(doc["as_of"].replace("Z", "+00:00")),
     )
-    totals = dict(await pool.fetchrow(render_totals(scope)))
+    async with pool.acquire() as conn:
+        await tune(conn)
+        totals = dict(await conn.fetchrow(render_totals(scope)))
     claimed = doc.get("totals", {})
     if (totals["requests"], totals["customer_cost"], totals["provider_cost"]) != (
         claimed.get("requests"),
