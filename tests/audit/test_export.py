@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,16 @@ DATA_FILES = {
 
 def _rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _verify_with_stock_tools(out: Path, pem: Path) -> None:
+    if not (shutil.which("openssl") and shutil.which("sha256sum")):
+        return
+    sums = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True)
+    assert sums.returncode == 0, sums.stdout
+    args = ["-verify", "-pubin", "-inkey", str(pem), "-rawin", "-in", MANIFEST, "-sigfile", SIGNATURE]
+    openssl = subprocess.run(["openssl", "pkeyutl", *args], cwd=out, capture_output=True, text=True)
+    assert "Signature Verified Successfully" in openssl.stdout, openssl.stderr
 
 
 async def test_an_export_of_a_month_verifies_offline_and_against_the_vault(
@@ -75,6 +86,10 @@ async def test_an_export_of_a_month_verifies_offline_and_against_the_vault(
     await verify_against_vault(vault_pool, checked)
     assert checked.ok, checked.problems
     assert any("totals re-derived from the vault match" in c for c in checked.checked)
+
+    # --- stock tools agree, with no OneVault installed: sha256sum and openssl
+    (tmp_path / "pub.pem").write_text(signing_key.public_pem)
+    _verify_with_stock_tools(out, tmp_path / "pub.pem")
 
     # --- one flipped byte in any file fails, naming it
     for name in sorted(DATA_FILES | {MANIFEST, SIGNATURE}):
