@@ -1,0 +1,54 @@
+"""Fault-injection fixtures: one provider simulator for the folder, a fresh vault per test (from
+tests/conftest.py), and a factory for an in-process gateway wired to whichever PostgreSQL and
+Redis the test breaks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from faultkit import ServerThread, fault_settings, write_catalog
+
+from gateway.app import GatewayConfig, create_app
+from gateway.simulator import SimulatorConfig, SimulatorServer
+from warehouse.settings import Settings
+
+StartGateway = Callable[..., Awaitable[ServerThread]]
+
+
+@pytest.fixture(scope="session")
+def fault_sim() -> Iterator[SimulatorServer]:
+    # A hung upstream stalls 3 s: longer than the catalog timeouts the upstream tests set.
+    server = SimulatorServer(SimulatorConfig(timeout_fault_s=3.0)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sim(fault_sim: SimulatorServer) -> SimulatorServer:
+    fault_sim.simulator.reset()
+    return fault_sim
+
+
+@pytest.fixture
+async def start_gateway(
+    tmp_path: Path, sim: SimulatorServer, port_picker: Callable[[], int]
+) -> AsyncIterator[StartGateway]:
+    """``await start_gateway(dsn, redis_url, settings=..., catalog=...)``: stopped at teardown."""
+    started: list[ServerThread] = []
+
+    async def start(
+        dsn: str, redis_url: str, *, settings: Settings | None = None, catalog: Path | None = None
+    ) -> ServerThread:
+        config = GatewayConfig(
+            settings or fault_settings(tmp_path), dsn, redis_url, catalog or write_catalog(tmp_path, sim.url)
+        )
+        server = await asyncio.to_thread(ServerThread(create_app(config), port_picker()).start)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        await asyncio.to_thread(server.stop)
