@@ -15,6 +15,8 @@ import asyncpg
 import typer
 
 from gateway.cli.runtime import operator, servers, settings
+from gateway.crypto.data_keys import DataKeys, PayloadUnreadable
+from gateway.crypto.keyring import keyring_from
 from warehouse.audit import (
     ExportError,
     ExportResult,
@@ -24,6 +26,7 @@ from warehouse.audit import (
     verify_against_vault,
     verify_offline,
 )
+from warehouse.audit.payloads import PayloadOpener
 from warehouse.audit.signing import load_public_key
 from warehouse.db import create_pool
 
@@ -49,6 +52,25 @@ def _as_of(value: str | None) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def payload_opener(pool: asyncpg.Pool, customer: str) -> PayloadOpener:
+    """Opens sealed prompts/completions with the customer's data key (None once erased)."""
+    keys = DataKeys(pool, keyring_from(settings()))
+
+    async def open_texts(request_id: str, row: asyncpg.Record) -> tuple[str, str] | None:
+        key = await keys.find(customer, row["data_key_id"])
+        if key is None:
+            return None
+        try:
+            return (
+                key.open(row["prompt_nonce"], row["prompt_ciphertext"], f"{request_id}:prompt"),
+                key.open(row["completion_nonce"], row["completion_ciphertext"], f"{request_id}:completion"),
+            )
+        except PayloadUnreadable:
+            return None
+
+    return open_texts
+
+
 @audit.command("export")
 def export(
     customer: str = typer.Option(..., "--customer", help="Customer slug."),
@@ -61,7 +83,9 @@ def export(
         help="The vault as it stood at this load time (default: now, written in the manifest).",
     ),
     include_payloads: bool = typer.Option(
-        False, "--include-payloads", help="Also export what retention kept of prompts/completions (digests)."
+        False,
+        "--include-payloads",
+        help="Also export what retention kept of prompts/completions: digests, and the texts while readable.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -76,7 +100,7 @@ def export(
     target = out.resolve()
 
     async def run() -> ExportResult:
-        pool = await create_pool(dsn, min_size=1, max_size=3)
+        pool = await create_pool(dsn, min_size=1, max_size=4)  # lock + 2 writers + key lookups
         try:
             exists = await pool.fetchval(
                 "select 1 from raw_vault.hub_customer where customer_bk = $1", customer
@@ -91,6 +115,7 @@ def export(
                 created_by=operator(),
                 issuer=settings().billing_issuer,
                 include_payloads=include_payloads,
+                payload_opener=payload_opener(pool, customer) if include_payloads else None,
             )
         finally:
             await pool.close()

@@ -4,11 +4,13 @@ against the test's vault: the CLI's and the job's exports chain into one another
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from dagster import DagsterInstance
 from typer.testing import CliRunner, Result
@@ -16,7 +18,13 @@ from typer.testing import CliRunner, Result
 from dagster_pipelines.audit import audit_export_job, run_config_for, tags_for
 from dagster_pipelines.resources import Warehouse
 from gateway.cli.main import app
+from gateway.crypto.data_keys import DataKeys, erase
+from gateway.crypto.keyring import keyring_from
+from warehouse import tables as t
+from warehouse.batch import VaultBatch
 from warehouse.embedded import RedisEndpoint
+from warehouse.hashing import hash_key
+from warehouse.loader import VaultLoader
 from warehouse.settings import get_settings
 
 
@@ -92,3 +100,66 @@ async def test_cli_export_verify_and_the_dagster_job_chain(
     )
     assert chained.exit_code == 0, chained.output
     assert "chain links to e1/manifest.json" in chained.stdout
+
+
+async def test_payloads_only_on_request_and_their_texts_only_while_the_key_lives(
+    seeded: Any, cli_env: Path, vault_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    keys = DataKeys(vault_pool, keyring_from(get_settings()))  # the CLI's key ring (same home)
+    key = await keys.current("acme")
+    request_id = await vault_pool.fetchval(
+        "select h.api_request_bk from raw_vault.lnk_api_request_context l "
+        "join raw_vault.hub_api_request h using (api_request_hk) "
+        "join raw_vault.hub_customer c using (customer_hk) where c.customer_bk = 'acme' limit 1"
+    )
+    prompt, completion = '[["user", "hello auditor"]]', "hello"
+    batch = VaultBatch()
+    batch.sat(
+        t.SAT_API_REQUEST_PAYLOAD,
+        hash_key(request_id),
+        (
+            "encrypted",
+            hashlib.sha256(prompt.encode()).digest(),
+            hashlib.sha256(completion.encode()).digest(),
+            key.key_id,
+            *key.seal(prompt, f"{request_id}:prompt"),
+            *key.seal(completion, f"{request_id}:completion"),
+        ),
+        record_source="gateway",
+    )
+    await VaultLoader(vault_pool).load(batch)
+    period = (
+        "--customer",
+        "acme",
+        "--from",
+        seeded.period_from.isoformat(),
+        "--to",
+        seeded.period_to.isoformat(),
+    )
+
+    plain = await onevault("audit", "export", *period, "--out", str(tmp_path / "plain"))
+    assert plain.exit_code == 0, plain.output
+    assert not (tmp_path / "plain" / "payloads.jsonl").exists()
+
+    asked = await onevault("audit", "export", *period, "--out", str(tmp_path / "asked"), "--include-payloads")
+    assert asked.exit_code == 0, asked.output
+    (row,) = [json.loads(line) for line in (tmp_path / "asked" / "payloads.jsonl").read_text().splitlines()]
+    assert (row["request_id"], row["readable"], row["prompt"], row["completion"]) == (
+        request_id,
+        True,
+        prompt,
+        completion,
+    )
+    assert row["prompt_sha256"] == hashlib.sha256(prompt.encode()).hexdigest()
+
+    await erase(vault_pool, "acme")  # crypto-shredding
+    after = await onevault("audit", "export", *period, "--out", str(tmp_path / "after"), "--include-payloads")
+    assert after.exit_code == 0, after.output
+    (row,) = [json.loads(line) for line in (tmp_path / "after" / "payloads.jsonl").read_text().splitlines()]
+    assert (row["readable"], row["prompt"], row["prompt_sha256"]) == (
+        False,
+        None,
+        hashlib.sha256(prompt.encode()).hexdigest(),
+    )
+    ok = await onevault("audit", "verify", str(tmp_path / "after"))
+    assert ok.exit_code == 0, ok.output

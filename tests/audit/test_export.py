@@ -217,3 +217,20 @@ async def test_an_export_goes_into_an_empty_directory(
 
     with pytest.raises(ExportError, match="not empty"):
         await export_customer(vault_pool, seeded.scope(), tmp_path / "used", signing_key, created_by="t")
+
+
+async def test_an_export_waits_for_writers_that_started_before_as_of(vault_pool: asyncpg.Pool) -> None:
+    """A loader's rows carry its transaction's start time: until it commits, an export as of a
+    later moment would miss rows that a re-export with the same as_of would then include."""
+    from warehouse.audit.export import settle
+
+    async with vault_pool.acquire() as writer:
+        tx = writer.transaction()
+        await tx.start()
+        await writer.execute(
+            "insert into raw_vault.hub_customer values ($1, 'late', now(), 'test')", b"\x07" * 32
+        )
+        as_of = await writer.fetchval("select clock_timestamp()")
+        assert await settle(vault_pool, as_of, timeout_s=0.3) is False
+        await tx.commit()
+    assert await settle(vault_pool, as_of, timeout_s=0.3) is True

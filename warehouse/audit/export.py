@@ -28,6 +28,7 @@ from warehouse.audit.chargeback import FILE as CHARGEBACK_FILE
 from warehouse.audit.chargeback import write_chargeback
 from warehouse.audit.manifest import FileEntry
 from warehouse.audit.params import ExportScope, utc_text
+from warehouse.audit.payloads import PayloadOpener, write_payloads
 from warehouse.audit.processing import records_of_processing
 from warehouse.audit.queries import PAYLOADS, RECORD_KINDS, RecordKind, render_totals
 from warehouse.audit.signing import SigningKey
@@ -100,14 +101,18 @@ async def export_customer(
     created_by: str,
     issuer: str = "OneVault",
     include_payloads: bool = False,
+    payload_opener: PayloadOpener | None = None,
     settle_timeout_s: float = 30.0,
 ) -> ExportResult:
-    """Write the export into ``out`` (created; must be empty) and record it as the chain head."""
+    """Write the export into ``out`` (created; must be empty) and record it as the chain head.
+
+    ``include_payloads`` adds the payload files (digests); with ``payload_opener`` also the texts
+    that are still readable."""
     prepare_directory(out)
     settled = await settle(pool, scope.as_of, settle_timeout_s)
     async with pool.acquire() as lock_conn, chain.customer_lock(lock_conn, scope.customer):
         previous = await chain.chain_head(lock_conn, scope.customer)
-        kinds: list[RecordKind] = [*RECORD_KINDS, *([PAYLOADS] if include_payloads else [])]
+        kinds: list[RecordKind] = list(RECORD_KINDS)
         jobs: list[tuple[RecordKind, str]] = [(k, f) for k in kinds for f in ("jsonl", "csv")]
         written: dict[tuple[str, str], WrittenFile] = {}
         totals_row: dict[str, Any] = {}
@@ -127,10 +132,17 @@ async def export_customer(
         async def focus(conn: asyncpg.Connection) -> None:
             chargeback.append(await write_chargeback(conn, scope, out))
 
+        async def payloads(conn: asyncpg.Connection) -> None:
+            jsonl, csv = await write_payloads(conn, scope, out, payload_opener)
+            written[(PAYLOADS.name, "jsonl")], written[(PAYLOADS.name, "csv")] = jsonl, csv
+
         for kind, fmt in jobs:
             queue.put_nowait(job(kind, fmt))
         queue.put_nowait(totals)
         queue.put_nowait(focus)
+        if include_payloads:
+            queue.put_nowait(payloads)
+            kinds.append(PAYLOADS)
 
         async def worker() -> None:
             async with pool.acquire() as conn:
