@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from gateway import metrics
+from gateway.recording.spool import SpoolError
 
 log = logging.getLogger("onevault.errors")
 
@@ -118,6 +119,18 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code
         return error_response(exc.status_code, code, message, request_id_of(request))
+
+    @app.exception_handler(SpoolError)
+    async def _unrecorded(request: Request, exc: SpoolError) -> Response:
+        # Redis refused the event and the local spool cannot take it: answering without a
+        # record would lose a billable request, so the request fails (ARCHITECTURE, failure rules).
+        rid = request_id_of(request)
+        log.error("request %s refused, it could not be recorded: %s", rid, exc)
+        message = (
+            "This request could not be recorded: the event stream is unreachable and the gateway's "
+            "local spool cannot be written (disk full or read-only). Retry shortly."
+        )
+        return error_response(503, "recording_unavailable", message, rid, headers={"retry-after": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

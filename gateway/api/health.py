@@ -35,7 +35,8 @@ async def ready(request: Request) -> Response:
     state = request.app.state
     pg_error = await _check(state.pool.fetchval("select 1"))
     redis_error = await _check(state.redis.ping())
-    spool_ok = state.spool.writable()
+    spool_error = await asyncio.to_thread(state.spool.problem)
+    spool_ok = spool_error is None
     lag = await state.loader.lag_seconds() if state.loader is not None else 0.0
     metrics.LOADER_LAG.set(lag)
     can_record = redis_error is None or spool_ok
@@ -48,7 +49,7 @@ async def ready(request: Request) -> Response:
         "spool": {
             "ok": spool_ok,
             "path": str(state.spool.directory),
-            "error": None if spool_ok else "spool directory is not writable (disk full or read-only?)",
+            "error": spool_error,
         },
         "loader": {"lag_seconds": round(lag, 3), "in_process": state.loader is not None},
     }

@@ -19,11 +19,15 @@ class SpoolError(OSError):
     """The spool cannot be written (disk full, read-only home): the request cannot be recorded."""
 
 
+MIN_FREE_BYTES = 1 << 20  # below this the spool reports the disk as full before a write fails
+
+
 class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.path = directory / "events.jsonl"
         self._lock = threading.Lock()
+        self.last_error: str | None = None  # the last append's failure, until a write succeeds
 
     def append(self, line: bytes) -> None:
         self.append_many([line])
@@ -42,14 +46,32 @@ class Spool:
                 finally:
                     os.close(fd)
         except OSError as exc:
+            self.last_error = exc.strerror or type(exc).__name__
             raise SpoolError(exc.errno, f"cannot write event spool {self.path}: {exc.strerror}") from exc
+        self.last_error = None
 
-    def writable(self) -> bool:
+    def problem(self) -> str | None:
+        """Why the spool could not take an event now, or None. Checks the directory, free space
+        and — after a failed write — writes a blank line (skipped on replay) to see whether it
+        recovered: root passes permission checks, so only a real write proves a full disk."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            return os.access(self.directory, os.W_OK)
-        except OSError:
-            return False
+        except OSError as exc:
+            return f"cannot create spool directory {self.directory}: {exc.strerror}"
+        if not os.access(self.directory, os.W_OK):
+            return f"spool directory {self.directory} is read-only"
+        st = os.statvfs(self.directory)
+        if st.f_bavail * st.f_frsize < MIN_FREE_BYTES:
+            return f"disk full: {st.f_bavail * st.f_frsize} bytes free for {self.directory}"
+        if self.last_error is not None:
+            try:
+                self.append_many([b""])
+            except SpoolError:
+                return f"cannot write event spool {self.path}: {self.last_error}"
+        return None
+
+    def writable(self) -> bool:
+        return self.problem() is None
 
     def pending(self) -> bool:
         return self.path.exists() or any(self.directory.glob("events.*.replaying"))
