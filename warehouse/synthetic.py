@@ -3,8 +3,9 @@
 Traffic meant to look like the product (demo, end-to-end tests) goes through the gateway;
 this generator exists for volume: loading and dbt benchmarks need a million events fast.
 ``realistic=True`` adds what the warehouse marts slice by — cost-center and free-form tags,
-end users, failures of every class and failovers — and ``price_changes`` reprices a model from
-a given time, so tests can check that each request is costed at the price in force at its time.
+end users, failures of every class and failovers, exact-cache hits and routing savings — and
+``price_changes`` reprices a model from a given time, so tests can check that each request is
+costed at the price in force at its time.
 With the defaults the output is exactly what it always was (same seed, same events).
 """
 
@@ -27,6 +28,8 @@ _TEAMS = ["ml", "search", "support", "growth", "platform"]
 _COST_CENTERS = ["cc-100", "cc-200", "cc-300"]
 _FAILURES = [("rate_limited", 429, 120.0), ("server_error", 503, 800.0), ("timeout", None, 30000.0)]
 _Q = Decimal("0.000000000001")
+_ZERO = Decimal("0.000000000000")
+_CACHE_HIT = Decimal("0.000200000000")  # realistic=True: what a cache hit costs the customer
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,7 @@ def synthetic_events(
                 )
             )
         failed_request = False
+        optimisation = "none"
         if realistic:
             if rng.random() < 0.08:  # a failure of any class, then a failover or a retry
                 error_class, status, latency = rng.choice(_FAILURES)
@@ -102,6 +106,11 @@ def synthetic_events(
                     provider = rng.choice([p for p in providers if p != provider])
                     model, pin, pout = rng.choice(_MODELS[provider])
             failed_request = rng.random() < 0.02
+            optimised = rng.random()
+            if not failed_request and optimised < 0.05:  # an exact-cache hit: no provider call
+                optimisation, attempts = "cache_exact", []
+            elif not failed_request and optimised < 0.15:  # routed to a cheaper model than asked
+                optimisation = "routing"
         change = changes.get((provider, model))
         valid_from = valid_to = None
         if change is not None:
@@ -123,7 +132,7 @@ def synthetic_events(
                     error_class="timeout",
                 )
             )
-        else:
+        elif optimisation != "cache_exact":
             attempts.append(
                 AttemptEvent(
                     attempt_no=len(attempts) + 1,
@@ -140,6 +149,12 @@ def synthetic_events(
         price_in, price_out = Decimal(pin), Decimal(pout)
         provider_cost = _money((tin * price_in + tout * price_out) / Decimal(1_000_000))
         markup = _money(provider_cost * Decimal(20) / Decimal(100))
+        customer_cost = provider_cost + markup
+        baseline_cost: Decimal | None = None
+        if optimisation == "cache_exact":  # served from cache at a flat price per hit
+            baseline_cost, provider_cost, markup, customer_cost = provider_cost, _ZERO, _ZERO, _CACHE_HIT
+        elif optimisation == "routing":  # the model asked for would have cost 60 % more
+            baseline_cost = _money(provider_cost * Decimal("1.6"))
         gateway_key_id = f"{customer}-key-{rng.randrange(2)}"
         end_user = f"user-{rng.randrange(50)}" if rng.random() < 0.7 else None
         request_type = rng.choice(["chat", "summarise", "classify"])
@@ -186,8 +201,9 @@ def synthetic_events(
             priority="standard",
             status="success",
             http_status=200,
-            latency_ms=attempts[-1].latency_ms,
-            route_reason="requested model",
+            latency_ms=attempts[-1].latency_ms if attempts else 2.0,
+            route_reason="requested model" if attempts else "exact cache hit",
+            cache_status="hit" if optimisation == "cache_exact" else None,
             usage=usage,
             tags=tags,
             attempts=attempts,
@@ -202,7 +218,9 @@ def synthetic_events(
                 provider_cost=provider_cost,
                 markup_pct=Decimal(20),
                 markup_amount=markup,
-                customer_cost=provider_cost + markup,
+                customer_cost=customer_cost,
+                baseline_cost=baseline_cost,
+                optimisation=optimisation,
             ),
             price=PriceEvent(
                 provider=provider,

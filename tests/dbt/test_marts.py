@@ -58,6 +58,11 @@ def charged(events: list[RequestEvent]) -> list[RequestEvent]:
     return [e for e in events if e.cost is not None]
 
 
+def not_cached(events: list[RequestEvent]) -> list[RequestEvent]:
+    """Charged events billed as usage (cache hits have an invoice line of their own)."""
+    return [e for e in charged(events) if e.cost.optimisation != "cache_exact"]
+
+
 async def test_dbt_build_passes_every_model_and_test(built: str) -> None:
     assert "ERROR=0" in built and "Completed successfully" in built
     passed = int(built.rsplit("PASS=", 1)[1].split()[0])
@@ -121,7 +126,7 @@ async def test_chargeback_per_team_adds_up_to_the_invoices(built: str, module_po
         "where x_line_type = 'usage' group by 1, 2"
     )
     expected: dict[tuple, Decimal] = defaultdict(Decimal)
-    for e in charged(EVENTS):
+    for e in not_cached(EVENTS):
         expected[(e.customer, e.tags.get("team", "unallocated"))] += e.cost.customer_cost
     got = {(r["customer_slug"], r["x_team"]): r["cost"] for r in by_team}
     assert got.keys() == expected.keys()
@@ -158,13 +163,18 @@ async def test_the_draft_invoice(built: str, module_pool: asyncpg.Pool) -> None:
     assert invoice["status"] == "draft" and invoice["finalised_at"] is None
     assert invoice["usage_customer_cost_exact"] == sum(e.cost.customer_cost for e in acme)
     usage = [r for r in lines if r["line_type"] == "usage"]
-    assert [(r["provider"], r["model"]) for r in usage] == sorted({(e.provider, e.model) for e in acme})
+    billed = [e for e in acme if e.cost.optimisation != "cache_exact"]
+    assert [(r["provider"], r["model"]) for r in usage] == sorted({(e.provider, e.model) for e in billed})
     for r in usage:
         exact = sum(
-            e.cost.customer_cost for e in acme if (e.provider, e.model) == (r["provider"], r["model"])
+            e.cost.customer_cost for e in billed if (e.provider, e.model) == (r["provider"], r["model"])
         )
         assert r["amount_exact"] == exact
         assert r["amount"] == exact.quantize(CENT, rounding="ROUND_HALF_UP")
+    hits = [e for e in acme if e.cost.optimisation == "cache_exact"]
+    [cache] = [r for r in lines if r["line_type"] == "cache"]
+    assert (cache["quantity"], cache["unit"]) == (len(hits), "requests")
+    assert cache["amount_exact"] == sum(e.cost.customer_cost for e in hits)
     subscriptions = [(r["description"], r["amount"]) for r in lines if r["line_type"] == "subscription"]
     assert subscriptions == [
         ("Real-time Analytics Dashboard", Decimal("50.00")),
@@ -184,7 +194,7 @@ async def test_a_mid_month_price_change_costs_each_request_at_its_own_price(
     rows = await module_pool.fetch(
         "select event_ts, pit_input_per_mtok, pit_output_per_mtok, recomputed_provider_cost, "
         "provider_cost, is_cost_mismatch from business_vault.sat_cost_event_computed "
-        "where provider = 'openai' and model = 'gpt-4o'"
+        "where provider = 'openai' and model = 'gpt-4o' and optimisation <> 'cache_exact'"
     )
     before = [r for r in rows if r["event_ts"] < CHANGE.at]
     after = [r for r in rows if r["event_ts"] >= CHANGE.at]
@@ -203,7 +213,7 @@ async def test_a_mid_month_price_change_costs_each_request_at_its_own_price(
         "where provider = 'openai' and model = 'gpt-4o' group by 1"
     )
     expected: dict = defaultdict(Decimal)
-    for e in charged(EVENTS):
+    for e in not_cached(EVENTS):
         if (e.provider, e.model) == ("openai", "gpt-4o"):
             price_in, price_out = (
                 (CHANGE.input_per_mtok, CHANGE.output_per_mtok)
@@ -215,6 +225,23 @@ async def test_a_mid_month_price_change_costs_each_request_at_its_own_price(
                 tokens.input_tokens * price_in + tokens.output_tokens * price_out
             ) / 10**6
     assert {r["usage_date"]: r["cost"] for r in daily} == dict(expected)
+
+
+async def test_savings_by_optimisation_kind(built: str, module_pool: asyncpg.Pool) -> None:
+    rows = await module_pool.fetch(
+        "select customer_slug, optimisation, sum(requests) as requests, sum(baseline_cost) as baseline, "
+        "sum(actual_cost) as actual, sum(savings) as savings from marts.savings group by 1, 2"
+    )
+    expected: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0), Decimal(0)])
+    for e in charged(EVENTS):
+        row = expected[(e.customer, e.cost.optimisation)]
+        row[0] += 1
+        row[1] += e.cost.baseline_cost if e.cost.baseline_cost is not None else e.cost.provider_cost
+        row[2] += e.cost.provider_cost
+    got = {(r["customer_slug"], r["optimisation"]): [r["requests"], r["baseline"], r["actual"]] for r in rows}
+    assert got == dict(expected)
+    assert {o for _, o in got} == {"none", "routing", "cache_exact"}
+    assert all(r["savings"] > 0 for r in rows if r["optimisation"] != "none")
 
 
 async def test_a_changed_price_is_flagged(built: str, module_pool: asyncpg.Pool) -> None:

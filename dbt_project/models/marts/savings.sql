@@ -1,10 +1,28 @@
 -- Savings per UTC day, customer and optimisation kind (seed 000's attribution): what the
 -- requests would have cost at the baseline (the model asked for, no cache) vs what they cost.
--- savings_pct is savings / baseline_cost (null when the baseline is zero).
-{{ config(indexes=[{'columns': ['customer_slug', 'usage_date']}]) }}
+-- savings_pct is savings / baseline_cost (null when the baseline is zero). Incremental: days
+-- touched by cost events loaded since the newest row built (minus the lookback) are rebuilt.
+{{ config(
+    materialized='incremental',
+    unique_key='usage_date',
+    incremental_strategy='delete+insert',
+    indexes=[{'columns': ['usage_date']}, {'columns': ['customer_slug', 'usage_date']}],
+) }}
+
+with events as (
+    select *, (event_ts at time zone 'UTC')::date as usage_date
+    from {{ ref('sat_cost_event_computed') }}
+    {% if is_incremental() %}
+    where (event_ts at time zone 'UTC')::date in (
+        select distinct (event_ts at time zone 'UTC')::date
+        from {{ ref('sat_cost_event_computed') }}
+        where {{ loaded_since_last_run('loaded_at') }}
+    )
+    {% endif %}
+)
 
 select
-    (event_ts at time zone 'UTC')::date as usage_date,
+    usage_date,
     customer_slug,
     optimisation,
     count(*) as requests,
@@ -15,6 +33,7 @@ select
         sum(coalesce(baseline_cost, provider_cost) - provider_cost)
         / nullif(sum(coalesce(baseline_cost, provider_cost)), 0), 6
     ) as savings_pct,
-    sum(customer_cost)::numeric(24,12) as customer_cost
-from {{ ref('sat_cost_event_computed') }}
+    sum(customer_cost)::numeric(24,12) as customer_cost,
+    max(loaded_at) as loaded_at
+from events
 group by 1, 2, 3
