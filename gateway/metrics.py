@@ -60,6 +60,11 @@ LOADER_LAG = Gauge(
 LOADER_EVENTS = Gauge(
     "onevault_loader_events_loaded", "Events loaded by this process's loader.", registry=REGISTRY
 )
+LOADER_DEAD_LETTERED = Gauge(
+    "onevault_loader_dead_lettered",
+    "Entries this process's loader moved to <stream>:dead (malformed, or refused by PostgreSQL).",
+    registry=REGISTRY,
+)
 
 
 @lru_cache(maxsize=4096)

@@ -11,6 +11,13 @@ After a partial batch the loader lingers ``linger_ms`` before reading again (Kaf
 second, which is most of the gateway's CPU otherwise; at high traffic batches fill and it never
 waits. Loader lag stays bounded by the linger plus one load.
 
+A poison event — one that parses but that PostgreSQL refuses (a numeric overflow, a NUL in a
+text) — would otherwise fail its whole batch on every retry and stall the stream for good. On
+such a *data* error the batch is bisected: the halves are loaded apart until the refused entry
+stands alone, everything else is loaded, and the refused entry goes to the dead-letter stream
+``<stream>:dead`` (with the database's reason) in the same Redis transaction as the ack.
+Outages (connection errors) are not data errors: they still leave the batch pending.
+
 Under a backlog (full batches) loading is pipelined like ``load_pipelined``: the next batch is
 read, parsed and mapped in a worker thread while PostgreSQL loads the current one, so parsing
 JSON and mapping (Python, one core) overlap the inserts (the server, the other core). Each
@@ -41,6 +48,15 @@ from warehouse.settings import Settings
 
 log = logging.getLogger("onevault.loader")
 
+# What PostgreSQL (or asyncpg's encoder, client-side) says about the rows themselves, not about
+# reaching the server: retrying the same rows can never succeed.
+DATA_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.DataError,  # SQLSTATE class 22: numeric overflow, invalid text, NUL bytes, ...
+    asyncpg.IntegrityConstraintViolationError,  # class 23
+    asyncpg.ProgramLimitExceededError,  # class 54: e.g. an index row too large
+    asyncpg.exceptions._base.DataError,  # client-side: a value the binary COPY codec refuses
+)
+
 GROUP = "vault-loader"
 DEAD_LETTER_SUFFIX = ":dead"
 
@@ -50,7 +66,8 @@ class LoaderStats:
     loaded_events: int = 0
     batches: int = 0
     failures: int = 0
-    dead_lettered: int = 0
+    dead_lettered: int = 0  # malformed and refused entries moved to <stream>:dead
+    refused_events: int = 0  # of those, events that parsed but PostgreSQL refused
     last_error: str | None = None
     last_success_monotonic: float = field(default_factory=time.monotonic)
 
@@ -63,21 +80,23 @@ class _Prepared:
     batch: VaultBatch | None
     events: int
     bad: list[dict]  # fields of entries that are not events: dead-lettered with the ack
+    parsed: list[tuple[dict, RequestEvent]]  # the events with their entry's fields, for bisection
 
     def __len__(self) -> int:
         return len(self.ids)
 
 
 def _parse_and_map(entries: Sequence[tuple[bytes, dict]]) -> _Prepared:
-    events: list[RequestEvent] = []
+    parsed: list[tuple[dict, RequestEvent]] = []
     bad: list[dict] = []
     for _eid, fields in gil_yielding(entries):
         try:
-            events.append(RequestEvent.from_json(fields[b"event"]))
+            parsed.append((fields, RequestEvent.from_json(fields[b"event"])))
         except (KeyError, ValidationError, ValueError):
             bad.append(fields)
+    events = [ev for _, ev in parsed]
     batch = batch_from_events(gil_yielding(events)) if events else None
-    return _Prepared([eid for eid, _ in entries], batch, len(events), bad)
+    return _Prepared([eid for eid, _ in entries], batch, len(events), bad, parsed)
 
 
 class StreamLoader:
@@ -227,22 +246,47 @@ class StreamLoader:
     async def _commit(self, prepared: _Prepared) -> int:
         """Load a prepared batch, then acknowledge (and delete) its entries; a poison entry is
         moved to the dead-letter stream in the same Redis transaction, never blocking the stream."""
+        refused: list[tuple[dict, str]] = []
         if prepared.batch is not None:
-            await self.loader.load(prepared.batch)
+            try:
+                await self.loader.load(prepared.batch)
+            except DATA_ERRORS as exc:
+                log.warning("batch refused (%s); isolating the event(s) at fault", type(exc).__name__)
+                refused = await self._load_isolating(prepared.parsed)
+        dead = self.stream + DEAD_LETTER_SUFFIX
         async with self.redis.pipeline(transaction=True) as pipe:
             for fields in prepared.bad:
-                pipe.xadd(self.stream + DEAD_LETTER_SUFFIX, fields)
+                pipe.xadd(dead, fields)
+            for fields, reason in refused:
+                pipe.xadd(dead, {**fields, b"error": reason.encode()})
             pipe.xack(self.stream, GROUP, *prepared.ids)
             pipe.xdel(self.stream, *prepared.ids)
             await pipe.execute()
         if prepared.bad:
             self.stats.dead_lettered += len(prepared.bad)
-            dead = self.stream + DEAD_LETTER_SUFFIX
             log.error("moved %d malformed event(s) to %s", len(prepared.bad), dead)
-        self.stats.loaded_events += prepared.events
+        if refused:
+            self.stats.dead_lettered += len(refused)
+            self.stats.refused_events += len(refused)
+            log.error("moved %d event(s) PostgreSQL refused to %s: %s", len(refused), dead, refused[0][1])
+        self.stats.loaded_events += prepared.events - len(refused)
         self.stats.batches += 1
         self.stats.last_success_monotonic = time.monotonic()
         return len(prepared)
+
+    async def _load_isolating(self, parsed: list[tuple[dict, RequestEvent]]) -> list[tuple[dict, str]]:
+        """Load ``parsed`` in halves until each refused part is one event; return those events
+        (fields, reason). Good halves commit on their own — loads are idempotent, so a half
+        loaded again after a crash is harmless. log2(batch) rounds per poison event."""
+        batch = await asyncio.to_thread(batch_from_events, [ev for _, ev in parsed])
+        try:
+            await self.loader.load(batch)
+            return []
+        except DATA_ERRORS as exc:
+            if len(parsed) == 1:
+                return [(parsed[0][0], f"{type(exc).__name__}: {exc}"[:500])]
+        mid = len(parsed) // 2
+        return [*await self._load_isolating(parsed[:mid]), *await self._load_isolating(parsed[mid:])]
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

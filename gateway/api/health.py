@@ -61,4 +61,5 @@ async def prometheus(request: Request) -> Response:
     if request.app.state.loader is not None:
         metrics.LOADER_LAG.set(await request.app.state.loader.lag_seconds())
         metrics.LOADER_EVENTS.set(request.app.state.loader.stats.loaded_events)
+        metrics.LOADER_DEAD_LETTERED.set(request.app.state.loader.stats.dead_lettered)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

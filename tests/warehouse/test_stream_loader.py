@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import asyncpg
 import redis.asyncio as aioredis
 
@@ -103,4 +105,30 @@ async def test_a_failed_load_leaves_the_batch_read_ahead_pending(
     healthy = StreamLoader(redis_client, vault_pool, stream=STREAM, batch_size=10, consumer="b")
     assert await healthy.drain_all() == 40
     assert await _requests(vault_pool) == 40
+    assert await redis_client.xlen(STREAM) == 0
+
+
+async def test_an_event_postgres_refuses_is_isolated_and_dead_lettered(
+    vault_pool: asyncpg.Pool, redis_client: aioredis.Redis
+) -> None:
+    events = list(synthetic_events(41, seed=17))
+    at = next(i for i in range(20, 41) if events[i].cost is not None)
+    cost = events[at].cost
+    assert cost is not None
+    # Parses fine, but overflows numeric(24,12): PostgreSQL refuses the whole batch it is in.
+    poison = events[at] = events[at].model_copy(
+        update={"cost": cost.model_copy(update={"provider_cost": Decimal("1e15")})}
+    )
+    for ev in events:
+        await redis_client.xadd(STREAM, {"event": ev.to_json()})
+    loader = StreamLoader(redis_client, vault_pool, stream=STREAM, batch_size=100)
+    assert await loader.drain_all() == 41  # did not stall: every entry was dealt with
+    assert await _requests(vault_pool) == 40
+    stored = await vault_pool.fetchval(
+        "select count(*) from raw_vault.hub_api_request where api_request_bk = $1", poison.request_id
+    )
+    assert stored == 0  # none of the refused event's rows, not even its hub
+    assert (loader.stats.loaded_events, loader.stats.refused_events, loader.stats.dead_lettered) == (40, 1, 1)
+    [(_, dead)] = await redis_client.xrange(STREAM + DEAD_LETTER_SUFFIX)
+    assert dead[b"event"] == poison.to_json() and b"overflow" in dead[b"error"]
     assert await redis_client.xlen(STREAM) == 0

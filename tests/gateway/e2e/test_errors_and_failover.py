@@ -187,6 +187,7 @@ async def test_ready_and_metrics(gateway: Gateway) -> None:
         "onevault_request_duration_seconds_bucket",
         "onevault_cost_usd_total",
         "onevault_loader_lag_seconds",
+        "onevault_loader_dead_lettered",
     ):
         assert name in metrics, name
 
