@@ -4,12 +4,15 @@ The same zero-latency simulator is called directly and through the gateway (Open
 ``/v1/chat/completions``, vault persistence on: every gateway request is emitted to Redis and
 loaded into PostgreSQL). Sequentially and at each concurrency level it reports latency
 percentiles for both, the *added* latency (gateway percentile minus direct percentile), RPS,
-gateway CPU per request and RSS; at the end it checks every answered request is in the vault.
+gateway CPU per request and RSS; then the same for streaming (``stream: true``, 64 one-token
+SSE chunks): the time to first token added; at the end it checks every answered request is in
+the vault.
 
 Targets on a 2-core machine (issue 3): median added latency <= 2 ms sequential, p99 added
 <= 10 ms at concurrency 50. Writes benchmarks/results/gateway_overhead.json.
 
     python benchmarks/gateway_overhead.py [--levels 1,10,50,200] [--requests 5000] [--workers N]
+        [--stream-levels 1,10,50] [--stream-requests 1000]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from harness import (
     print_table,
     rss_mb,
     run_load,
+    run_stream_load,
     running_stack,
     summary,
     write_json,
@@ -50,7 +54,14 @@ async def wait_for_vault(database_url: str, expected: int, timeout: float = 120.
         await conn.close()
 
 
-async def measure(levels: list[int], sequential: int, concurrent: int, workers: int) -> dict:
+async def measure(
+    levels: list[int],
+    sequential: int,
+    concurrent: int,
+    workers: int,
+    stream_levels: list[int],
+    stream_requests: int,
+) -> dict:
     async with running_stack(workers=workers) as stack:
         direct = build_request(
             stack.simulator_url, "/v1/chat/completions", BODY, {"authorization": "Bearer sim-openai"}
@@ -88,6 +99,38 @@ async def measure(levels: list[int], sequential: int, concurrent: int, workers: 
                     "gateway_rss_mb": rss_mb(stack.gateway_pids()),
                 }
             )
+        stream_rows = []
+        stream_body = {**BODY, "stream": True}
+        direct_s = build_request(
+            stack.simulator_url, "/v1/chat/completions", stream_body, {"authorization": "Bearer sim-openai"}
+        )
+        via_s = build_request(
+            stack.gateway_url, "/v1/chat/completions", stream_body, {"authorization": f"Bearer {stack.key}"}
+        )
+        for level in stream_levels:
+            n = stream_requests if level > 1 else max(1, stream_requests // 2)
+            d = await run_stream_load(direct_s, n, level)
+            cpu0 = cpu_seconds(stack.gateway_pids())
+            g = await run_stream_load(via_s, n, level)
+            cpu = cpu_seconds(stack.gateway_pids()) - cpu0
+            answered += len(g.total_ms)
+            stream_rows.append(
+                {
+                    "concurrency": level,
+                    "requests": n,
+                    **{
+                        f"added_ttft_p{q}_ms": round(percentile(g.ttft_ms, q) - percentile(d.ttft_ms, q), 3)
+                        for q in (50, 99)
+                    },
+                    "direct_ttft": summary(d.ttft_ms),
+                    "gateway_ttft": summary(g.ttft_ms),
+                    "added_total_p50_ms": round(percentile(g.total_ms, 50) - percentile(d.total_ms, 50), 3),
+                    "gateway_rps": round(g.rps),
+                    "gateway_errors": g.errors,
+                    "gateway_cpu_ms_per_request": round(cpu * 1000 / max(1, len(g.total_ms)), 3),
+                    "gateway_rss_mb": rss_mb(stack.gateway_pids()),
+                }
+            )
         in_vault, drain_s = await wait_for_vault(stack.database_url, answered)
     return {
         "benchmark": "gateway_overhead",
@@ -96,6 +139,7 @@ async def measure(levels: list[int], sequential: int, concurrent: int, workers: 
         "server": f"uvicorn, uvloop, httptools, {workers} worker(s); one `onevault loader` process",
         "simulator_latency_ms": 0,
         "levels": rows,
+        "streaming": stream_rows,
         "vault": {
             "answered": answered,
             "in_vault": in_vault,
@@ -113,14 +157,27 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=2000, help="requests in the sequential run")
     parser.add_argument("--requests", type=int, default=5000, help="requests per concurrent run")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gateway worker processes")
+    parser.add_argument("--stream-levels", default="1,10,50", help="streaming concurrency levels ('' = none)")
+    parser.add_argument("--stream-requests", type=int, default=1000, help="requests per streaming run")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
-    result = asyncio.run(measure(levels, args.sequential, args.requests, args.workers))
+    stream_levels = [int(x) for x in args.stream_levels.split(",") if x]
+    result = asyncio.run(
+        measure(levels, args.sequential, args.requests, args.workers, stream_levels, args.stream_requests)
+    )
     print_table(
         [
             {k: v for k, v in row.items() if k not in ("direct", "gateway")}
             | {"gw_p50": row["gateway"]["p50"], "gw_p99": row["gateway"]["p99"]}
             for row in result["levels"]
+        ]
+    )
+    print("streaming (time to first token):")
+    print_table(
+        [
+            {k: v for k, v in row.items() if k not in ("direct_ttft", "gateway_ttft")}
+            | {"gw_ttft_p50": row["gateway_ttft"]["p50"], "gw_ttft_p99": row["gateway_ttft"]["p99"]}
+            for row in result["streaming"]
         ]
     )
     print(f"vault: {result['vault']}")

@@ -186,6 +186,28 @@ class Connection:
                 body += chunk[:-2]
         return status, bytes(body)
 
+    async def request_stream(self, raw: bytes) -> tuple[int, float, float]:
+        """Send one streaming request; return (status, ms to the first SSE event, ms in all).
+        The response is chunked; the first chunk holding ``data:`` is the first token."""
+        t0 = time.perf_counter()
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        first = None
+        if b"chunked" not in head.lower():
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await self.reader.readexactly(length)
+        else:
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
+                chunk = await self.reader.readexactly(size + 2)
+                if first is None and b"data:" in chunk:
+                    first = time.perf_counter()
+                if size == 0:
+                    break
+        done = time.perf_counter()
+        return status, ((first or done) - t0) * 1000, (done - t0) * 1000
+
     def close(self) -> None:
         self.writer.close()
 
@@ -226,6 +248,44 @@ async def run_load(target: tuple[str, int, bytes], total: int, concurrency: int)
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return RunResult(latencies, errors, time.perf_counter() - started)
+
+
+@dataclass
+class StreamResult:
+    ttft_ms: list[float]  # time to the first token (first SSE event)
+    total_ms: list[float]
+    errors: int
+    seconds: float
+
+    @property
+    def rps(self) -> float:
+        return len(self.total_ms) / self.seconds if self.seconds else 0.0
+
+
+async def run_stream_load(target: tuple[str, int, bytes], total: int, concurrency: int) -> StreamResult:
+    host, port, raw = target
+    result = StreamResult([], [], 0, 0.0)
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        conn = await Connection.open(host, port)
+        try:
+            while remaining > 0:
+                remaining -= 1
+                status, ttft, whole = await conn.request_stream(raw)
+                if status == 200:
+                    result.ttft_ms.append(ttft)
+                    result.total_ms.append(whole)
+                else:
+                    result.errors += 1
+        finally:
+            conn.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.seconds = time.perf_counter() - started
+    return result
 
 
 # -- statistics -----------------------------------------------------------------------------------
