@@ -22,11 +22,12 @@ from typing import Any, TypeVar
 import asyncpg
 
 from warehouse.batch import VaultBatch
-from warehouse.tables import SCHEMA, HubSpec, LinkSpec, SatSpec, TableSpec
+from warehouse.tables import HUBS, SCHEMA, HubSpec, LinkSpec, SatSpec, TableSpec
 
 T = TypeVar("T")
 
 _LOAD_LOCK = 0x0E7A_0002  # loaders take turns so a redelivered event cannot race its twin
+_KNOWN_MAX = 100_000  # keys remembered per table, a few MB at most
 
 _TEXT_FORMS = {
     "text": "{c}",
@@ -144,11 +145,16 @@ class VaultLoader:
         self._pool = pool
         self._sql: dict[str, _TableSql] = {}
         self._stamps_itself: dict[str, bool] = {}  # table → ``load_dts`` has a default (sql/009)
+        # Hub and link keys this loader has seen committed. The vault is insert-only, so they
+        # stay: a batch's customers, keys, models and end users mostly are, and their rows are
+        # dropped before the COPY instead of being probed again in every load.
+        self._known: dict[str, set[bytes]] = {}
 
     async def load(self, batch: VaultBatch) -> LoadResult:
         result = LoadResult()
         if not len(batch):
             return result
+        merged: list[tuple[str, list[tuple[Any, ...]]]] = []
         async with self._pool.acquire() as conn, conn.transaction():
             # Loaders take turns (a redelivered event must not race its twin). A batch is small
             # next to the vault: the merge path probes the target's unique index per row; left
@@ -159,13 +165,24 @@ class VaultLoader:
             for spec, rows in batch.tables():
                 if spec.name in result.offered:
                     continue
+                result.offered[spec.name] = len(rows)
                 if fresh and not isinstance(spec, HubSpec) and batch.hangs_off(spec, fresh):
                     inserted = await self._append(conn, spec, rows, now)
                     result.appended.add(spec.name)
-                else:
+                elif isinstance(spec, SatSpec):
                     inserted = await self._merge(conn, spec, rows)
+                else:
+                    known = self._known.get(spec.name, ())
+                    rows = [r for r in rows if r[0] not in known]
+                    inserted = await self._merge(conn, spec, rows) if rows else 0
+                    if _is_shared(spec):
+                        merged.append((spec.name, rows))
                 result.inserted[spec.name] = inserted
-                result.offered[spec.name] = len(rows)
+        for name, rows in merged:  # committed: remember the keys
+            known = self._known.setdefault(name, set())
+            if len(known) > _KNOWN_MAX:
+                known.clear()
+            known.update(r[0] for r in rows)
         return result
 
     async def _append_per_event_hubs(
@@ -253,6 +270,16 @@ _BEGIN = (
     "select now() from (select pg_advisory_xact_lock($1), "
     "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)) s"
 )
+
+
+_PER_EVENT_KEYS = frozenset(h.key for h in HUBS if h.per_event)
+
+
+def _is_shared(spec: HubSpec | LinkSpec) -> bool:
+    """Keys many loads offer again (customers, models, ...), unlike a request's own."""
+    if isinstance(spec, HubSpec):
+        return not spec.per_event
+    return not _PER_EVENT_KEYS.intersection(spec.refs)
 
 
 def _count(status: str) -> int:

@@ -344,3 +344,23 @@ async def test_a_table_without_the_load_dts_default_is_stamped_by_the_loader(
             "join raw_vault.sat_api_request_details s using (api_request_hk)"
         )
         assert hub == sat
+
+
+async def test_shared_keys_are_remembered_only_once_committed(vault_pool: asyncpg.Pool) -> None:
+    """The loader skips hub/link keys it saw committed; a rolled-back load must not count."""
+    loader = VaultLoader(vault_pool)
+    broken = VaultBatch()
+    broken.hub(t.HUB_CUSTOMER, "acme-x", record_source="test")
+    broken.sat(t.SAT_COST_EVENT_DETAILS, hash_key("c"), (None,) * 20, record_source="test")  # NOT NULLs
+    try:
+        await loader.load(broken)
+    except asyncpg.NotNullViolationError:
+        pass
+    else:
+        raise AssertionError("a cost event without its columns must not load")
+    good = VaultBatch()
+    good.hub(t.HUB_CUSTOMER, "acme-x", record_source="test")
+    assert (await loader.load(good)).inserted["hub_customer"] == 1
+    assert (await loader.load(good)).inserted["hub_customer"] == 0  # known now: dropped before the COPY
+    count = "select count(*) from raw_vault.hub_customer where customer_hk = $1"
+    assert await vault_pool.fetchval(count, hash_key("acme-x")) == 1
