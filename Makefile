@@ -34,9 +34,12 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+## Every benchmark in benchmarks/ (each prints a table, writes benchmarks/results/<name>.json).
+## Short durations here; run one by hand for the long version (e.g. sustained_load.py: 10 min).
+BENCHMARKS := $(filter-out benchmarks/harness.py,$(sort $(wildcard benchmarks/*.py)))
+BENCH_ARGS_sustained_load := --duration 120
 bench: install
-	$(PY) benchmarks/vault_ingest.py
-	$(PY) benchmarks/gateway_overhead.py
+	$(foreach b,$(BENCHMARKS),$(PY) $(b) $(BENCH_ARGS_$(basename $(notdir $(b)))) &&) true
 
 clean:
 	rm -rf $(VENV) .onevault build *.egg-info
