@@ -93,3 +93,46 @@ def test_dagster_webserver_and_daemon_share_postgres_storage(compose: dict[str, 
     # The embedded default keeps SQLite under DAGSTER_HOME.
     assert "storage" not in instance_config(Settings(database_url=None))
     assert "dagster_pipelines.project" in (ROOT / "Dockerfile").read_text()  # manifest parsed at build
+
+
+def _onevault_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n: s for n, s in compose["services"].items() if (s.get("command") or [""])[0] == "onevault"}
+
+
+def test_interpolated_and_secret_names_are_settings(compose: dict[str, Any]) -> None:
+    """``${ONEVAULT_X}`` in the file and the secrets the header tells operators to set exist."""
+    import re
+
+    known = {f"ONEVAULT_{name.upper()}" for name in Settings.model_fields}
+    text = (ROOT / "docker-compose.yml").read_text()
+    for var in re.findall(r"\b(ONEVAULT_[A-Z_]+)\b", text):
+        assert var in known, f"docker-compose.yml mentions {var}, which is not a setting"
+    for secret in ("ONEVAULT_MASTER_KEY", "ONEVAULT_ADMIN_TOKEN", "ONEVAULT_AUDIT_SIGNING_KEY"):
+        assert secret in text
+    for name, service in _onevault_services(compose).items():
+        assert service["env_file"] == [{"path": "onevault.env", "required": False}], name
+
+
+def test_production_shape(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    gateway = services["gateway"]
+    assert int(gateway["environment"]["ONEVAULT_WORKERS"].split(":-")[-1].rstrip("}")) > 1  # several workers
+    assert "/ready" in " ".join(gateway["healthcheck"]["test"])  # unhealthy when it cannot record
+    redis_cmd = services["redis"]["command"]
+    assert redis_cmd[redis_cmd.index("--maxmemory-policy") + 1] == "noeviction"  # never drop events
+    for name in ("postgres", "redis", "gateway", "dagster-webserver"):
+        assert "healthcheck" in services[name], name
+    declared = set(compose["volumes"])
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            assert volume.split(":")[0] in declared, f"{name}: undeclared volume {volume}"
+    for name, service in _onevault_services(compose).items():
+        assert "onevault:/var/lib/onevault" in service["volumes"], f"{name} must share ONEVAULT_HOME"
+        if name != "migrate":
+            assert service["restart"] == "unless-stopped", name
+
+
+def test_docker_build_context_leaves_out_local_state() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for path in (".venv", ".onevault", ".git", "onevault.env"):
+        assert path in ignored, path
