@@ -65,18 +65,36 @@ async def fill(dsn: str, requests: int, batch_size: int = 5000) -> float:
     return time.perf_counter() - t0
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """user + system CPU of these (local) PostgreSQL backends, from /proc."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 async def export_only(dsn: str, out: Path) -> dict[str, object]:
     """Run in the child process: one export, timed, with this process's peak RSS."""
     from warehouse.audit import ExportScope, SigningKey, export_customer
 
-    pool = await create_pool(dsn, min_size=1, max_size=3)
+    pool = await create_pool(dsn, min_size=3, max_size=3)
+    held = [await pool.acquire() for _ in range(3)]  # note every backend the export will use
+    backends = [await c.fetchval("select pg_backend_pid()") for c in held]
+    for c in held:
+        await pool.release(c)
     scope = ExportScope(CUSTOMER, date(2026, 10, 1), date(2026, 11, 1), datetime.now(UTC))
+    db_cpu0, self_cpu0 = cpu_seconds(backends), time.process_time()
     t0 = time.perf_counter()
     result = await export_customer(pool, scope, out, SigningKey.generate(), created_by="benchmark")
     seconds = time.perf_counter() - t0
+    db_cpu, self_cpu = cpu_seconds(backends) - db_cpu0, time.process_time() - self_cpu0
     await pool.close()
     return {
         "seconds": round(seconds, 2),
+        "db_cpu_seconds": round(db_cpu, 1),
+        "exporter_cpu_seconds": round(self_cpu, 1),
+        "load_average_1m_after": round(os.getloadavg()[0], 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "requests": result.totals["requests"],
         "bytes_written": sum(f.bytes for f in result.files),
@@ -119,6 +137,9 @@ def main() -> None:
             "load_seconds": round(load_s, 1) if load_s else "reused",
             "export_seconds": measured["seconds"],
             "export_peak_rss_mb": measured["peak_rss_mb"],
+            "export_db_cpu_seconds": measured["db_cpu_seconds"],
+            "exporter_cpu_seconds": measured["exporter_cpu_seconds"],
+            "machine_load_average_1m": measured["load_average_1m_after"],
             "requests_exported": measured["requests"],
             "mb_written": round(measured["bytes_written"] / 1e6, 1),
             "files": measured["files"],

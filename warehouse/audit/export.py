@@ -132,6 +132,11 @@ async def export_customer(
         async def focus(conn: asyncpg.Connection) -> None:
             chargeback.append(await write_chargeback(conn, scope, out))
 
+        processing: dict[str, Any] = {}
+
+        async def records(conn: asyncpg.Connection) -> None:
+            processing.update(await records_of_processing(conn, scope, issuer))
+
         async def payloads(conn: asyncpg.Connection) -> None:
             jsonl, csv = await write_payloads(conn, scope, out, payload_opener)
             written[(PAYLOADS.name, "jsonl")], written[(PAYLOADS.name, "csv")] = jsonl, csv
@@ -140,6 +145,7 @@ async def export_customer(
             queue.put_nowait(job(kind, fmt))
         queue.put_nowait(totals)
         queue.put_nowait(focus)
+        queue.put_nowait(records)
         if include_payloads:
             queue.put_nowait(payloads)
             kinds.append(PAYLOADS)
@@ -176,8 +182,6 @@ async def export_customer(
             cb_note = f"{CHARGEBACK_FILE}: marts.chargeback as last built by dbt (as_of does not apply)"
         else:
             cb_note = "marts.chargeback does not exist (dbt has not built the marts): no chargeback file"
-        async with pool.acquire() as conn:
-            processing = await records_of_processing(conn, scope, issuer)
         files.append(
             _write_document(
                 out,
