@@ -4,8 +4,8 @@
 -- rebuild after new traffic reads only the new requests. Plain joins, so PostgreSQL hashes a
 -- cold build and probes indexes for a small increment. A request has one context link (its
 -- key hashes every hub key of the request); the unique test on api_request_hk would catch two.
--- Tags are read from the raw satellite, latest row per tag key, joined to the requests being
--- built: a staging view's window cannot be narrowed to them, and this runs on every refresh.
+-- Tags are read from the raw satellite, latest row per tag key, per request by its index: a
+-- staging view's window cannot be narrowed to the requests being built.
 {{ config(
     materialized='incremental',
     unique_key='api_request_hk',
@@ -31,18 +31,7 @@ with details as (
     order by s.api_request_hk, s.load_dts desc
 ),
 
-ghost as (select decode(repeat('00', 32), 'hex') as hk),
-
-tags as (
-    select latest.api_request_hk, jsonb_object_agg(latest.tag_key, latest.tag_value) as tags
-    from (
-        select distinct on (t.api_request_hk, t.tag_key) t.api_request_hk, t.tag_key, t.tag_value
-        from {{ source('raw_vault', 'sat_api_request_tags') }} as t
-        join details as d on d.api_request_hk = t.api_request_hk
-        order by t.api_request_hk, t.tag_key, t.load_dts desc
-    ) as latest
-    group by latest.api_request_hk
-)
+ghost as (select decode(repeat('00', 32), 'hex') as hk)
 
 select
     d.api_request_hk,
@@ -94,5 +83,14 @@ join {{ ref('stg_hub_provider_key') }} as hpk on hpk.provider_key_hk = ctx.provi
 join {{ ref('stg_hub_routing_rule') }} as hrr on hrr.routing_rule_hk = ctx.routing_rule_hk
 join {{ ref('stg_hub_end_user') }} as heu on heu.end_user_hk = ctx.end_user_hk
 left join {{ ref('stg_lnk_cost_event_api_request') }} as ce on ce.api_request_hk = d.api_request_hk
-left join tags on tags.api_request_hk = d.api_request_hk
+left join lateral (
+    -- the request's current tags, by its primary-key index (a few rows per request)
+    select jsonb_object_agg(latest.tag_key, latest.tag_value) as tags
+    from (
+        select distinct on (t.tag_key) t.tag_key, t.tag_value
+        from {{ source('raw_vault', 'sat_api_request_tags') }} as t
+        where t.api_request_hk = d.api_request_hk
+        order by t.tag_key, t.load_dts desc
+    ) as latest
+) as tags on true
 where d.api_request_hk <> ghost.hk
