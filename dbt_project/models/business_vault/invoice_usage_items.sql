@@ -1,6 +1,6 @@
--- Usage on invoices before rounding: cost events aggregated per invoice line — usage per
+-- Usage on invoices before rounding: the billing facts summed per invoice line — usage per
 -- provider and model, the month's cache line, and one correction line per late event
--- (placement rule in cost_event_billing).
+-- (placement rule in cost_event_billing; buckets in chargeback_weights).
 select
     customer_slug,
     billing_period_start,
@@ -10,13 +10,13 @@ select
     case when line_type = 'cache' then null else min(provider) end as provider,
     case when line_type = 'cache' then null else min(model) end as model,
     min(correction_of_period) as correction_of_period,
-    case when line_type = 'correction' then min(cost_event_id) end as cost_event_id,
-    count(*) as requests,
+    case when line_type = 'correction' then min(first_cost_event_id) end as cost_event_id,
+    sum(requests)::bigint as requests,
     sum(input_tokens)::bigint as input_tokens,
     sum(output_tokens)::bigint as output_tokens,
     sum(provider_cost) as provider_cost,
-    sum(markup_amount) as markup,
-    sum(customer_cost) as amount_exact,
-    max(loaded_at) as last_loaded_at
-from {{ ref('cost_event_billing') }}
+    sum(markup) as markup,
+    sum(weight) as amount_exact,
+    max(last_loaded_at) as last_loaded_at
+from {{ ref('chargeback_weights') }}
 group by customer_slug, billing_period_start, line_type, line_key
