@@ -137,6 +137,13 @@ def export(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
+    if not result.settled:
+        typer.secho(
+            "note: a transaction older than --as-of was still open after 30 s; a later export with the same "
+            "--as-of may include its rows (recorded as as_of_settled: false in the manifest)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     typer.echo(f"exported {customer} {from_}..{to} as of {summary['as_of']} to {result.out}")
     for f in result.files:
         typer.echo(f"  {f.name:<28} {'' if f.rows is None else f.rows}")
@@ -155,6 +162,17 @@ def public_key(
     else:
         typer.echo(key.public_pem, nl=False)
         typer.secho(f"key id: {key.key_id}", err=True)
+
+
+def _vault_dsn() -> str | None:
+    """The warehouse to check against, if this machine has one — an auditor's machine running
+    ``verify`` must not get an empty embedded PostgreSQL created for it."""
+    configured = settings()
+    if configured.database_url is not None:
+        return configured.database_url.get_secret_value()
+    if not (configured.home_dir / "pg").is_dir():
+        return None
+    return servers().database_url
 
 
 @audit.command("verify")
@@ -177,14 +195,15 @@ def verify(
     --offline, the vault's record of it and its totals. Exit 1 and name the file on any failure."""
     if public_key_file is not None:
         public = load_public_key(public_key_file.read_bytes())
-    elif not offline:
-        public = SigningKey.from_settings(settings()).public
-    else:
-        public = None
+    else:  # this installation's key if it has one; else the manifest's own (with a warning)
+        local = SigningKey.existing(settings())
+        public = local.public if local else None
     result = verify_offline(directory, public, previous)
-    if not offline and result.manifest:
+    dsn = None if offline or not result.manifest else _vault_dsn()
+    if dsn is None and not offline:
+        result.warnings.append("no OneVault warehouse configured here: checked offline only")
+    if dsn is not None:
         try:
-            dsn = servers().database_url
 
             async def online() -> None:
                 pool = await create_pool(dsn, min_size=1, max_size=1)

@@ -46,7 +46,7 @@ async def onevault(*args: str) -> Result:
 
 
 async def test_cli_export_verify_and_the_dagster_job_chain(
-    seeded: Any, cli_env: Path, tmp_path: Path
+    seeded: Any, cli_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     period = ("--from", seeded.period_from.isoformat(), "--to", seeded.period_to.isoformat())
     key = await onevault("audit", "public-key")
@@ -100,6 +100,15 @@ async def test_cli_export_verify_and_the_dagster_job_chain(
     )
     assert chained.exit_code == 0, chained.output
     assert "chain links to e1/manifest.json" in chained.stdout
+
+    # an auditor's machine: no warehouse, no OneVault home — only the export and the public key
+    monkeypatch.delenv("ONEVAULT_DATABASE_URL")
+    monkeypatch.setenv("ONEVAULT_HOME", str(tmp_path / "auditor"))
+    get_settings.cache_clear()
+    auditor = await onevault("audit", "verify", str(tmp_path / "e2"), "--public-key", str(pem))
+    assert auditor.exit_code == 0, auditor.output
+    assert "checked offline only" in auditor.stdout
+    assert not (tmp_path / "auditor").exists()  # nothing created: no server, no key
 
 
 async def test_payloads_only_on_request_and_their_texts_only_while_the_key_lives(

@@ -90,6 +90,14 @@ class SigningKey:
         return cls(_private_from_text(pem))
 
     @classmethod
+    def existing(cls, settings: Settings) -> SigningKey | None:
+        """The configured key if there is one — never generating it (``verify`` must not)."""
+        path = settings.home_dir / "secrets" / KEY_FILE
+        if settings.audit_signing_key is None and not path.is_file():
+            return None
+        return cls.from_settings(settings)
+
+    @classmethod
     def generate(cls) -> SigningKey:
         return cls(Ed25519PrivateKey.generate())
 
