@@ -4,7 +4,9 @@ holds nothing of another's; the chain links exports."""
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -234,3 +236,41 @@ async def test_an_export_waits_for_writers_that_started_before_as_of(vault_pool:
         assert await settle(vault_pool, as_of, timeout_s=0.3) is False
         await tx.commit()
     assert await settle(vault_pool, as_of, timeout_s=0.3) is True
+
+
+async def test_the_focus_chargeback_file_comes_from_the_mart_for_this_customer_only(
+    vault_pool: asyncpg.Pool, seeded: Any, signing_key: SigningKey, tmp_path: Path
+) -> None:
+    """A table with the mart's documented columns (dbt_project/models/marts/_marts__chargeback.yml)
+    stands in for a dbt build here; tests/dbt build the real one."""
+    yml = (Path(__file__).parents[2] / "dbt_project/models/marts/_marts__chargeback.yml").read_text()
+    names = re.findall(r"^      - name: (\w+)", yml, re.M)
+    types = (
+        {"x_requests": "bigint", "tags": "jsonb"}
+        | {c: "timestamptz" for c in names if c.endswith(("_period_start", "_period_end"))}
+        | {c: "numeric(24,12)" for c in names if c.endswith(("_cost", "_quantity"))}
+    )
+    await vault_pool.execute(
+        "create schema if not exists marts; create table marts.chargeback ("
+        + ", ".join(f"{c} {types.get(c, 'text')}" for c in names)
+        + ")"
+    )
+    for customer, cost in (("acme", "1.5"), ("globex", "9.25")):
+        await vault_pool.execute(
+            "insert into marts.chargeback (customer_slug, x_invoice_id, billed_cost, billing_currency, "
+            "billing_period_start, billing_period_end, charge_category, tags) "
+            "values ($1, $1 || '/m', $2::numeric, 'USD', $3, $4, 'Usage', '{\"team\": \"ml\"}')",
+            customer,
+            cost,
+            datetime.combine(seeded.period_from, datetime.min.time(), UTC),
+            datetime.combine(seeded.period_to, datetime.min.time(), UTC),
+        )
+    out = (await export_customer(vault_pool, seeded.scope(), tmp_path / "x", signing_key, created_by="t")).out
+    header, *rows = list(csv.reader((out / "chargeback_focus.csv").open()))
+    assert {"BilledCost", "BillingPeriodStart", "ChargeCategory", "SubAccountId", "x_invoice_id"} <= set(
+        header
+    )
+    assert [dict(zip(header, r, strict=True))["BilledCost"] for r in rows] == ["1.500000000000"]
+    doc = json.loads((out / MANIFEST).read_text())
+    assert "as_of does not apply" in doc["chargeback"]
+    assert verify_offline(out, signing_key.public).ok
