@@ -29,9 +29,7 @@ class AuditExportConfig(Config):
 
 
 @op(description="Export a customer's signed, chained audit record for a period.")
-def audit_export_op(
-    context: OpExecutionContext, config: AuditExportConfig, warehouse: Warehouse
-) -> None:
+def audit_export_op(context: OpExecutionContext, config: AuditExportConfig, warehouse: Warehouse) -> None:
     settings = warehouse.settings()
     as_of = datetime.fromisoformat(config.as_of.replace("Z", "+00:00")) if config.as_of else datetime.now(UTC)
     scope = ExportScope(
