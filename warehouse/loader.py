@@ -13,8 +13,9 @@ dbt and Python agree with what the loader stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -155,12 +156,12 @@ class VaultLoader:
         if not len(batch):
             return result
         merged: list[tuple[str, list[tuple[Any, ...]]]] = []
-        async with self._pool.acquire() as conn, conn.transaction():
-            # Loaders take turns (a redelivered event must not race its twin). A batch is small
-            # next to the vault: the merge path probes the target's unique index per row; left
-            # to itself the planner hashes the *whole* target for every batch (it has no stats
-            # for the fresh temp table), which makes each load slower as the vault grows.
-            now = await conn.fetchval(_BEGIN, _LOAD_LOCK)
+        async with self._pool.acquire() as conn, load_turn(conn), conn.transaction():
+            # A batch is small next to the vault: the merge path probes the target's unique
+            # index per row; left to itself the planner hashes the *whole* target for every
+            # batch (it has no stats for the fresh temp table), which makes each load slower as
+            # the vault grows.
+            now = await conn.fetchval(_BEGIN)
             fresh = await self._append_per_event_hubs(conn, batch, now, result)
             for spec, rows in batch.tables():
                 if spec.name in result.offered:
@@ -267,9 +268,27 @@ class VaultLoader:
 
 
 _BEGIN = (
-    "select now() from (select pg_advisory_xact_lock($1), "
+    "select now() from (select "
     "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)) s"
 )
+
+
+@contextlib.asynccontextmanager
+async def load_turn(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """Hold the writers' turn around a transaction that has not begun yet.
+
+    Loaders take turns so a redelivered event cannot race its twin. The lock is taken *before*
+    the transaction begins, so the transaction's ``now()`` — every row's ``load_dts`` — is
+    later than the commit of every write that had the turn before it. The billing run takes the
+    same turn to finalise: without it a load that began before finalisation but committed after
+    would carry a ``load_dts`` before ``finalised_at`` while missing from the snapshot, and the
+    marts would bill it in the closed month instead of as a correction.
+    """
+    await conn.execute("select pg_advisory_lock($1)", _LOAD_LOCK)
+    try:
+        yield
+    finally:
+        await conn.execute("select pg_advisory_unlock($1)", _LOAD_LOCK)
 
 
 _PER_EVENT_KEYS = frozenset(h.key for h in HUBS if h.per_event)

@@ -27,7 +27,7 @@ from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.billing.periods import Period
 from warehouse.billing.reconcile import Reconciliation, Unpriced, reconcile, unpriced_usage
-from warehouse.loader import hub_or_link_insert, sat_insert
+from warehouse.loader import hub_or_link_insert, load_turn, sat_insert
 from warehouse.tables import SatSpec
 
 SOURCE = "billing-run"
@@ -209,7 +209,9 @@ async def finalise_month(
             f"{period.closes_at(grace_s):%Y-%m-%d %H:%M} UTC ({grace_s:g} s grace after month end, "
             "ONEVAULT_BILLING_GRACE_S) so late events can land first. Not finalising an open month."
         )
-    async with pool.acquire() as conn, conn.transaction():
+    # The loaders' turn first (see ``load_turn``): no load is in flight while the month is read,
+    # and every later load is stamped after this transaction's ``now()`` (``finalised_at``).
+    async with pool.acquire() as conn, load_turn(conn), conn.transaction():
         await conn.execute("select pg_advisory_xact_lock($1)", issuer_lock_id(issuer))
         done = {r["invoice_bk"]: r for r in await conn.fetch(FINALISED, period.start)}
         drafts = await conn.fetch(
