@@ -16,31 +16,11 @@ from pathlib import Path
 
 from fpdf import FPDF
 
+from warehouse.billing.finalise import LINE_COLUMNS
 from warehouse.billing.invoices import InvoiceDoc, money, quantity, rate_label
 
-CSV_COLUMNS = (
-    "invoice_number",
-    "invoice_id",
-    "customer",
-    "period_start",
-    "period_end",
-    "line_no",
-    "line_type",
-    "charge_class",
-    "description",
-    "provider",
-    "model",
-    "quantity",
-    "unit",
-    "input_tokens",
-    "output_tokens",
-    "provider_cost",
-    "markup",
-    "amount_exact",
-    "amount",
-    "currency",
-    "correction_of_period",
-)
+# The invoice header's keys, then each line exactly as the snapshot stores it.
+CSV_COLUMNS = ("invoice_number", "invoice_id", "customer", "period_start", "period_end", *LINE_COLUMNS)
 _FOLD = str.maketrans({"–": "-", "—": "-", "×": "x", "’": "'", "“": '"', "”": '"', "…": "..."})
 INK, MUTED, RULE, ACCENT = (33, 37, 41), (108, 117, 125), (222, 226, 230), (13, 71, 161)
 

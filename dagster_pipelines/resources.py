@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from collections.abc import Awaitable, Callable, Iterator
@@ -12,7 +11,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from dagster import ConfigurableResource
 
-from warehouse.db import create_pool
+from warehouse.db import run_with_pool, run_with_pool_and_redis
 from warehouse.dbt import dbt_env
 from warehouse.embedded import Endpoints, ensure_servers
 from warehouse.settings import Settings
@@ -35,30 +34,11 @@ class Warehouse(ConfigurableResource):
 
     def run(self, fn: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
         """Run ``fn(pool)`` on a short-lived pool (Dagster steps are synchronous)."""
-        dsn = self.endpoints().database_url
-
-        async def main() -> T:
-            pool = await create_pool(dsn, min_size=1, max_size=2)
-            try:
-                return await fn(pool)
-            finally:
-                await pool.close()
-
-        return asyncio.run(main())
+        return run_with_pool(self.endpoints().database_url, fn)
 
     def run_with_redis(self, fn: Callable[[asyncpg.Pool, aioredis.Redis], Awaitable[T]]) -> T:
         endpoints = self.endpoints()
-
-        async def main() -> T:
-            pool = await create_pool(endpoints.database_url, min_size=1, max_size=2)
-            redis = aioredis.Redis.from_url(endpoints.redis_url)
-            try:
-                return await fn(pool, redis)
-            finally:
-                await redis.aclose()
-                await pool.close()
-
-        return asyncio.run(main())
+        return run_with_pool_and_redis(endpoints.database_url, endpoints.redis_url, fn)
 
     @contextlib.contextmanager
     def dbt_environment(self) -> Iterator[None]:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import asyncpg
+import redis.asyncio as aioredis
 from pgvector.asyncpg import register_vector
+
+T = TypeVar("T")
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -23,3 +30,31 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
     assert pool is not None
     return pool
+
+
+def run_with_pool(dsn: str, fn: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    """Run ``fn(pool)`` on a short-lived pool, from synchronous code (CLI commands, Dagster steps)."""
+
+    async def main() -> T:
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        try:
+            return await fn(pool)
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+def run_with_pool_and_redis(
+    dsn: str, redis_url: str, fn: Callable[[asyncpg.Pool, aioredis.Redis], Awaitable[T]]
+) -> T:
+    """``run_with_pool`` for work that must also touch Redis (e.g. drop cached state)."""
+
+    async def with_redis(pool: asyncpg.Pool) -> T:
+        redis = aioredis.Redis.from_url(redis_url)
+        try:
+            return await fn(pool, redis)
+        finally:
+            await redis.aclose()
+
+    return run_with_pool(dsn, with_redis)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import socket
 from collections.abc import Awaitable, Callable
@@ -12,7 +11,7 @@ import asyncpg
 import redis.asyncio as aioredis
 import typer
 
-from warehouse.db import create_pool
+from warehouse.db import run_with_pool, run_with_pool_and_redis
 from warehouse.embedded import EmbeddedServerError, Endpoints, ensure_servers
 from warehouse.settings import Settings, get_settings
 
@@ -33,32 +32,13 @@ def servers() -> Endpoints:
 
 
 def with_pool(fn: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
-    dsn = servers().database_url
-
-    async def main() -> T:
-        pool = await create_pool(dsn, min_size=1, max_size=2)
-        try:
-            return await fn(pool)
-        finally:
-            await pool.close()
-
-    return asyncio.run(main())
+    return run_with_pool(servers().database_url, fn)
 
 
 def with_pool_and_redis(fn: Callable[[asyncpg.Pool, aioredis.Redis], Awaitable[T]]) -> T:
     """Run an admin change that must also drop cached state in Redis."""
     endpoints = servers()
-
-    async def main() -> T:
-        pool = await create_pool(endpoints.database_url, min_size=1, max_size=2)
-        redis = aioredis.Redis.from_url(endpoints.redis_url)
-        try:
-            return await fn(pool, redis)
-        finally:
-            await redis.aclose()
-            await pool.close()
-
-    return asyncio.run(main())
+    return run_with_pool_and_redis(endpoints.database_url, endpoints.redis_url, fn)
 
 
 def operator() -> str:
