@@ -15,13 +15,19 @@ hundred thousand of them, a backlog a scheduled refresh never has. So the increm
 ``lookback_minutes: 0.1`` (6 s, still longer than a loader transaction). Prints a table, writes
 benchmarks/results/warehouse_build.json.
 
-    python benchmarks/warehouse_build.py [--requests 1000000] [--more 10000] [--batch 5000]
+With ``--home DIR`` the generated vault is kept in DIR (database ``loaded_<N>``, made once) and
+each run works on a copy of it; the cold-built warehouse is kept too (``built_<N>_<digest of
+dbt_project/>``), so a re-run with unchanged models skips the load and the cold build (they are
+then reported as null / "reused") and measures only the 10,000 more and the incremental runs.
+
+    python benchmarks/warehouse_build.py [--requests 1000000] [--more 10000] [--batch 5000] [--home DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import itertools
 import json
 import os
@@ -110,29 +116,84 @@ def phase(server: EmbeddedPostgres | None, before: float | None) -> float | None
     return None if before is None or after is None else round(after - before, 1)
 
 
-async def run(requests: int, more: int, batch: int) -> dict[str, object]:
+def project_digest() -> str:
+    """Hash of everything dbt builds from: a built snapshot is reusable only for the same models."""
+    root = Path(__file__).resolve().parents[1] / "dbt_project"
+    digest = hashlib.sha256()
+    for sub in ("models", "macros", "seeds", "tests", "dbt_project.yml"):
+        for path in sorted((root / sub).rglob("*") if (root / sub).is_dir() else [root / sub]):
+            if path.is_file():
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+async def databases(admin: asyncpg.Connection) -> set[str]:
+    return {r["datname"] for r in await admin.fetch("select datname from pg_database")}
+
+
+async def copy_database(admin: asyncpg.Connection, source: str, target: str) -> None:
+    """A file-level copy (CREATE DATABASE … TEMPLATE): seconds, where reloading takes minutes."""
+    await admin.execute(f'drop database if exists "{target}" with (force)')
+    await admin.execute(f'create database "{target}" template "{source}"')
+
+
+async def run(requests: int, more: int, batch: int, home: Path | None) -> dict[str, object]:
     server = None
     dsn = os.environ.get("ONEVAULT_DATABASE_URL")
-    if not dsn:
-        server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="ov-bench-dbt-")), port=free_port())
-        endpoint = server.ensure_running()
-        admin = await asyncpg.connect(endpoint.dsn("postgres"))
-        await admin.execute("create database bench")
-        await admin.close()
-        dsn = endpoint.dsn("bench")
+    if dsn and home is not None:
+        raise SystemExit("--home uses its own embedded server: unset ONEVAULT_DATABASE_URL")
+    month = timedelta(days=30)
+    cold_s: float | None = None
+    cold_cpu: float | None = None
+    cold_summary = "reused"
+    load_s: float | None = None
+    rows: int | None = None
     work = Path(tempfile.mkdtemp(prefix="ov-bench-dbt-target-"))
     try:
-        conn = await connect(dsn)
-        await migrate(conn)
-        await conn.close()
-        month = timedelta(days=30)
-        load_s, rows = await load(
-            dsn, synthetic_events(requests, seed=1, start=MONTH, span=month, realistic=True), batch
-        )
+        if not dsn:
+            home_dir = home or Path(tempfile.mkdtemp(prefix="ov-bench-dbt-"))
+            server = EmbeddedPostgres(home_dir, port=free_port())
+            endpoint = server.ensure_running()
+            admin = await asyncpg.connect(endpoint.dsn("postgres"))
+            loaded, built = f"loaded_{requests}", f"built_{requests}_{project_digest()}"
+            have = await databases(admin)
+            if loaded not in have:  # generate once per --home; a half-done load is redone
+                await admin.execute(f'drop database if exists "loading_{requests}" with (force)')
+                await admin.execute(f'create database "loading_{requests}"')
+                conn = await connect(endpoint.dsn(f"loading_{requests}"))
+                await migrate(conn)
+                await conn.close()
+                load_s, rows = await load(
+                    endpoint.dsn(f"loading_{requests}"),
+                    synthetic_events(requests, seed=1, start=MONTH, span=month, realistic=True),
+                    batch,
+                )
+                await admin.execute(f'alter database "loading_{requests}" rename to "{loaded}"')
+            reuse = home is not None and built in have
+            await copy_database(admin, built if reuse else loaded, "bench")
+            await admin.close()
+            dsn = endpoint.dsn("bench")
+        else:
+            reuse = False
+            conn = await connect(dsn)
+            await migrate(conn)
+            await conn.close()
+            load_s, rows = await load(
+                dsn, synthetic_events(requests, seed=1, start=MONTH, span=month, realistic=True), batch
+            )
 
-        cpu = server_cpu_seconds(server)
-        cold_s, cold_summary = dbt(dsn, work, "build")
-        cold_cpu = phase(server, cpu)
+        if not reuse:
+            cpu = server_cpu_seconds(server)
+            cold_s, cold_summary = dbt(dsn, work, "build")
+            cold_cpu = phase(server, cpu)
+            if home is not None and server is not None:
+                # snapshot the cold-built warehouse for the next try with the same models
+                admin = await asyncpg.connect(server.endpoint().dsn("postgres"))
+                for name in await databases(admin):
+                    if name.startswith(f"built_{requests}_"):
+                        await admin.execute(f'drop database "{name}" with (force)')
+                await copy_database(admin, "bench", built)
+                await admin.close()
 
         later = MONTH + month  # the next day's traffic, as a scheduled refresh would see it
         more_s, _ = await load(
@@ -160,9 +221,9 @@ async def run(requests: int, more: int, batch: int) -> dict[str, object]:
         return {
             "requests": requests,
             "more_requests": more,
-            "load_seconds": round(load_s, 1),
+            "load_seconds": None if load_s is None else round(load_s, 1),
             "rows_loaded": rows,
-            "cold_build_seconds": round(cold_s, 1),
+            "cold_build_seconds": None if cold_s is None else round(cold_s, 1),
             "cold_build_postgres_cpu_seconds": cold_cpu,
             "cold_build": cold_summary,
             "load_more_seconds": round(more_s, 1),
@@ -190,8 +251,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--more", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=5_000)
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="keep the embedded server here: the generated vault (and the cold-built warehouse, "
+        "per version of dbt_project/) is reused by the next run with the same --home",
+    )
     args = parser.parse_args()
-    result = asyncio.run(run(args.requests, args.more, args.batch))
+    result = asyncio.run(run(args.requests, args.more, args.batch, args.home))
     width = max(map(len, result))
     for key, value in result.items():
         print(f"{key:<{width}}  {value}")

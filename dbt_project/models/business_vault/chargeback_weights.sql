@@ -2,7 +2,26 @@
 -- the tags of the cost events on it (team, project, cost_center, end user; a missing one is
 -- 'unallocated'). chargeback allocates by `weight` (Σ customer_cost); invoice_usage_items sums
 -- the buckets back into lines — one pass over the cost events serves both.
+-- Incremental: a refresh re-sums only the buckets (bucket_key, by cost_event_billing's index)
+-- that hold a cost event placed since the newest one summed here (minus the lookback) — a few
+-- events each — instead of the open month's every event; rebuilt whole when the finalisations
+-- changed (macros/finalisations_digest.sql).
+-- depends_on: {{ ref('invoice_finalisations') }}
+{{ config(
+    materialized='incremental',
+    unique_key='bucket_key',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    pre_hook="{{ reset_when_finalisations_change() }}",
+    indexes=[
+      {'columns': ['bucket_key'], 'unique': True},
+      {'columns': ['last_loaded_at']},
+      {'columns': ['customer_slug', 'billing_period_start']},
+    ],
+) }}
+
 select
+    bucket_key,
     customer_slug,
     billing_period_start,
     line_key,
@@ -23,6 +42,14 @@ select
     sum(provider_cost) as provider_cost,
     sum(markup_amount) as markup,
     sum(customer_cost) as weight,
-    max(loaded_at) as last_loaded_at
+    max(loaded_at) as last_loaded_at,
+    min(finalisations_digest) as finalisations_digest
 from {{ ref('cost_event_billing') }}
-group by customer_slug, billing_period_start, line_key, line_type, 5, 6, 7, 8
+{% if not finalisations_changed() %}
+where bucket_key in (
+    select bucket_key
+    from {{ ref('cost_event_billing') }}
+    where {{ loaded_since_last_run('loaded_at', 'last_loaded_at') }}
+)
+{% endif %}
+group by bucket_key, customer_slug, billing_period_start, line_key, line_type, 6, 7, 8, 9

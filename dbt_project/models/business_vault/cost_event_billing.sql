@@ -2,8 +2,23 @@
 -- when that month is open or the event was loaded at or before the month's finalised_at;
 -- otherwise (a *late* event) as a correction of its own on the earliest later month that was
 -- not yet finalised when the event was loaded. line_key names the invoice line it lands on.
--- A view: both invoice_usage_items and chargeback_weights aggregate it in one pass each.
-{{ config(materialized='view') }}
+-- Incremental: a refresh places only the cost events loaded since the newest one placed (minus
+-- the lookback); when invoice_finalisations changed since the rows were placed (a billing run),
+-- everything is placed again (macros/finalisations_digest.sql). bucket_key names the
+-- chargeback bucket (invoice line × team × project × cost center × end user) an event adds to,
+-- so chargeback_weights re-sums only the buckets new events touched.
+{{ config(
+    materialized='incremental',
+    unique_key='cost_event_hk',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    pre_hook="{{ reset_when_finalisations_change() }}",
+    indexes=[
+      {'columns': ['cost_event_hk'], 'unique': True},
+      {'columns': ['loaded_at']},
+      {'columns': ['bucket_key']},
+    ],
+) }}
 
 with events as (
     select
@@ -13,6 +28,9 @@ with events as (
     left join {{ ref('invoice_finalisations') }} as f
       on f.customer_slug = e.customer_slug
      and f.billing_period_start = e.event_period
+    {% if not finalisations_changed() %}
+    where {{ loaded_since_last_run('e.loaded_at') }}
+    {% endif %}
 ),
 
 late_target as (
@@ -61,11 +79,7 @@ select
     billing_period_start,
     line_type,
     case when is_late then 'correction' else 'regular' end as charge_class,
-    case line_type
-        when 'usage' then 'usage|' || coalesce(provider, '') || '|' || coalesce(model, '')
-        when 'cache' then 'cache'
-        else 'correction|' || cost_event_id
-    end as line_key,
+    line_key,
     case when is_late then event_period end as correction_of_period,
     event_period,
     event_ts,
@@ -84,5 +98,20 @@ select
     markup_amount,
     customer_cost,
     baseline_cost,
-    optimisation
-from placed
+    optimisation,
+    md5(jsonb_build_array(
+        customer_slug, billing_period_start, line_key,
+        coalesce(team, 'unallocated'), coalesce(project, 'unallocated'),
+        coalesce(cost_center, 'unallocated'), coalesce(end_user_id, 'unallocated')
+    )::text) as bucket_key,
+    '{{ finalisations_digest() }}'::text as finalisations_digest
+from (
+    select
+        *,
+        case line_type
+            when 'usage' then 'usage|' || coalesce(provider, '') || '|' || coalesce(model, '')
+            when 'cache' then 'cache'
+            else 'correction|' || cost_event_id
+        end as line_key
+    from placed
+) as keyed

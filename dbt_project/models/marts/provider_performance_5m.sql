@@ -13,18 +13,20 @@
     indexes=[{'columns': ['window_start']}, {'columns': ['provider', 'model', 'window_start']}],
 ) }}
 
-with
 {% if is_incremental() %}
-touched as (
-    select distinct to_timestamp(floor(extract(epoch from started_ts) / 300) * 300) as window_start
+{% set touched_sql %}
+    select distinct to_timestamp(floor(extract(epoch from started_ts) / 300) * 300)
     from {{ source('raw_vault', 'sat_api_request_attempt') }}
     where {{ loaded_since_last_run('load_dts') }}
-),
+{% endset %}
+{% set touched = query_values(touched_sql) %}
 {% endif %}
 
-scoped as (
+with scoped as (
     -- The latest row of every try in the windows to build, from the raw satellite: its
     -- started_ts index finds a window's tries, which the staging view's lead() would hide.
+    -- The touched windows are literals (looked up at compile time), so the planner reads
+    -- their range by index.
     select distinct on (a.api_request_hk, a.attempt_no)
         a.*,
         a.provider_bk as provider,
@@ -32,9 +34,13 @@ scoped as (
         to_timestamp(floor(extract(epoch from a.started_ts) / 300) * 300) as window_start
     from {{ source('raw_vault', 'sat_api_request_attempt') }} as a
     {% if is_incremental() %}
-    where a.started_ts >= (select min(window_start) from touched)
-      and a.started_ts < (select max(window_start) from touched) + interval '5 minutes'
-      and to_timestamp(floor(extract(epoch from a.started_ts) / 300) * 300) in (select window_start from touched)
+    {% if touched %}
+    where a.started_ts >= '{{ touched | first }}'::timestamptz
+      and a.started_ts < '{{ touched | last }}'::timestamptz + interval '5 minutes'
+      and to_timestamp(floor(extract(epoch from a.started_ts) / 300) * 300) in {{ sql_list(touched, 'timestamptz') }}
+    {% else %}
+    where false
+    {% endif %}
     {% endif %}
     order by a.api_request_hk, a.attempt_no, a.load_dts desc
 ),

@@ -9,15 +9,27 @@
     indexes=[{'columns': ['usage_date']}, {'columns': ['customer_slug', 'usage_date']}],
 ) }}
 
+{% if is_incremental() %}
+{% set touched_days_sql %}
+    select distinct (event_ts at time zone 'UTC')::date
+    from {{ ref('sat_cost_event_computed') }}
+    where {{ loaded_since_last_run('loaded_at') }}
+{% endset %}
+{% set days = query_values(touched_days_sql) %}
+{% endif %}
+
 with events as (
     select *, (event_ts at time zone 'UTC')::date as usage_date
     from {{ ref('sat_cost_event_computed') }}
     {% if is_incremental() %}
-    where (event_ts at time zone 'UTC')::date in (
-        select distinct (event_ts at time zone 'UTC')::date
-        from {{ ref('sat_cost_event_computed') }}
-        where {{ loaded_since_last_run('loaded_at') }}
-    )
+    -- the touched days as literals (compile time), their range for the event_ts index
+    {% if days %}
+    where event_ts >= ('{{ days | first }}'::date)::timestamp at time zone 'UTC'
+      and event_ts < ('{{ days | last }}'::date + 1)::timestamp at time zone 'UTC'
+      and (event_ts at time zone 'UTC')::date in {{ sql_list(days, 'date') }}
+    {% else %}
+    where false
+    {% endif %}
     {% endif %}
 )
 

@@ -1,8 +1,35 @@
 -- Spend per calendar month (UTC) at the same grain as spend_daily (rolled up from it).
-{{ config(indexes=[{'columns': ['customer_slug', 'usage_month']}]) }}
+-- Incremental: the (month, grain) groups with a spend_daily row loaded since the newest row
+-- built here (minus the lookback) are re-summed from their days (≤ 31 rows each, by
+-- spend_daily's grain_key index), so new traffic does not re-read the whole open month.
+{{ config(
+    materialized='incremental',
+    unique_key=['grain_key', 'usage_month'],
+    incremental_strategy='delete+insert',
+    indexes=[
+      {'columns': ['grain_key', 'usage_month'], 'unique': True},
+      {'columns': ['customer_slug', 'usage_month']},
+      {'columns': ['loaded_at']},
+    ],
+) }}
+
+with days as (
+    select d.*, date_trunc('month', d.usage_date)::date as usage_month
+    from {{ ref('spend_daily') }} as d
+    {% if is_incremental() %}
+    join (
+        select distinct grain_key, date_trunc('month', usage_date)::date as month_start
+        from {{ ref('spend_daily') }}
+        where {{ loaded_since_last_run('loaded_at') }}
+    ) as touched
+      on touched.grain_key = d.grain_key
+     and d.usage_date >= touched.month_start
+     and d.usage_date < (touched.month_start + interval '1 month')::date
+    {% endif %}
+)
 
 select
-    date_trunc('month', usage_date)::date as usage_month,
+    usage_month,
     customer_slug,
     gateway_key_id,
     end_user_id,
@@ -11,6 +38,7 @@ select
     cost_center,
     provider,
     model,
+    grain_key,
     sum(requests)::bigint as requests,
     sum(successful_requests)::bigint as successful_requests,
     sum(failed_requests)::bigint as failed_requests,
@@ -23,6 +51,7 @@ select
     sum(markup)::numeric(24,12) as markup,
     sum(customer_cost)::numeric(24,12) as customer_cost,
     sum(baseline_cost)::numeric(24,12) as baseline_cost,
-    sum(savings)::numeric(24,12) as savings
-from {{ ref('spend_daily') }}
-group by 1, 2, 3, 4, 5, 6, 7, 8, 9
+    sum(savings)::numeric(24,12) as savings,
+    max(loaded_at) as loaded_at
+from days
+group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
