@@ -113,5 +113,5 @@ async def redis_client(redis_server: RedisEndpoint) -> AsyncIterator[aioredis.Re
 
 @pytest.fixture(scope="session")
 def port_picker() -> Callable[[], int]:
-    """``free_port`` for tests in other folders (test folders are not importable packages)."""
+    """``free_port`` as a fixture."""
     return free_port

@@ -4,19 +4,19 @@ module loads its data once and builds once), a dbt runner, and the gateway e2e f
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import asyncpg
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 
+from tests.gateway import conftest as gateway_fixtures
+from tests.gateway.e2e import conftest as e2e_fixtures
 from warehouse.db import create_pool
 from warehouse.dbt import dbt_args, dbt_env
 from warehouse.embedded import PostgresEndpoint
@@ -26,22 +26,12 @@ TESTS = Path(__file__).resolve().parents[1]
 _counter = itertools.count()
 
 
-def _borrow(name: str, path: Path) -> ModuleType:
-    """Load another folder's conftest under a unique name (test folders are not packages)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_gateway_fixtures = _borrow("ov_tests_gateway_conftest", TESTS / "gateway" / "conftest.py")
-_e2e_fixtures = _borrow("ov_tests_gateway_e2e_conftest", TESTS / "gateway" / "e2e" / "conftest.py")
-simulator_server = _gateway_fixtures.simulator_server
-sim = _gateway_fixtures.sim
-gateway = _e2e_fixtures.gateway
-cli = _e2e_fixtures.cli
+# The gateway e2e fixtures (real gateway over HTTP + the provider simulator), for the tests
+# that send real traffic before building the marts.
+simulator_server = gateway_fixtures.simulator_server
+sim = gateway_fixtures.sim
+gateway = e2e_fixtures.gateway
+cli = e2e_fixtures.cli
 
 DbtRun = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -63,7 +53,7 @@ def dbt_runner(dsn: str, work_dir: Path) -> DbtRun:
 
 @pytest.fixture(scope="session")
 def make_dbt() -> Callable[[str, Path], DbtRun]:
-    """``dbt_runner`` for tests with their own database (test modules cannot import conftest)."""
+    """``dbt_runner`` for tests with their own database."""
     return dbt_runner
 
 

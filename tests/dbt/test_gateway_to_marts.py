@@ -12,7 +12,8 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from ov_tests_gateway_e2e_conftest import REAL_REQUESTS, Gateway, issue_key, wait_for_rows
+
+from tests.gateway.e2e.conftest import REAL_REQUESTS, Gateway, issue_key, wait_for_rows
 
 ACME = [
     ("gpt-4o-mini", {"team": "search", "project": "p1"}, "alice"),

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from faultkit import ServerThread, fault_settings, write_catalog
 
 from gateway.app import GatewayConfig, create_app
 from gateway.simulator import SimulatorConfig, SimulatorServer
+from tests.faults.faultkit import ServerThread, fault_settings, write_catalog
 from warehouse.settings import Settings
 
 StartGateway = Callable[..., Awaitable[ServerThread]]

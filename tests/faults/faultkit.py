@@ -2,7 +2,7 @@
 real ``onevault serve`` process that can be SIGKILLed), a steady load of a few concurrent
 clients that remembers every answer by request id, and the vault-side count to compare with.
 
-Kept out of conftest.py so tests import it by name (test folders are not packages).
+Kept out of conftest.py: helpers here, fixtures there (tests import both as ``tests.faults.…``).
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from faultkit import GatewayProcess, Load, env_for, issue_key, wait_for_vault, write_catalog
 
 from gateway.simulator import SimulatorServer
+from tests.faults.faultkit import GatewayProcess, Load, env_for, issue_key, wait_for_vault, write_catalog
 from warehouse.embedded import RedisEndpoint
 
 

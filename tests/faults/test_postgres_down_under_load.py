@@ -9,9 +9,8 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import StartGateway
-from faultkit import Load, issue_key, wait_for_vault
-
+from tests.faults.conftest import StartGateway
+from tests.faults.faultkit import Load, issue_key, wait_for_vault
 from warehouse.db import connect
 from warehouse.embedded import EmbeddedPostgres, RedisEndpoint
 from warehouse.migrations import migrate

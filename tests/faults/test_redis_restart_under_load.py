@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import StartGateway
-from faultkit import Load, issue_key, wait_for_vault
 
+from tests.faults.conftest import StartGateway
+from tests.faults.faultkit import Load, issue_key, wait_for_vault
 from warehouse.embedded import EmbeddedRedis
 
 DOWN_S = 4

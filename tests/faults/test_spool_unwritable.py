@@ -15,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from conftest import StartGateway
-from faultkit import GatewayProcess, env_for, fault_settings, issue_key, write_catalog
 
 from gateway.simulator import SimulatorServer
+from tests.faults.conftest import StartGateway
+from tests.faults.faultkit import GatewayProcess, env_for, fault_settings, issue_key, write_catalog
 
 BODY = {"prompt": "record me", "model": "gpt-4o-mini", "max_tokens": 8}
 

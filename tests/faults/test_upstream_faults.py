@@ -20,10 +20,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from conftest import StartGateway
-from faultkit import clear_breakers, fault_settings, issue_key, wait_for_vault, write_catalog
 
 from gateway.simulator import SimulatorServer
+from tests.faults.conftest import StartGateway
+from tests.faults.faultkit import clear_breakers, fault_settings, issue_key, wait_for_vault, write_catalog
 from warehouse.embedded import RedisEndpoint
 
 UPSTREAM_TIMEOUT_S = 0.5  # the catalog's per-call timeout; the simulator's hang lasts 3 s

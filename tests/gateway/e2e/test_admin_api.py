@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import httpx
 import pytest
-from conftest import Gateway
 
 from gateway.crypto.keyring import admin_token
+from tests.gateway.e2e.conftest import Gateway
 
 ENDPOINTS = [
     ("POST", "/admin/v1/customers", {"slug": "intruder"}),

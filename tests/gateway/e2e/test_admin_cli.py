@@ -9,8 +9,9 @@ import time
 
 import asyncpg
 import httpx
-from conftest import Gateway, run
 from typer.testing import CliRunner
+
+from tests.gateway.e2e.conftest import Gateway, run
 
 
 async def status_of(gw: Gateway, key: str, model: str = "gpt-4o-mini") -> httpx.Response:

@@ -8,7 +8,8 @@ import json
 import asyncpg
 import httpx
 import pytest
-from conftest import REAL_REQUESTS, Gateway, wait_for_rows
+
+from tests.gateway.e2e.conftest import REAL_REQUESTS, Gateway, wait_for_rows
 
 ROUTES = ("/v1/ai/completions", "/v1/chat/completions")
 

@@ -11,14 +11,14 @@ from collections.abc import Callable
 
 import asyncpg
 import httpx
-from conftest import Gateway, ServerThread, wait_for_rows
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from test_admin_api import admin
 
 from gateway.alerts.signing import HEADER, verify
+from tests.gateway.e2e.conftest import Gateway, ServerThread, wait_for_rows
+from tests.gateway.e2e.test_admin_api import admin
 
 
 class Receiver:

@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-from conftest import Gateway, issue_key, run, wait_for_rows
 from typer.testing import CliRunner
 
 from gateway.admin.customers import update_customer
@@ -17,6 +16,7 @@ from gateway.admin.rules import create_rule
 from gateway.crypto.data_keys import DataKeys, PayloadUnreadable
 from gateway.crypto.keyring import admin_token, keyring_from
 from gateway.privacy.payloads import read_payload
+from tests.gateway.e2e.conftest import Gateway, issue_key, run, wait_for_rows
 
 ROW_SQL = """
 select d.cache_status, d.status, d.http_status, d.request_type, d.attempt_count, d.compliance_flags,

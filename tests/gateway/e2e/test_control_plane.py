@@ -9,11 +9,11 @@ import json
 
 import asyncpg
 import httpx
-from conftest import Gateway, issue_key, run
-from test_admin_api import admin
 from typer.testing import CliRunner
 
 from gateway.pipeline.per_customer import PerCustomer
+from tests.gateway.e2e.conftest import Gateway, issue_key, run
+from tests.gateway.e2e.test_admin_api import admin
 
 
 async def ask(gw: Gateway, body: dict, key: str | None = None) -> httpx.Response:

@@ -8,10 +8,10 @@ import json
 import asyncpg
 import httpx
 import pytest
-from conftest import Gateway, run, wait_for_rows
 from typer.testing import CliRunner
 
 from gateway.crypto.keyring import admin_token
+from tests.gateway.e2e.conftest import Gateway, run, wait_for_rows
 
 CONFIG_ROWS = "select count(*) from raw_vault.sat_customer_config"
 

@@ -10,7 +10,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from conftest import (
+
+from gateway.app import GatewayConfig, create_app
+from gateway.simulator import SimulatorServer
+from tests.gateway.e2e.conftest import (
     Gateway,
     ServerThread,
     forget_shared_state,
@@ -19,9 +22,6 @@ from conftest import (
     wait_for_rows,
     write_catalog,
 )
-
-from gateway.app import GatewayConfig, create_app
-from gateway.simulator import SimulatorServer
 from warehouse.embedded import RedisEndpoint
 
 

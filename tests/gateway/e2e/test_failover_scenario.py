@@ -14,11 +14,18 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from conftest import ServerThread, forget_shared_state, gateway_settings, run, wait_for_rows, write_catalog
 from typer.testing import CliRunner
 
 from gateway.app import GatewayConfig, create_app
 from gateway.simulator import SimulatorServer
+from tests.gateway.e2e.conftest import (
+    ServerThread,
+    forget_shared_state,
+    gateway_settings,
+    run,
+    wait_for_rows,
+    write_catalog,
+)
 from warehouse.embedded import RedisEndpoint
 from warehouse.settings import Settings, get_settings
 

@@ -10,10 +10,10 @@ from decimal import Decimal
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
-from conftest import Gateway, issue_key, wait_for_rows
 
 from gateway.admin.keys import create_gateway_key
 from gateway.auth.principal import Limits
+from tests.gateway.e2e.conftest import Gateway, issue_key, wait_for_rows
 
 
 def slug() -> str:

@@ -8,10 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from conftest import REAL_REQUESTS, ServerThread, gateway_settings, issue_key, wait_for_rows, write_catalog
 
 from gateway.app import GatewayConfig, create_app
 from gateway.simulator import SimulatorServer
+from tests.gateway.e2e.conftest import (
+    REAL_REQUESTS,
+    ServerThread,
+    gateway_settings,
+    issue_key,
+    wait_for_rows,
+    write_catalog,
+)
 from warehouse.db import connect, create_pool
 from warehouse.embedded import EmbeddedPostgres, RedisEndpoint
 from warehouse.migrations import migrate

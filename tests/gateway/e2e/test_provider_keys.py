@@ -8,12 +8,12 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from conftest import Gateway, run, wait_for_rows
 from typer.testing import CliRunner
 
 from gateway.admin.provider_keys import active_provider_keys
 from gateway.crypto import KeyRing
 from gateway.crypto.envelope import KeyRingError, new_master_key
+from tests.gateway.e2e.conftest import Gateway, run, wait_for_rows
 from warehouse.hashing import hash_key
 
 SECRET = "sk-cust-VERY-SECRET-4242424242"

@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-from conftest import REAL_REQUESTS, Gateway, wait_for_rows
 from openai import AsyncOpenAI
 
+from tests.gateway.e2e.conftest import REAL_REQUESTS, Gateway, wait_for_rows
 from warehouse.hashing import GHOST_HK
 
 REQUEST_SQL = """

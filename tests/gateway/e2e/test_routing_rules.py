@@ -8,10 +8,10 @@ import json
 
 import asyncpg
 import httpx
-from conftest import Gateway, run, wait_for_rows
 from typer.testing import CliRunner
 
 from gateway.pipeline.per_customer import PerCustomer
+from tests.gateway.e2e.conftest import Gateway, run, wait_for_rows
 from warehouse.hashing import hash_key
 
 RULES_TTL = PerCustomer(lambda _: None).ttl  # type: ignore[arg-type, return-value]

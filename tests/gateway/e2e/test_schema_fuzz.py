@@ -14,12 +14,12 @@ import os
 
 import pytest
 import schemathesis
-from conftest import Gateway
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation.modes import GenerationMode
 
 from gateway.crypto.keyring import admin_token
+from tests.gateway.e2e.conftest import Gateway
 
 EXAMPLES = int(os.environ.get("ONEVAULT_FUZZ_EXAMPLES", "6"))
 
