@@ -4,6 +4,7 @@ totals the vault re-derives — with values made to trip a naive split: quotes, 
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,7 +15,7 @@ import asyncpg
 
 from warehouse.audit.params import ExportScope
 from warehouse.audit.queries import REQUESTS, render_totals
-from warehouse.audit.requests_pass import RequestSplitter, requests_query, write_requests
+from warehouse.audit.requests_pass import RequestsExport, RequestSplitter, requests_query, write_requests
 from warehouse.audit.writers import tune, write_csv, write_jsonl
 from warehouse.loader import VaultLoader
 from warehouse.mapping import batch_from_events
@@ -82,6 +83,25 @@ async def test_one_pass_equals_a_copy_per_format_and_the_vault_totals(
     assert totals.as_row() == vault and totals.requests > 100
     ua = [line for line in (one / "requests.jsonl").read_text().splitlines() if '"nasty-' in line]
     assert len(ua) == len(NASTY) * 2  # every nasty row is one JSON line
+
+    # cut into two sub-periods run on two connections at once: the same files and totals
+    two = tmp_path / "two"
+    two.mkdir()
+    parts = RequestsExport(scope, two, parts=2)
+    assert [(p.period_from, p.period_to) for p in parts.scopes] == [
+        (scope.period_from, parts.scopes[1].period_from),
+        (parts.scopes[0].period_to, scope.period_to),
+    ]
+
+    async def part(index: int) -> None:
+        async with vault_pool.acquire() as conn:
+            await tune(conn)
+            await parts.write_part(conn, index)
+
+    await asyncio.gather(part(0), part(1))
+    assert parts.finish() == (jsonl, csv, totals)
+    assert sorted(p.name for p in two.iterdir()) == ["requests.csv", "requests.jsonl"]
+    assert parts._done[0].rows and parts._done[1].rows  # both parts had rows
 
     # however the COPY stream is cut into chunks, the split is the same
     stream = b"".join(raw)

@@ -31,7 +31,7 @@ from warehouse.audit.params import ExportScope, utc_text
 from warehouse.audit.payloads import PayloadOpener, write_payloads
 from warehouse.audit.processing import records_of_processing
 from warehouse.audit.queries import PAYLOADS, RECORD_KINDS, REQUESTS, RecordKind
-from warehouse.audit.requests_pass import write_requests
+from warehouse.audit.requests_pass import RequestsExport
 from warehouse.audit.signing import SigningKey
 from warehouse.audit.writers import WrittenFile, tune, write_csv, write_jsonl
 
@@ -129,10 +129,14 @@ async def export_customer(
 
             return run
 
-        async def requests(conn: asyncpg.Connection) -> None:
-            jsonl, csv, sums = await write_requests(conn, scope, out)
-            written[(REQUESTS.name, "jsonl")], written[(REQUESTS.name, "csv")] = jsonl, csv
-            totals_row.update(sums.as_row())
+        workers = max(1, min(2, pool.get_max_size() - 1))
+        requests = RequestsExport(scope, out, parts=workers)
+
+        def requests_part(index: int) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+            async def run(conn: asyncpg.Connection) -> None:
+                await requests.write_part(conn, index)
+
+            return run
 
         async def focus(conn: asyncpg.Connection) -> None:
             chargeback.append(await write_chargeback(conn, scope, out))
@@ -146,7 +150,8 @@ async def export_customer(
             jsonl, csv = await write_payloads(conn, scope, out, payload_opener)
             written[(PAYLOADS.name, "jsonl")], written[(PAYLOADS.name, "csv")] = jsonl, csv
 
-        queue.put_nowait(requests)  # first: the longest by far, the other worker does the rest
+        for index in range(len(requests.scopes)):  # first: the longest by far, in parallel
+            queue.put_nowait(requests_part(index))
         for kind, fmt in jobs:
             queue.put_nowait(job(kind, fmt))
         queue.put_nowait(focus)
@@ -161,8 +166,10 @@ async def export_customer(
                 while not queue.empty():
                     await queue.get_nowait()(conn)
 
-        workers = max(1, min(2, pool.get_max_size() - 1))
         await asyncio.gather(*(worker() for _ in range(workers)))
+        jsonl, csv, sums = requests.finish()
+        written[(REQUESTS.name, "jsonl")], written[(REQUESTS.name, "csv")] = jsonl, csv
+        totals_row.update(sums.as_row())
 
         files: list[FileEntry] = []
         for kind in kinds:

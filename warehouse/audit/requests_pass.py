@@ -21,7 +21,9 @@ from __future__ import annotations
 import decimal
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import BinaryIO
 
@@ -75,13 +77,14 @@ class _Output:
 class RequestSplitter:
     """The ``output`` of the COPY: splits each record into the JSON line, the CSV line and costs."""
 
-    def __init__(self, jsonl: BinaryIO, csv: BinaryIO) -> None:
+    def __init__(self, jsonl: BinaryIO, csv: BinaryIO, *, header: bool = True) -> None:
         self.jsonl = _Output(jsonl)
         self.csv = _Output(csv)
         self.rows = 0
         self.provider = Decimal(0)
         self.customer = Decimal(0)
-        self._header = False
+        self._keep_header = header  # a later part of the file leaves the header out
+        self._header_seen = False
         self._tail = b""  # an incomplete record carried to the next chunk
         self._pending: list[bytes] = []  # pieces of a record whose newline was inside quotes
         self._quotes = 0  # quotes seen in the pending pieces
@@ -101,9 +104,10 @@ class RequestSplitter:
                     continue  # the newline was inside a quoted field
                 piece = b"\n".join(self._pending)
                 self._pending, self._quotes = [], 0
-            if not self._header:
-                self._header = True
-                csv_lines.append(piece.split(b",", _LEADING)[_LEADING])
+            if not self._header_seen:
+                self._header_seen = True
+                if self._keep_header:
+                    csv_lines.append(piece.split(b",", _LEADING)[_LEADING])
                 continue
             first = piece.index(b",")
             second = piece.index(b",", first + 1)
@@ -145,19 +149,67 @@ def requests_query(scope: ExportScope) -> str:
     return f"select {_SELECT} from ({REQUESTS.ordered(scope)}) as q"
 
 
+def split_scope(scope: ExportScope, parts: int) -> list[ExportScope]:
+    """Consecutive sub-periods (whole days) of ``scope``, at most ``parts``: the files are their
+    concatenation, since rows are ordered by request time first."""
+    days = (scope.period_to - scope.period_from).days
+    parts = max(1, min(parts, days))
+    bounds = [scope.period_from + timedelta(days=days * i // parts) for i in range(parts)]
+    bounds.append(scope.period_to)
+    return [ExportScope(scope.customer, a, b, scope.as_of) for a, b in pairwise(bounds)]
+
+
+class RequestsExport:
+    """``requests.jsonl``, ``requests.csv`` and their totals from one run of the requests query,
+    optionally cut into consecutive sub-periods that separate connections run at the same time
+    (the query is CPU-bound in one PostgreSQL backend). The first part streams into the files;
+    later parts into temporary part files appended in order by ``finish`` — the same bytes."""
+
+    def __init__(self, scope: ExportScope, out: Path, parts: int = 1) -> None:
+        self.out = out
+        self.scopes = split_scope(scope, parts)
+        self._done: dict[int, RequestSplitter] = {}
+
+    def _paths(self, index: int) -> tuple[Path, Path]:
+        stem = REQUESTS.name if index == 0 else f".{REQUESTS.name}.part{index}"
+        return self.out / f"{stem}.jsonl", self.out / f"{stem}.csv"
+
+    async def write_part(self, conn: asyncpg.Connection, index: int) -> None:
+        jsonl_path, csv_path = self._paths(index)
+        with jsonl_path.open("wb") as jsonl, csv_path.open("wb") as csv:
+            splitter = RequestSplitter(jsonl, csv, header=index == 0)
+            query = requests_query(self.scopes[index])
+            await conn.copy_from_query(query, output=splitter, format="csv", header=True)  # type: ignore[arg-type]
+            splitter.finish()
+        self._done[index] = splitter
+
+    def finish(self) -> tuple[WrittenFile, WrittenFile, RequestTotals]:
+        first = self._done[0]
+        rows, provider, customer = first.rows, first.provider, first.customer
+        jsonl_path, csv_path = self._paths(0)
+        with jsonl_path.open("ab") as jsonl, csv_path.open("ab") as csv:
+            first.jsonl.handle, first.csv.handle = jsonl, csv
+            for index in range(1, len(self.scopes)):
+                part = self._done[index]
+                rows += part.rows
+                provider, customer = _EXACT.add(provider, part.provider), _EXACT.add(customer, part.customer)
+                for output, path in zip((first.jsonl, first.csv), self._paths(index), strict=True):
+                    with path.open("rb") as source:
+                        while block := source.read(1 << 20):
+                            output.write(block)
+                    path.unlink()
+        totals = RequestTotals(rows, _text(provider), _text(customer))
+        return (
+            first.jsonl.written(jsonl_path.name, rows),
+            first.csv.written(csv_path.name, rows),
+            totals,
+        )
+
+
 async def write_requests(
     conn: asyncpg.Connection, scope: ExportScope, out: Path
 ) -> tuple[WrittenFile, WrittenFile, RequestTotals]:
-    """``requests.jsonl``, ``requests.csv`` and the totals, from one run of the requests query."""
-    name = REQUESTS.name
-    with (out / f"{name}.jsonl").open("wb") as jsonl, (out / f"{name}.csv").open("wb") as csv:
-        splitter = RequestSplitter(jsonl, csv)
-        query = requests_query(scope)
-        await conn.copy_from_query(query, output=splitter, format="csv", header=True)  # type: ignore[arg-type]
-        splitter.finish()
-    totals = RequestTotals(splitter.rows, _text(splitter.provider), _text(splitter.customer))
-    return (
-        splitter.jsonl.written(f"{name}.jsonl", splitter.rows),
-        splitter.csv.written(f"{name}.csv", splitter.rows),
-        totals,
-    )
+    """The requests files and totals on one connection (no parts)."""
+    export = RequestsExport(scope, out)
+    await export.write_part(conn, 0)
+    return export.finish()

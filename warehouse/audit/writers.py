@@ -50,8 +50,10 @@ class HashingSink:
 # estimates (no statistics on CTE results, or a vault not yet analysed after a big load) the
 # planner can pick nested loops over aggregated CTEs — quadratic, minutes instead of seconds.
 # Sorts and hashes of a million-request month spill to disk at the default work_mem; 256 MB
-# (server memory, per sort/hash node, for the export's two sessions only) halves the time.
-EXPORT_SESSION = "set enable_nestloop = off; set work_mem = '256MB'"
+# (server memory, per sort/hash node, for the export's two sessions only) halved the time, and
+# 512 MB lets each half-month part of the requests (requests_pass) sort and hash in memory:
+# 1M requests, 52 → 44 s of PostgreSQL CPU.
+EXPORT_SESSION = "set enable_nestloop = off; set work_mem = '512MB'"
 
 
 async def tune(conn: asyncpg.Connection) -> None:
