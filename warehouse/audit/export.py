@@ -3,9 +3,10 @@
 Steps: settle ``as_of`` (wait until every transaction that could still commit rows stamped at or
 before it has ended, so a later export with the same ``as_of`` sees exactly the same rows), take
 the customer's chain lock, stream every record kind to JSON Lines and CSV through ``COPY``
-(two connections at a time), write the FOCUS chargeback file and the records of processing,
-then the checksums, the manifest naming the previous export, its Ed25519 signature, and finally
-record the export — the new chain head — in the vault.
+(two connections at a time; the requests, nearly all the work, once for both formats and the
+totals, as two half-period parts in parallel: ``requests_pass``), write the FOCUS chargeback
+file and the records of processing, then the checksums, the manifest naming the previous
+export, its Ed25519 signature, and finally record the export — the new chain head — in the vault.
 """
 
 from __future__ import annotations
