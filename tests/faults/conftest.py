@@ -12,7 +12,8 @@ import pytest
 
 from gateway.app import GatewayConfig, create_app
 from gateway.simulator import SimulatorConfig, SimulatorServer
-from tests.faults.faultkit import ServerThread, fault_settings, write_catalog
+from tests.faults.faultkit import fault_settings, write_catalog
+from tests.gateway.e2e.conftest import ServerThread
 from warehouse.settings import Settings
 
 StartGateway = Callable[..., Awaitable[ServerThread]]

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -24,8 +23,6 @@ from pathlib import Path
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
-import uvicorn
-from fastapi import FastAPI
 
 from gateway.admin.customers import CustomerConfig, create_customer
 from gateway.admin.keys import create_gateway_key
@@ -40,34 +37,6 @@ REQUEST_ROWS = (
     "group by 1"
 )
 BODY = {"prompt": "a steady load", "model": "gpt-4o-mini", "max_tokens": 16}
-
-
-class ServerThread:
-    """The gateway app served by uvicorn on a background thread (its own event loop)."""
-
-    def __init__(self, app: FastAPI, port: int) -> None:
-        self.port = port
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("gateway did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
 
 
 class GatewayProcess:
