@@ -166,47 +166,34 @@ def synthetic_events(
                 tags["env"] = rng.choice(["prod", "staging"])
         request_id = f"{prefix}-{seed}-{i:09d}"
         usage = TokenCounts(input_tokens=tin, output_tokens=tout, cached_input_tokens=cached)
+        request = {
+            "request_id": request_id,
+            "request_ts": ts,
+            "completed_ts": ts,
+            "endpoint": "/v1/ai/completions",
+            "customer": customer,
+            "gateway_key_id": gateway_key_id,
+            "end_user": end_user,
+            "provider": provider,
+            "model": model,
+            "request_type": request_type,
+            "priority": "standard",
+            "tags": tags,
+            "attempts": attempts,
+        }
         if failed_request:
             yield RequestEvent(
-                request_id=request_id,
-                request_ts=ts,
-                completed_ts=ts,
-                endpoint="/v1/ai/completions",
-                customer=customer,
-                gateway_key_id=gateway_key_id,
-                end_user=end_user,
-                provider=provider,
-                model=model,
-                request_type=request_type,
-                priority="standard",
-                status="error",
-                http_status=504,
-                error_code="upstream_timeout",
-                latency_ms=30000.0,
-                tags=tags,
-                attempts=attempts,
+                **request, status="error", http_status=504, error_code="upstream_timeout", latency_ms=30000.0
             )
             continue
         yield RequestEvent(
-            request_id=request_id,
-            request_ts=ts,
-            completed_ts=ts,
-            endpoint="/v1/ai/completions",
-            customer=customer,
-            gateway_key_id=gateway_key_id,
-            end_user=end_user,
-            provider=provider,
-            model=model,
-            request_type=request_type,
-            priority="standard",
+            **request,
             status="success",
             http_status=200,
             latency_ms=attempts[-1].latency_ms if attempts else 2.0,
             route_reason="requested model" if attempts else "exact cache hit",
             cache_status="hit" if optimisation == "cache_exact" else None,
             usage=usage,
-            tags=tags,
-            attempts=attempts,
             cost=CostEvent(
                 cost_event_id=f"{request_id}:cost",
                 event_ts=ts,
