@@ -1,7 +1,9 @@
 -- The request bridge: one row per request with every hub it touches (customer, gateway key,
 -- provider, model, provider key, routing rule, end user, cost event) resolved to business keys,
 -- its current details and its tags. Incremental on the details' load_dts with a lookback, so a
--- rebuild after new traffic reads only the new requests. Plain joins, so PostgreSQL hashes a
+-- rebuild after new traffic reads only the new requests; a details row the lookback re-reads
+-- that is already built as it is (same request, same load_dts) is skipped, so the models
+-- downstream (which read rows by built_at, macros/built_since_last_run.sql) see only what changed. Plain joins, so PostgreSQL hashes a
 -- cold build and probes indexes for a small increment. A request has one context link (its
 -- key hashes every hub key of the request); the unique test on api_request_hk would catch two.
 -- Tags are read from the raw satellite, latest row per tag key, per request by its index: a
@@ -15,6 +17,7 @@
       {'columns': ['loaded_at']},
       {'columns': ['customer_slug', 'request_ts']},
       {'columns': ['request_date']},
+      {'columns': ['built_at']},
     ],
 ) }}
 
@@ -71,7 +74,8 @@ select
     tags.tags ->> 'project' as project,
     tags.tags ->> 'cost_center' as cost_center,
     coalesce(tags.tags, '{}'::jsonb) as tags,
-    d.load_dts as loaded_at
+    d.load_dts as loaded_at,
+    now() as built_at
 from details as d
 cross join ghost
 join {{ ref('stg_hub_api_request') }} as hr on hr.api_request_hk = d.api_request_hk
@@ -94,3 +98,9 @@ left join lateral (
     ) as latest
 ) as tags on true
 where d.api_request_hk <> ghost.hk
+{% if is_incremental() %}
+  and not exists (
+    select 1 from {{ this }} as built
+    where built.api_request_hk = d.api_request_hk and built.loaded_at = d.load_dts
+  )
+{% endif %}

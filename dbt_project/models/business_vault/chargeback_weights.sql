@@ -3,9 +3,9 @@
 -- 'unallocated'). chargeback allocates by `weight` (Σ customer_cost); invoice_usage_items sums
 -- the buckets back into lines — one pass over the cost events serves both.
 -- Incremental: a refresh re-sums only the buckets (bucket_key, by cost_event_billing's index)
--- that hold a cost event placed since the newest one summed here (minus the lookback) — a few
--- events each — instead of the open month's every event; rebuilt whole when the finalisations
--- changed (macros/finalisations_digest.sql).
+-- that hold a cost event cost_event_billing placed since this model last ran — a few events
+-- each — instead of the open month's every event; rebuilt whole when the finalisations changed
+-- (macros/finalisations_digest.sql). built_at tells chargeback which buckets changed.
 -- depends_on: {{ ref('invoice_finalisations') }}
 {{ config(
     materialized='incremental',
@@ -17,8 +17,31 @@
       {'columns': ['bucket_key'], 'unique': True},
       {'columns': ['last_loaded_at']},
       {'columns': ['customer_slug', 'billing_period_start']},
+      {'columns': ['built_at']},
     ],
 ) }}
+
+{% if not finalisations_changed() %}
+with touched as (
+    select distinct bucket_key
+    from {{ ref('cost_event_billing') }}
+    where {{ built_since_last_run('built_at') }}
+),
+
+events as (
+    -- every event of each touched bucket, by the bucket_key index (lateral: the planner cannot
+    -- misjudge a handful of keys into a scan of the whole table)
+    select e.*
+    from touched as t
+    cross join lateral (
+        select * from {{ ref('cost_event_billing') }} as c where c.bucket_key = t.bucket_key
+    ) as e
+)
+{% else %}
+with events as (
+    select * from {{ ref('cost_event_billing') }}
+)
+{% endif %}
 
 select
     bucket_key,
@@ -43,13 +66,7 @@ select
     sum(markup_amount) as markup,
     sum(customer_cost) as weight,
     max(loaded_at) as last_loaded_at,
-    min(finalisations_digest) as finalisations_digest
-from {{ ref('cost_event_billing') }}
-{% if not finalisations_changed() %}
-where bucket_key in (
-    select bucket_key
-    from {{ ref('cost_event_billing') }}
-    where {{ loaded_since_last_run('loaded_at', 'last_loaded_at') }}
-)
-{% endif %}
+    min(finalisations_digest) as finalisations_digest,
+    now() as built_at
+from events
 group by bucket_key, customer_slug, billing_period_start, line_key, line_type, 6, 7, 8, 9

@@ -2,8 +2,8 @@
 -- when that month is open or the event was loaded at or before the month's finalised_at;
 -- otherwise (a *late* event) as a correction of its own on the earliest later month that was
 -- not yet finalised when the event was loaded. line_key names the invoice line it lands on.
--- Incremental: a refresh places only the cost events loaded since the newest one placed (minus
--- the lookback); when invoice_finalisations changed since the rows were placed (a billing run),
+-- Incremental: a refresh places only the cost events sat_cost_event_computed (re)built since
+-- this model last ran (macros/built_since_last_run.sql); when invoice_finalisations changed since the rows were placed (a billing run),
 -- everything is placed again (macros/finalisations_digest.sql). bucket_key names the
 -- chargeback bucket (invoice line × team × project × cost center × end user) an event adds to,
 -- so chargeback_weights re-sums only the buckets new events touched.
@@ -17,6 +17,7 @@
       {'columns': ['cost_event_hk'], 'unique': True},
       {'columns': ['loaded_at']},
       {'columns': ['bucket_key']},
+      {'columns': ['built_at']},
     ],
 ) }}
 
@@ -29,7 +30,7 @@ with events as (
       on f.customer_slug = e.customer_slug
      and f.billing_period_start = e.event_period
     {% if not finalisations_changed() %}
-    where {{ loaded_since_last_run('e.loaded_at') }}
+    where {{ built_since_last_run('e.built_at') }}
     {% endif %}
 ),
 
@@ -104,7 +105,8 @@ select
         coalesce(team, 'unallocated'), coalesce(project, 'unallocated'),
         coalesce(cost_center, 'unallocated'), coalesce(end_user_id, 'unallocated')
     )::text) as bucket_key,
-    '{{ finalisations_digest() }}'::text as finalisations_digest
+    '{{ finalisations_digest() }}'::text as finalisations_digest,
+    now() as built_at
 from (
     select
         *,

@@ -6,6 +6,8 @@
 -- when none), the other input tokens at the input price, output tokens (reasoning included) at
 -- the output price, divided by a million, rounded half-up to 12 places. A cost event has one
 -- link to its request (the unique test on cost_event_hk would catch a second).
+-- Incremental on the raw satellite's load_dts with a lookback; an event the lookback re-reads
+-- that is already built from the same row is skipped (built_at then stays as it was).
 {{ config(
     materialized='incremental',
     unique_key='cost_event_hk',
@@ -14,6 +16,7 @@
       {'columns': ['cost_event_hk'], 'unique': True},
       {'columns': ['loaded_at']},
       {'columns': ['customer_slug', 'event_ts']},
+      {'columns': ['built_at']},
     ],
 ) }}
 
@@ -27,6 +30,16 @@ with cost as (
     {% endif %}
     order by c.cost_event_hk, c.load_dts desc
 ),
+
+{% if is_incremental() %}
+fresh as (
+    select c.* from cost as c
+    where not exists (
+        select 1 from {{ this }} as built
+        where built.cost_event_hk = c.cost_event_hk and built.loaded_at = c.load_dts
+    )
+),
+{% endif %}
 
 priced as (
     select
@@ -70,7 +83,7 @@ priced as (
         p.input_per_mtok as pit_input_per_mtok,
         p.output_per_mtok as pit_output_per_mtok,
         p.cached_input_per_mtok as pit_cached_input_per_mtok
-    from cost as c
+    from {{ 'fresh' if is_incremental() else 'cost' }} as c
     join {{ ref('stg_hub_cost_event') }} as hc on hc.cost_event_hk = c.cost_event_hk
     join {{ ref('stg_lnk_cost_event_api_request') }} as l on l.cost_event_hk = c.cost_event_hk
     join {{ ref('bridge_api_request') }} as b on b.api_request_hk = l.api_request_hk
@@ -99,5 +112,6 @@ select
     case
         when optimisation like 'cache%' or not is_priced then false
         else recomputed_provider_cost is distinct from provider_cost
-    end as is_cost_mismatch
+    end as is_cost_mismatch,
+    now() as built_at
 from recomputed

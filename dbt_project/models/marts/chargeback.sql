@@ -3,18 +3,40 @@
 -- user, each missing tag being 'unallocated'.
 --
 -- Allocation rule:
---   * usage, cache and correction lines go to the buckets of the cost events on them, in
---     proportion to each bucket's customer cost (x_allocation_method 'direct', or 'unallocated'
---     when the events carried no tag and no end user);
---   * shared lines — the tier's base fee, subscriptions, credits — go to every bucket in
---     proportion to its share of the invoice's usage (all usage, cache and correction lines)
---     ('proportional'); an invoice without usage puts them in one all-'unallocated' bucket.
--- Rounding: a line's invoiced (cent-rounded) amount is split into units of 10^-12 (the vault's
--- money precision) by the largest-remainder method (floor every share, hand the units left
--- over to the largest fractions, ties by bucket), so each line's allocations add up to the line
--- exactly, Σ chargeback = Σ invoice subtotals to the cent, and roll-ups by team, project, cost
--- centre or user carry no rounding error of their own (cent-rounded fine buckets would).
-{{ config(indexes=[{'columns': ['customer_slug', 'billing_period_start']}]) }}
+--   * usage, cache and correction lines: each bucket of the cost events on the line is charged
+--     exactly its own customer cost (x_allocation_method 'direct', or 'unallocated' when the
+--     events carried no tag and no end user), and the line's rounding to cents — at most half a
+--     cent, the invoiced amount minus the exact sum — is one 'rounding' row of the line
+--     (ChargeCategory 'Adjustment', all tags 'unallocated'). A team's usage is then exactly what
+--     its requests cost, and it does not move when another team's usage grows;
+--   * shared lines — the tier's base fee, subscriptions, credits — are split over the invoice's
+--     team × project × cost center combinations in proportion to their share of its usage
+--     (all usage, cache and correction lines) ('proportional'; end user 'unallocated': a fee is
+--     not one user's spend), in units of 10^-12 (the vault's money precision) by largest
+--     remainder (floor every share, hand the units left over to the largest fractions, ties by
+--     bucket) so each shared line adds up exactly; an invoice without usage puts them in one
+--     all-'unallocated' bucket.
+-- So each line's rows add up to the invoiced line, and Σ chargeback = Σ invoice subtotals to the
+-- cent. Incremental (macros/chargeback_refresh.sql): direct rows are rewritten for the buckets
+-- chargeback_weights rebuilt; rounding and shared rows for the touched invoices.
+{{ config(
+    materialized='incremental',
+    unique_key='x_allocation_key',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    pre_hook="{{ chargeback_clear() }}",
+    indexes=[
+      {'columns': ['x_allocation_key'], 'unique': True},
+      {'columns': ['customer_slug', 'billing_period_start']},
+      {'columns': ['x_invoice_id']},
+      {'columns': ['x_updated_at']},
+    ],
+) }}
+
+{% set incremental = is_incremental() and not chargeback_rebuilds() %}
+{% if incremental %}
+{% set touched = chargeback_touched_invoices() %}
+{% endif %}
 
 with lines as (
     select
@@ -29,43 +51,65 @@ with lines as (
     join {{ ref('billing_periods') }} as p
       on p.customer_slug = i.customer_slug
      and p.billing_period_start = i.billing_period_start
+    {% if incremental %}
+    where p.invoice_id in {{ sql_list(touched, 'text') }}
+    {% endif %}
 ),
 
-weights as (
-    select * from {{ ref('chargeback_weights') }}
-),
-
-invoice_shares as (
+direct as (
+    -- each bucket of a usage, cache or correction line: its own customer cost
     select
-        customer_slug, billing_period_start, team, project, cost_center, end_user_id,
-        sum(weight) as weight
-    from weights
-    group by 1, 2, 3, 4, 5, 6
-),
-
-buckets as (
-    -- direct lines: their own events' buckets
-    select
-        l.*, w.team, w.project, w.cost_center, w.end_user_id,
-        w.weight, w.requests, w.tokens,
+        l.*,
+        w.bucket_key as allocation_key,
+        w.team, w.project, w.cost_center, w.end_user_id,
+        w.requests, w.tokens,
         case
             when w.team = 'unallocated' and w.project = 'unallocated'
              and w.cost_center = 'unallocated' and w.end_user_id = 'unallocated' then 'unallocated'
             else 'direct'
-        end as allocation_method
-    from lines as l
-    join weights as w
-      on w.customer_slug = l.customer_slug
-     and w.billing_period_start = l.billing_period_start
-     and w.line_key = l.line_key
+        end as allocation_method,
+        w.weight as allocated_amount
+    from {{ ref('chargeback_weights') }} as w
+    join lines as l
+      on l.customer_slug = w.customer_slug
+     and l.billing_period_start = w.billing_period_start
+     and l.line_key = w.line_key
     where not l.is_shared
+    {% if incremental %}
+      and {{ built_since_last_run('w.built_at', 'x_updated_at') }}
+    {% endif %}
+),
 
-    union all
-
-    -- shared lines: every bucket of the invoice, by its share of usage
+rounding as (
+    -- the invoiced (cent-rounded) line minus its exact amount, the Σ of its buckets
     select
-        l.*, s.team, s.project, s.cost_center, s.end_user_id,
-        s.weight, 0, 0, 'proportional'
+        l.*,
+        md5(jsonb_build_array(l.invoice_id, l.line_key, 'rounding')::text) as allocation_key,
+        'unallocated' as team, 'unallocated' as project, 'unallocated' as cost_center,
+        'unallocated' as end_user_id,
+        0::bigint as requests, null::bigint as tokens,
+        'rounding' as allocation_method,
+        l.amount - l.amount_exact as allocated_amount
+    from lines as l
+    where not l.is_shared and l.amount <> l.amount_exact
+),
+
+invoice_shares as (
+    -- usage per team × project × cost center of each invoice that has a shared line
+    select
+        w.customer_slug, w.billing_period_start, w.team, w.project, w.cost_center,
+        sum(w.weight) as weight
+    from {{ ref('chargeback_weights') }} as w
+    where (w.customer_slug, w.billing_period_start) in (
+        select customer_slug, billing_period_start from lines where is_shared
+    )
+    group by 1, 2, 3, 4, 5
+),
+
+shared_buckets as (
+    select
+        l.invoice_id, l.line_key, l.amount, s.team, s.project, s.cost_center, s.weight,
+        'proportional' as allocation_method
     from lines as l
     join invoice_shares as s
       on s.customer_slug = l.customer_slug
@@ -76,8 +120,8 @@ buckets as (
 
     -- shared lines of an invoice without usage
     select
-        l.*, 'unallocated', 'unallocated', 'unallocated', 'unallocated',
-        1, 0, 0, 'unallocated'
+        l.invoice_id, l.line_key, l.amount, 'unallocated', 'unallocated', 'unallocated', 1,
+        'unallocated'
     from lines as l
     where l.is_shared
       and not exists (
@@ -95,7 +139,7 @@ shares as (
             when sum(b.weight) over line_w = 0 then 0
             else abs(b.amount) * 1000000000000 * b.weight / sum(b.weight) over line_w
         end as raw_units
-    from buckets as b
+    from shared_buckets as b
     window line_w as (partition by b.invoice_id, b.line_key)
 ),
 
@@ -106,17 +150,28 @@ floored as (
         line_units - sum(floor(raw_units)) over (partition by invoice_id, line_key) as leftover_units,
         row_number() over (
             partition by invoice_id, line_key
-            order by raw_units - floor(raw_units) desc, team, project, cost_center, end_user_id
+            order by raw_units - floor(raw_units) desc, team, project, cost_center
         ) as remainder_rank
     from shares
 ),
 
-allocated as (
+shared as (
     select
-        f.*,
-        (f.line_sign * (f.base_units + case when f.remainder_rank <= f.leftover_units then 1 else 0 end)
-            / 1000000000000)::numeric(24,12) as allocated_amount
+        l.*,
+        md5(jsonb_build_array(f.invoice_id, f.line_key, f.team, f.project, f.cost_center)::text) as allocation_key,
+        f.team, f.project, f.cost_center, 'unallocated' as end_user_id,
+        0::bigint as requests, 0::bigint as tokens,
+        f.allocation_method,
+        f.line_sign * (f.base_units + case when f.remainder_rank <= f.leftover_units then 1 else 0 end)
+            / 1000000000000 as allocated_amount
     from floored as f
+    join lines as l on l.invoice_id = f.invoice_id and l.line_key = f.line_key
+),
+
+allocated as (
+    select * from direct
+    union all select * from rounding
+    union all select * from shared
 )
 
 select
@@ -130,31 +185,33 @@ select
     a.end_user_id as x_end_user,
     a.allocation_method as x_allocation_method,
     a.requests::bigint as x_requests,
-    a.allocated_amount as billed_cost,
-    a.allocated_amount as effective_cost,
-    a.allocated_amount as list_cost,
-    a.allocated_amount as contracted_cost,
+    a.allocated_amount::numeric(24,12) as billed_cost,
+    a.allocated_amount::numeric(24,12) as effective_cost,
+    a.allocated_amount::numeric(24,12) as list_cost,
+    a.allocated_amount::numeric(24,12) as contracted_cost,
     a.currency as billing_currency,
     a.billing_period_start::timestamptz as billing_period_start,
     a.billing_period_end::timestamptz as billing_period_end,
     coalesce(a.correction_of_period, a.billing_period_start)::timestamptz as charge_period_start,
     (coalesce(a.correction_of_period, a.billing_period_start) + interval '1 month')::timestamptz as charge_period_end,
-    case a.line_type
-        when 'credit' then 'Credit'
-        when 'base_fee' then 'Purchase'
-        when 'subscription' then 'Purchase'
+    case
+        when a.allocation_method = 'rounding' then 'Adjustment'
+        when a.line_type = 'credit' then 'Credit'
+        when a.line_type in ('base_fee', 'subscription') then 'Purchase'
         else 'Usage'
     end as charge_category,
     case when a.charge_class = 'correction' then 'Correction' end as charge_class,
     a.description as charge_description,
     case when a.line_type in ('usage', 'correction') then a.tokens end::numeric as consumed_quantity,
-    case when a.line_type in ('usage', 'correction') then 'Tokens' end as consumed_unit,
+    case when a.line_type in ('usage', 'correction') and a.tokens is not null then 'Tokens' end as consumed_unit,
     case
+        when a.allocation_method = 'rounding' then null
         when a.line_type in ('usage', 'correction') then a.tokens
         when a.line_type = 'cache' then a.requests
         else 1
     end::numeric as pricing_quantity,
     case
+        when a.allocation_method = 'rounding' then null
         when a.line_type in ('usage', 'correction') then 'Tokens'
         when a.line_type = 'cache' then 'Requests'
         else 'Months'
@@ -176,5 +233,7 @@ select
         'project', nullif(a.project, 'unallocated'),
         'cost_center', nullif(a.cost_center, 'unallocated'),
         'end_user', nullif(a.end_user_id, 'unallocated')
-    )) as tags
+    )) as tags,
+    a.allocation_key as x_allocation_key,
+    now() as x_updated_at
 from allocated as a

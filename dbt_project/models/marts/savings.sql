@@ -1,7 +1,7 @@
 -- Savings per UTC day, customer and optimisation kind (seed 000's attribution): what the
 -- requests would have cost at the baseline (the model asked for, no cache) vs what they cost.
 -- savings_pct is savings / baseline_cost (null when the baseline is zero). Incremental: days
--- touched by cost events loaded since the newest row built (minus the lookback) are rebuilt.
+-- touched by cost events sat_cost_event_computed (re)built since this model last ran are rebuilt.
 {{ config(
     materialized='incremental',
     unique_key='usage_date',
@@ -13,7 +13,7 @@
 {% set touched_days_sql %}
     select distinct (event_ts at time zone 'UTC')::date
     from {{ ref('sat_cost_event_computed') }}
-    where {{ loaded_since_last_run('loaded_at') }}
+    where {{ built_since_last_run('built_at') }}
 {% endset %}
 {% set days = query_values(touched_days_sql) %}
 {% endif %}
@@ -46,6 +46,7 @@ select
         / nullif(sum(coalesce(baseline_cost, provider_cost)), 0), 6
     ) as savings_pct,
     sum(customer_cost)::numeric(24,12) as customer_cost,
-    max(loaded_at) as loaded_at
+    max(loaded_at) as loaded_at,
+    now() as built_at
 from events
 group by 1, 2, 3

@@ -1,7 +1,8 @@
 -- Spend per UTC day by customer, gateway key, end user, tags (team, project, cost_center),
 -- provider and model: requests, tokens by kind, provider cost, markup, customer cost, baseline
 -- and savings. Incremental: each run recomputes whole days touched by requests or cost events
--- loaded since the newest row built (minus the lookback), so late rows land in their own day.
+-- the business vault (re)built since this model last ran (macros/built_since_last_run.sql), so
+-- late rows land in their own day.
 -- The touched days are looked up when the model is compiled and written in as literals, so the
 -- refresh reads those days by index instead of hashing every request and cost event.
 -- grain_key (a digest of the grain below the date) lets spend_monthly re-sum only the groups a
@@ -15,6 +16,7 @@
       {'columns': ['customer_slug', 'usage_date']},
       {'columns': ['grain_key', 'usage_date']},
       {'columns': ['loaded_at']},
+      {'columns': ['built_at']},
     ],
 ) }}
 
@@ -22,12 +24,12 @@
 {% set touched_sql %}
     select distinct request_date
     from {{ ref('bridge_api_request') }}
-    where {{ loaded_since_last_run('loaded_at') }}
+    where {{ built_since_last_run('built_at') }}
     union
     select distinct b.request_date
     from {{ ref('sat_cost_event_computed') }} as c
     join {{ ref('bridge_api_request') }} as b on b.api_request_hk = c.api_request_hk
-    where {{ loaded_since_last_run('c.loaded_at') }}
+    where {{ built_since_last_run('c.built_at') }}
 {% endset %}
 {% endif %}
 
@@ -66,7 +68,8 @@ select
     coalesce(sum(c.customer_cost), 0)::numeric(24,12) as customer_cost,
     coalesce(sum(coalesce(c.baseline_cost, c.provider_cost)), 0)::numeric(24,12) as baseline_cost,
     coalesce(sum(coalesce(c.baseline_cost, c.provider_cost) - c.provider_cost), 0)::numeric(24,12) as savings,
-    greatest(max(r.loaded_at), max(c.loaded_at)) as loaded_at
+    greatest(max(r.loaded_at), max(c.loaded_at)) as loaded_at,
+    now() as built_at
 from requests as r
 left join {{ ref('sat_cost_event_computed') }} as c on c.cost_event_hk = r.cost_event_hk
 group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10

@@ -1,7 +1,7 @@
 -- Spend per calendar month (UTC) at the same grain as spend_daily (rolled up from it).
--- Incremental: the (month, grain) groups with a spend_daily row loaded since the newest row
--- built here (minus the lookback) are re-summed from their days (≤ 31 rows each, by
--- spend_daily's grain_key index), so new traffic does not re-read the whole open month.
+-- Incremental: the (month, grain) groups with a spend_daily row rebuilt since this model last
+-- ran are re-summed from their days (≤ 31 rows each, by spend_daily's grain_key index), so new
+-- traffic does not re-read the whole open month.
 {{ config(
     materialized='incremental',
     unique_key=['grain_key', 'usage_month'],
@@ -13,20 +13,31 @@
     ],
 ) }}
 
+{% if is_incremental() %}
+with touched as (
+    select distinct grain_key, date_trunc('month', usage_date)::date as month_start
+    from {{ ref('spend_daily') }}
+    where {{ built_since_last_run('built_at') }}
+),
+
+days as (
+    -- each touched group's days of the month, by the (grain_key, usage_date) index (lateral:
+    -- a probe per group whatever the planner guesses of how many groups there are)
+    select d.*, t.month_start as usage_month
+    from touched as t
+    cross join lateral (
+        select * from {{ ref('spend_daily') }} as s
+        where s.grain_key = t.grain_key
+          and s.usage_date >= t.month_start
+          and s.usage_date < (t.month_start + interval '1 month')::date
+    ) as d
+)
+{% else %}
 with days as (
     select d.*, date_trunc('month', d.usage_date)::date as usage_month
     from {{ ref('spend_daily') }} as d
-    {% if is_incremental() %}
-    join (
-        select distinct grain_key, date_trunc('month', usage_date)::date as month_start
-        from {{ ref('spend_daily') }}
-        where {{ loaded_since_last_run('loaded_at') }}
-    ) as touched
-      on touched.grain_key = d.grain_key
-     and d.usage_date >= touched.month_start
-     and d.usage_date < (touched.month_start + interval '1 month')::date
-    {% endif %}
 )
+{% endif %}
 
 select
     usage_month,
@@ -52,6 +63,7 @@ select
     sum(customer_cost)::numeric(24,12) as customer_cost,
     sum(baseline_cost)::numeric(24,12) as baseline_cost,
     sum(savings)::numeric(24,12) as savings,
-    max(loaded_at) as loaded_at
+    max(loaded_at) as loaded_at,
+    now() as built_at
 from days
 group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
