@@ -35,7 +35,7 @@ _SOCKET_NAME_MAX = 100  # sun_path is 108 bytes on Linux; leave room for ".s.PGS
 _SERVER_CONF = """
 # --- OneVault embedded defaults (written by warehouse.embedded.postgres) ---
 max_connections = 200
-shared_buffers = 256MB
+shared_buffers = {shared_buffers_mb}MB
 work_mem = 16MB
 maintenance_work_mem = 128MB
 wal_compression = on
@@ -44,6 +44,16 @@ checkpoint_timeout = 15min
 log_min_messages = warning
 log_line_prefix = '%m [%p] %u@%d '
 """
+
+
+def shared_buffers_mb() -> int:
+    """A quarter of the machine's memory, between 128 MB and 2 GB (PostgreSQL's usual advice).
+
+    The warehouse's refresh rewrites index pages all over the business vault and the marts; when
+    they do not fit, every backend writes out dirty pages (and waits on WAL flushes) to make room.
+    """
+    quarter = psutil.virtual_memory().total // 4 // 2**20
+    return max(128, min(2048, quarter))
 
 
 class EmbeddedServerError(RuntimeError):
@@ -155,7 +165,7 @@ class EmbeddedPostgres:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         with (self.pgdata / "postgresql.conf").open("a") as conf:
-            conf.write(_SERVER_CONF)
+            conf.write(_SERVER_CONF.format(shared_buffers_mb=shared_buffers_mb()))
 
     def _grant_to_server_user(self, *paths: Path) -> None:
         """Under root the server runs as ``pgserver``: give it the data dir and what initdb reads."""

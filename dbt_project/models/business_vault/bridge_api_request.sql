@@ -34,6 +34,17 @@ with details as (
     order by s.api_request_hk, s.load_dts desc
 ),
 
+{% if is_incremental() %}
+fresh as (
+    -- a row the lookback re-read that is already built from the same details row is skipped
+    select d.* from details as d
+    where not exists (
+        select 1 from {{ this }} as built
+        where built.api_request_hk = d.api_request_hk and built.loaded_at = d.load_dts
+    )
+),
+{% endif %}
+
 ghost as (select decode(repeat('00', 32), 'hex') as hk)
 
 select
@@ -76,7 +87,7 @@ select
     coalesce(tags.tags, '{}'::jsonb) as tags,
     d.load_dts as loaded_at,
     now() as built_at
-from details as d
+from {{ 'fresh' if is_incremental() else 'details' }} as d
 cross join ghost
 join {{ ref('stg_hub_api_request') }} as hr on hr.api_request_hk = d.api_request_hk
 join {{ ref('stg_lnk_api_request_context') }} as ctx on ctx.api_request_hk = d.api_request_hk
@@ -98,9 +109,3 @@ left join lateral (
     ) as latest
 ) as tags on true
 where d.api_request_hk <> ghost.hk
-{% if is_incremental() %}
-  and not exists (
-    select 1 from {{ this }} as built
-    where built.api_request_hk = d.api_request_hk and built.loaded_at = d.load_dts
-  )
-{% endif %}

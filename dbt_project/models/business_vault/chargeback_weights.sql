@@ -29,12 +29,14 @@ with touched as (
 ),
 
 events as (
-    -- every event of each touched bucket, by the bucket_key index (lateral: the planner cannot
-    -- misjudge a handful of keys into a scan of the whole table)
+    -- every event of each touched bucket, by the bucket_key index: a probe per bucket, whatever
+    -- the planner guesses of how many buckets there are (a column built in one go has a single
+    -- built_at value, and no histogram to estimate `built_at > x` from)
     select e.*
     from touched as t
     cross join lateral (
         select * from {{ ref('cost_event_billing') }} as c where c.bucket_key = t.bucket_key
+        offset 0  -- keeps the subquery a per-bucket probe (not flattened into a join)
     ) as e
 )
 {% else %}

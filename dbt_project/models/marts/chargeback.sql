@@ -28,7 +28,7 @@
     indexes=[
       {'columns': ['x_allocation_key'], 'unique': True},
       {'columns': ['customer_slug', 'billing_period_start']},
-      {'columns': ['x_invoice_id']},
+      {'columns': ['x_invoice_id', 'x_allocation_method', 'x_line_type']},
       {'columns': ['x_updated_at']},
     ],
 ) }}
@@ -56,6 +56,15 @@ with lines as (
     {% endif %}
 ),
 
+buckets as materialized (
+    -- the buckets to allocate: those chargeback_weights rebuilt since this model last ran (by
+    -- its built_at index), joined to their lines after
+    select * from {{ ref('chargeback_weights') }} as w
+    {% if incremental %}
+    where {{ built_since_last_run('w.built_at', 'x_updated_at') }}
+    {% endif %}
+),
+
 direct as (
     -- each bucket of a usage, cache or correction line: its own customer cost
     select
@@ -69,15 +78,12 @@ direct as (
             else 'direct'
         end as allocation_method,
         w.weight as allocated_amount
-    from {{ ref('chargeback_weights') }} as w
+    from buckets as w
     join lines as l
       on l.customer_slug = w.customer_slug
      and l.billing_period_start = w.billing_period_start
      and l.line_key = w.line_key
     where not l.is_shared
-    {% if incremental %}
-      and {{ built_since_last_run('w.built_at', 'x_updated_at') }}
-    {% endif %}
 ),
 
 rounding as (

@@ -6,7 +6,11 @@
     materialized='incremental',
     unique_key='usage_date',
     incremental_strategy='delete+insert',
-    indexes=[{'columns': ['usage_date']}, {'columns': ['customer_slug', 'usage_date']}],
+    indexes=[
+      {'columns': ['usage_date']},
+      {'columns': ['customer_slug', 'usage_date']},
+      {'columns': ['built_at']},
+    ],
 ) }}
 
 {% if is_incremental() %}

@@ -28,7 +28,13 @@
     union
     select distinct b.request_date
     from {{ ref('sat_cost_event_computed') }} as c
-    join {{ ref('bridge_api_request') }} as b on b.api_request_hk = c.api_request_hk
+    cross join lateral (
+        -- the request of each rebuilt cost event, by its index (offset 0: a probe per event,
+        -- not a join the planner may hash over every request)
+        select request_date from {{ ref('bridge_api_request') }} as r
+        where r.api_request_hk = c.api_request_hk
+        offset 0
+    ) as b
     where {{ built_since_last_run('c.built_at') }}
 {% endset %}
 {% endif %}

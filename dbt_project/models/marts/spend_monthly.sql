@@ -10,6 +10,7 @@
       {'columns': ['grain_key', 'usage_month'], 'unique': True},
       {'columns': ['customer_slug', 'usage_month']},
       {'columns': ['loaded_at']},
+      {'columns': ['built_at']},
     ],
 ) }}
 
@@ -30,6 +31,7 @@ days as (
         where s.grain_key = t.grain_key
           and s.usage_date >= t.month_start
           and s.usage_date < (t.month_start + interval '1 month')::date
+        offset 0  -- keeps the subquery a per-group probe (not flattened into a join)
     ) as d
 )
 {% else %}
