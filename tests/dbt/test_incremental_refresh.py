@@ -50,13 +50,29 @@ async def refreshed(module_pool: asyncpg.Pool, module_dbt) -> dict[str, dict]:
     await loader.load(batch_from_events(FIRST))
     module_dbt("seed")
     module_dbt("run")
-    before = await pool_groups(module_pool)
+    before, views = await pool_groups(module_pool), await view_oids(module_pool)
     await loader.load(batch_from_events(MORE))
     module_dbt("run")
     incremental, after = await snapshot(module_pool), await pool_groups(module_pool)
+    views_after_run = await view_oids(module_pool)
     module_dbt("run", "--full-refresh")
     full = await snapshot(module_pool)
-    return {"incremental": incremental, "full": full, "before": before, "after": after}
+    return {
+        "incremental": incremental,
+        "full": full,
+        "before": before,
+        "after": after,
+        "views": [views, views_after_run, await view_oids(module_pool)],
+    }
+
+
+async def view_oids(pool: asyncpg.Pool) -> dict[str, int]:
+    """The staging views by name and object id (a re-created view gets a new id)."""
+    rows = await pool.fetch(
+        "select c.relname, c.oid::bigint from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname = 'staging' and c.relkind = 'v'"
+    )
+    return dict(map(tuple, rows))
 
 
 async def pool_groups(pool: asyncpg.Pool) -> dict[str, dict[str, int]]:
@@ -79,3 +95,13 @@ async def test_the_new_traffic_lands_in_groups_already_built(refreshed: dict) ->
 async def test_incremental_refresh_equals_a_full_rebuild(refreshed: dict, table: str) -> None:
     assert refreshed["incremental"][table], f"{table} is empty"
     assert refreshed["incremental"][table] == refreshed["full"][table]
+
+
+async def test_views_whose_sql_did_not_change_are_left_in_place(refreshed: dict) -> None:
+    """A refresh does not re-create the staging views (an exclusive lock BI queries wait on, and
+    a second of every refresh); --full-refresh does."""
+    built, after_run, after_full_refresh = refreshed["views"]
+    assert len(built) >= 30
+    assert after_run == built
+    assert after_full_refresh.keys() == built.keys()
+    assert all(after_full_refresh[name] != oid for name, oid in built.items())
