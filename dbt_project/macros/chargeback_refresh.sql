@@ -21,7 +21,7 @@
     {%- set sql -%}
         select distinct customer_slug || '/' || to_char(billing_period_start, 'YYYY-MM')
         from {{ ref('chargeback_weights') }}
-        where {{ built_since_last_run('built_at', 'x_updated_at') }}
+        where {{ built_since_last_run(ref('chargeback_weights'), 'built_at', 'x_updated_at') }}
         union
         select invoice_id from {{ ref('billing_periods') }} where finalised_at is null
     {%- endset -%}

@@ -15,7 +15,6 @@
     pre_hook="{{ reset_when_finalisations_change() }}",
     indexes=[
       {'columns': ['bucket_key'], 'unique': True},
-      {'columns': ['last_loaded_at']},
       {'columns': ['customer_slug', 'billing_period_start']},
       {'columns': ['built_at']},
     ],
@@ -25,7 +24,7 @@
 with touched as (
     select distinct bucket_key
     from {{ ref('cost_event_billing') }}
-    where {{ built_since_last_run('built_at') }}
+    where {{ built_since_last_run(ref('cost_event_billing'), 'built_at') }}
 ),
 
 events as (

@@ -15,7 +15,6 @@
     pre_hook="{{ reset_when_finalisations_change() }}",
     indexes=[
       {'columns': ['cost_event_hk'], 'unique': True},
-      {'columns': ['loaded_at']},
       {'columns': ['bucket_key']},
       {'columns': ['built_at']},
     ],
@@ -30,7 +29,7 @@ with events as (
       on f.customer_slug = e.customer_slug
      and f.billing_period_start = e.event_period
     {% if not finalisations_changed() %}
-    where {{ built_since_last_run('e.built_at') }}
+    where {{ built_since_last_run(ref('sat_cost_event_computed'), 'e.built_at') }}
     {% endif %}
 ),
 

@@ -61,7 +61,7 @@ buckets as materialized (
     -- its built_at index), joined to their lines after
     select * from {{ ref('chargeback_weights') }} as w
     {% if incremental %}
-    where {{ built_since_last_run('w.built_at', 'x_updated_at') }}
+    where {{ built_since_last_run(ref('chargeback_weights'), 'w.built_at', 'x_updated_at') }}
     {% endif %}
 ),
 

@@ -17,7 +17,7 @@
 {% set touched_days_sql %}
     select distinct (event_ts at time zone 'UTC')::date
     from {{ ref('sat_cost_event_computed') }}
-    where {{ built_since_last_run('built_at') }}
+    where {{ built_since_last_run(ref('sat_cost_event_computed'), 'built_at') }}
 {% endset %}
 {% set days = query_values(touched_days_sql) %}
 {% endif %}

@@ -24,7 +24,7 @@
 {% set touched_sql %}
     select distinct request_date
     from {{ ref('bridge_api_request') }}
-    where {{ built_since_last_run('built_at') }}
+    where {{ built_since_last_run(ref('bridge_api_request'), 'built_at') }}
     union
     select distinct b.request_date
     from {{ ref('sat_cost_event_computed') }} as c
@@ -35,7 +35,7 @@
         where r.api_request_hk = c.api_request_hk
         offset 0
     ) as b
-    where {{ built_since_last_run('c.built_at') }}
+    where {{ built_since_last_run(ref('sat_cost_event_computed'), 'c.built_at') }}
 {% endset %}
 {% endif %}
 

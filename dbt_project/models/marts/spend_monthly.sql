@@ -9,7 +9,6 @@
     indexes=[
       {'columns': ['grain_key', 'usage_month'], 'unique': True},
       {'columns': ['customer_slug', 'usage_month']},
-      {'columns': ['loaded_at']},
       {'columns': ['built_at']},
     ],
 ) }}
@@ -18,7 +17,7 @@
 with touched as (
     select distinct grain_key, date_trunc('month', usage_date)::date as month_start
     from {{ ref('spend_daily') }}
-    where {{ built_since_last_run('built_at') }}
+    where {{ built_since_last_run(ref('spend_daily'), 'built_at') }}
 ),
 
 days as (
