@@ -13,3 +13,13 @@
     {%- set watermark = run_query(sql).columns[0].values()[0] if execute else '-infinity' -%}
     {{ column }} > '{{ watermark }}'::timestamptz
 {%- endmacro %}
+
+{#- The lookback re-reads satellite rows a previous refresh already built: keep only those whose
+    key is not yet built from that same satellite row (loaded_at = its load_dts), so an
+    unchanged row is neither rewritten nor handed to the models downstream. -#}
+{% macro not_built_from_same_row(alias, key, load_column='load_dts') -%}
+    not exists (
+        select 1 from {{ this }} as built
+        where built.{{ key }} = {{ alias }}.{{ key }} and built.loaded_at = {{ alias }}.{{ load_column }}
+    )
+{%- endmacro %}

@@ -123,15 +123,23 @@ async def test_p95_latency_per_provider_per_5_minutes(built: str, module_pool: a
 async def test_chargeback_per_team_adds_up_to_the_invoices(built: str, module_pool: asyncpg.Pool) -> None:
     by_team = await module_pool.fetch(
         "select customer_slug, x_team, sum(billed_cost) as cost from marts.chargeback "
-        "where x_line_type = 'usage' group by 1, 2"
+        "where x_line_type = 'usage' and x_allocation_method <> 'rounding' group by 1, 2"
     )
     expected: dict[tuple, Decimal] = defaultdict(Decimal)
     for e in not_cached(EVENTS):
         expected[(e.customer, e.tags.get("team", "unallocated"))] += e.cost.customer_cost
-    got = {(r["customer_slug"], r["x_team"]): r["cost"] for r in by_team}
-    assert got.keys() == expected.keys()
-    for key, cost in got.items():  # each usage line is invoiced in cents: at most half a cent off per line
-        assert abs(cost - expected[key]) <= CENT * 5 / 2, key
+    # each team is charged exactly what its requests cost ...
+    assert {(r["customer_slug"], r["x_team"]): r["cost"] for r in by_team} == expected
+    # ... and each line's rounding to cents is one row of its own, less than a cent
+    rounding = await module_pool.fetch(
+        "select x_invoice_id, x_line_key, x_team, x_end_user, charge_category, billed_cost "
+        "from marts.chargeback where x_allocation_method = 'rounding'"
+    )
+    assert rounding and all(abs(r["billed_cost"]) <= CENT / 2 for r in rounding)
+    assert {(r["x_team"], r["x_end_user"], r["charge_category"]) for r in rounding} == {
+        ("unallocated", "unallocated", "Adjustment")
+    }
+    assert len({(r["x_invoice_id"], r["x_line_key"]) for r in rounding}) == len(rounding)
     totals = await module_pool.fetch(
         "select i.invoice_id, i.subtotal, sum(c.billed_cost) as allocated from marts.invoices i "
         "join marts.chargeback c on c.x_invoice_id = i.invoice_id group by 1, 2"

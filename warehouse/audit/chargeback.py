@@ -27,6 +27,7 @@ _X_COLUMNS = (
     "x_end_user",
     "x_allocation_method",
     "x_requests",
+    "x_allocation_key",
 )
 _TIMES = ("billing_period_start", "billing_period_end", "charge_period_start", "charge_period_end")
 _FOCUS_COLUMNS = (
@@ -77,7 +78,7 @@ def chargeback_query(scope: ExportScope) -> str:
         f"and c.billing_period_end > '{scope.start.isoformat()}'::timestamptz "
         'order by c.billing_period_start, c.x_invoice_id collate "C", c.x_line_key collate "C", '
         'c.x_team collate "C", c.x_project collate "C", c.x_cost_center collate "C", '
-        'c.x_end_user collate "C"'
+        'c.x_end_user collate "C", c.x_allocation_method collate "C", c.x_allocation_key collate "C"'
     )
 
 

@@ -13,6 +13,7 @@
     materialized='incremental',
     unique_key='api_request_hk',
     incremental_strategy='delete+insert',
+    on_schema_change='fail',
     indexes=[
       {'columns': ['api_request_hk'], 'unique': True},
       {'columns': ['loaded_at']},
@@ -39,10 +40,7 @@ with details as (
 fresh as (
     -- a row the lookback re-read that is already built from the same details row is skipped
     select d.* from details as d
-    where not exists (
-        select 1 from {{ this }} as built
-        where built.api_request_hk = d.api_request_hk and built.loaded_at = d.load_dts
-    )
+    where {{ not_built_from_same_row('d', 'api_request_hk') }}
 ),
 {% endif %}
 

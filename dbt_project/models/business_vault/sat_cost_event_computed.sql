@@ -12,6 +12,7 @@
     materialized='incremental',
     unique_key='cost_event_hk',
     incremental_strategy='delete+insert',
+    on_schema_change='fail',
     indexes=[
       {'columns': ['cost_event_hk'], 'unique': True},
       {'columns': ['loaded_at']},
@@ -33,11 +34,9 @@ with cost as (
 
 {% if is_incremental() %}
 fresh as (
+    -- an event the lookback re-read that is already built from the same row is skipped
     select c.* from cost as c
-    where not exists (
-        select 1 from {{ this }} as built
-        where built.cost_event_hk = c.cost_event_hk and built.loaded_at = c.load_dts
-    )
+    where {{ not_built_from_same_row('c', 'cost_event_hk') }}
 ),
 {% endif %}
 

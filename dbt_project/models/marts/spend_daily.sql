@@ -11,6 +11,7 @@
     materialized='incremental',
     unique_key='usage_date',
     incremental_strategy='delete+insert',
+    on_schema_change='fail',
     indexes=[
       {'columns': ['usage_date']},
       {'columns': ['customer_slug', 'usage_date']},

@@ -6,6 +6,7 @@
     materialized='incremental',
     unique_key=['grain_key', 'usage_month'],
     incremental_strategy='delete+insert',
+    on_schema_change='fail',
     indexes=[
       {'columns': ['grain_key', 'usage_month'], 'unique': True},
       {'columns': ['customer_slug', 'usage_month']},
