@@ -78,7 +78,7 @@ def chargeback_query(scope: ExportScope) -> str:
         f"and c.billing_period_end > '{scope.start.isoformat()}'::timestamptz "
         'order by c.billing_period_start, c.x_invoice_id collate "C", c.x_line_key collate "C", '
         'c.x_team collate "C", c.x_project collate "C", c.x_cost_center collate "C", '
-        'c.x_end_user collate "C", c.x_allocation_method collate "C", c.x_allocation_key collate "C"'
+        'c.x_end_user collate "C", c.x_allocation_method collate "C", c.x_allocation_key::text collate "C"'
     )
 
 

@@ -103,7 +103,7 @@ select
         customer_slug, billing_period_start, line_key,
         coalesce(team, 'unallocated'), coalesce(project, 'unallocated'),
         coalesce(cost_center, 'unallocated'), coalesce(end_user_id, 'unallocated')
-    )::text) as bucket_key,
+    )::text)::uuid as bucket_key,
     '{{ finalisations_digest() }}'::text as finalisations_digest,
     now() as built_at
 from (

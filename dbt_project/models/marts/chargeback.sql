@@ -90,7 +90,7 @@ rounding as (
     -- the invoiced (cent-rounded) line minus its exact amount, the Σ of its buckets
     select
         l.*,
-        md5(jsonb_build_array(l.invoice_id, l.line_key, 'rounding')::text) as allocation_key,
+        md5(jsonb_build_array(l.invoice_id, l.line_key, 'rounding')::text)::uuid as allocation_key,
         'unallocated' as team, 'unallocated' as project, 'unallocated' as cost_center,
         'unallocated' as end_user_id,
         0::bigint as requests, null::bigint as tokens,
@@ -164,7 +164,7 @@ floored as (
 shared as (
     select
         l.*,
-        md5(jsonb_build_array(f.invoice_id, f.line_key, f.team, f.project, f.cost_center)::text) as allocation_key,
+        md5(jsonb_build_array(f.invoice_id, f.line_key, f.team, f.project, f.cost_center)::text)::uuid as allocation_key,
         f.team, f.project, f.cost_center, 'unallocated' as end_user_id,
         0::bigint as requests, 0::bigint as tokens,
         f.allocation_method,

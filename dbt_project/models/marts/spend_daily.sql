@@ -61,7 +61,7 @@ select
     md5(jsonb_build_array(
         r.customer_slug, r.gateway_key_id, r.end_user_id, r.team, r.project, r.cost_center,
         r.provider, r.model
-    )::text) as grain_key,
+    )::text)::uuid as grain_key,
     count(*) as requests,
     count(*) filter (where r.status = 'success') as successful_requests,
     count(*) filter (where r.status <> 'success') as failed_requests,
