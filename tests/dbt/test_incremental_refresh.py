@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from gateway.admin.customers import CustomerConfig, create_customer
 from warehouse.loader import VaultLoader
 from warehouse.mapping import batch_from_events
 from warehouse.synthetic import synthetic_events
@@ -46,6 +47,16 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 async def refreshed(module_pool: asyncpg.Pool, module_dbt) -> dict[str, dict]:
+    # acme pays a base fee and subscriptions: shared lines, split by usage share, which new
+    # usage changes on every refresh
+    await create_customer(
+        module_pool,
+        "acme",
+        CustomerConfig(
+            display_name="Acme", tier="premium", subscribed_services=("analytics", "smart_routing")
+        ),
+        changed_by="test",
+    )
     loader = VaultLoader(module_pool)
     await loader.load(batch_from_events(FIRST))
     module_dbt("seed")
@@ -54,6 +65,9 @@ async def refreshed(module_pool: asyncpg.Pool, module_dbt) -> dict[str, dict]:
     await loader.load(batch_from_events(MORE))
     module_dbt("run")
     incremental, after = await snapshot(module_pool), await pool_groups(module_pool)
+    methods = {
+        r[0] for r in await module_pool.fetch("select distinct x_allocation_method from marts.chargeback")
+    }
     views_after_run = await view_oids(module_pool)
     module_dbt("run", "--full-refresh")
     full = await snapshot(module_pool)
@@ -63,6 +77,7 @@ async def refreshed(module_pool: asyncpg.Pool, module_dbt) -> dict[str, dict]:
         "before": before,
         "after": after,
         "views": [views, views_after_run, await view_oids(module_pool)],
+        "methods": methods,
     }
 
 
@@ -89,6 +104,8 @@ async def test_the_new_traffic_lands_in_groups_already_built(refreshed: dict) ->
         after = refreshed["after"][name]
         assert [k for k, n in before.items() if after.get(k, 0) > n], f"no {name} group built before grew"
     assert sum(refreshed["after"]["spend_monthly"].values()) == len(FIRST) + len(MORE)
+    # every kind of chargeback row went through the refresh: direct, shared, rounding
+    assert {"direct", "proportional", "rounding"} <= refreshed["methods"]
 
 
 @pytest.mark.parametrize("table", TABLES)
