@@ -1,6 +1,19 @@
 -- Every invoice line before rounding and numbering, in the contract's order: usage by provider
 -- and model (group 1), the tier's base fee (2, only when the tier has a fee), subscribed
 -- services by service (3), cache (4), credits (5), corrections (6, by month, time, event).
+-- Fee, subscription and credit lines are one month of a fixed charge: no provider, model,
+-- tokens or cost.
+{% set monthly_charge_columns -%}
+        null::text as provider,
+        null::text as model,
+        1::numeric as quantity,
+        'month' as unit,
+        0::bigint as input_tokens,
+        0::bigint as output_tokens,
+        0::numeric as provider_cost,
+        0::numeric as markup
+{%- endset %}
+
 with usage as (
     select
         i.customer_slug,
@@ -43,14 +56,7 @@ base_fee as (
         'base_fee' as line_key,
         'regular' as charge_class,
         'Base fee: ' || p.tier || ' tier' as description,
-        null::text as provider,
-        null::text as model,
-        1::numeric as quantity,
-        'month' as unit,
-        0::bigint as input_tokens,
-        0::bigint as output_tokens,
-        0::numeric as provider_cost,
-        0::numeric as markup,
+        {{ monthly_charge_columns }},
         f.monthly_fee::numeric as amount_exact,
         null::date as correction_of_period
     from {{ ref('billing_periods') }} as p
@@ -68,14 +74,7 @@ subscriptions as (
         'subscription|' || svc.service as line_key,
         'regular' as charge_class,
         svc.description,
-        null::text as provider,
-        null::text as model,
-        1::numeric as quantity,
-        'month' as unit,
-        0::bigint as input_tokens,
-        0::bigint as output_tokens,
-        0::numeric as provider_cost,
-        0::numeric as markup,
+        {{ monthly_charge_columns }},
         svc.monthly_fee::numeric as amount_exact,
         null::date as correction_of_period
     from {{ ref('billing_periods') }} as p
@@ -93,14 +92,7 @@ credits as (
         'credit|' || coalesce(c.description, '') as line_key,
         'regular' as charge_class,
         coalesce(c.description, 'Credit') as description,
-        null::text as provider,
-        null::text as model,
-        1::numeric as quantity,
-        'month' as unit,
-        0::bigint as input_tokens,
-        0::bigint as output_tokens,
-        0::numeric as provider_cost,
-        0::numeric as markup,
+        {{ monthly_charge_columns }},
         -abs(c.amount::numeric) as amount_exact,
         null::date as correction_of_period
     from {{ ref('customer_credits') }} as c
