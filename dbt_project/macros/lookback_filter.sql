@@ -1,9 +1,11 @@
-{#- The incremental predicate shared by every incremental model: rows loaded since the newest
-    row already built, minus the lookback window (var lookback_minutes) for loader transactions
-    that commit late. The watermark is looked up when the model is compiled and written into
-    the SQL as a literal: PostgreSQL then estimates the increment from its statistics (a few
-    thousand rows → index probes) instead of guessing a third of the table behind a subquery
-    (→ hash joins over every link and hub of a million requests). -#}
+{#- The incremental predicate of the models that read the raw vault (bridge_api_request,
+    sat_cost_event_computed, provider_performance_5m; the models after them read what these
+    rebuilt, macros/built_since_last_run.sql): rows loaded since the newest row already built,
+    minus the lookback window (var lookback_minutes) for loader transactions that commit late.
+    The watermark is looked up when the model is compiled and written into the SQL as a literal:
+    PostgreSQL then estimates the increment from its statistics (a few thousand rows → index
+    probes) instead of guessing a third of the table behind a subquery (→ hash joins over every
+    link and hub of a million requests). -#}
 {% macro loaded_since_last_run(column, this_column='loaded_at') -%}
     {%- set sql -%}
         select (coalesce(max({{ this_column }}), '-infinity'::timestamptz)

@@ -5,8 +5,8 @@
 -- that is already built as it is (same request, same load_dts) is skipped, so the models
 -- downstream (which read rows by built_at, macros/built_since_last_run.sql) see only what
 -- changed. Plain joins, so PostgreSQL hashes a cold build and probes indexes for a small
--- increment. A request has one context link (its
--- key hashes every hub key of the request); the unique test on api_request_hk would catch two.
+-- increment. A request has one context link (its key hashes every hub key of the request); the
+-- unique test on api_request_hk would catch two.
 -- Tags are read from the raw satellite, latest row per tag key, per request by its index: a
 -- staging view's window cannot be narrowed to the requests being built.
 {{ config(

@@ -3,8 +3,9 @@
 -- otherwise (a *late* event) as a correction of its own on the earliest later month that was
 -- not yet finalised when the event was loaded. line_key names the invoice line it lands on.
 -- Incremental: a refresh places only the cost events sat_cost_event_computed (re)built since
--- this model last ran (macros/built_since_last_run.sql); when invoice_finalisations changed since the rows were placed (a billing run),
--- everything is placed again (macros/finalisations_digest.sql). bucket_key names the
+-- this model last ran (macros/built_since_last_run.sql); when invoice_finalisations changed
+-- since the rows were placed (a billing run), everything is placed again
+-- (macros/finalisations_digest.sql). bucket_key names the
 -- chargeback bucket (invoice line × team × project × cost center × end user) an event adds to,
 -- so chargeback_weights re-sums only the buckets new events touched.
 {{ config(
