@@ -39,6 +39,9 @@ class TokenCounts(_Event):
     output_tokens: int = Field(0, ge=0)  # all completion tokens, reasoning included
     cached_input_tokens: int = Field(0, ge=0)
     reasoning_tokens: int = Field(0, ge=0)
+    cache_write_tokens: int = Field(0, ge=0)  # part of input_tokens written to the provider's cache
+    audio_input_tokens: int = Field(0, ge=0)  # part of input_tokens that was audio
+    image_input_tokens: int = Field(0, ge=0)  # part of input_tokens that was images
 
     @property
     def total_tokens(self) -> int:
@@ -70,6 +73,8 @@ class PriceEvent(_Event):
     output_per_mtok: Decimal | None = None
     cached_input_per_mtok: Decimal | None = None
     reasoning_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
+    input_audio_per_mtok: Decimal | None = None
     price_source: str
     valid_from: datetime | None = None
     valid_to: datetime | None = None
@@ -85,6 +90,8 @@ class CostEvent(_Event):
     output_per_mtok: Decimal | None = None
     cached_input_per_mtok: Decimal | None = None
     reasoning_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
+    input_audio_per_mtok: Decimal | None = None
     price_source: str | None = None
     is_priced: bool
     provider_cost: Decimal
@@ -160,6 +167,14 @@ class RequestEvent(_Event):
     user_agent: str | None = None
     compliance_flags: list[str] = Field(default_factory=list)
     pii_actions: list[str] = Field(default_factory=list)
+    # What the request used (full-fidelity traffic): for spend by feature in the marts.
+    tools_offered: int = Field(0, ge=0)  # function tools the request offered
+    tool_calls_returned: int = Field(0, ge=0)  # tool calls in the answer
+    input_modalities: list[str] = Field(default_factory=list)  # text, image, audio, file
+    response_format: Literal["text", "json_object", "json_schema"] | None = None
+    reasoning_effort: str | None = None
+    validation_status: Literal["passed", "failed", "not_applicable"] = "not_applicable"
+    dropped_params: list[str] = Field(default_factory=list)  # drop_unsupported_params removed these
     tags: dict[str, str] = Field(default_factory=dict)
     attempts: list[AttemptEvent] = Field(default_factory=list)
     cost: CostEvent | None = None

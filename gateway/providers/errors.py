@@ -83,7 +83,15 @@ def scrub(err: ProviderError, secret: str | None) -> ProviderError:
     message = sanitise(err.message, secret)
     if message == err.message:
         return err
-    return ProviderError(err.error_class, message, status=err.status, retry_after=err.retry_after)
+    return ProviderError(
+        err.error_class,
+        message,
+        status=err.status,
+        retry_after=err.retry_after,
+        code=err.code,
+        param=err.param,
+        details=err.details,
+    )
 
 
 def decode_error_body(content: bytes) -> Any:
@@ -117,6 +125,25 @@ def provider_message(content: bytes, body: Any = None) -> str | None:
     return text if text and not text.startswith("<") else None
 
 
+def provider_code(body: Any) -> tuple[str | None, str | None]:
+    """The provider's own error code and offending parameter, where its body names them
+    (OpenAI/Azure ``error.code``/``error.param``; Anthropic ``error.type``; Gemini ``error.status``)."""
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        body = body[0]
+    if not isinstance(body, dict):
+        return None, None
+    error = body.get("error")
+    if not isinstance(error, dict):
+        return None, None
+    code = error.get("code")
+    if not isinstance(code, str) or not code or code.isdigit():
+        code = error.get("type") if isinstance(error.get("type"), str) else None
+        if code is None and isinstance(error.get("status"), str):
+            code = error["status"]
+    param = error.get("param")
+    return (code[:100] if code else None), (param[:200] if isinstance(param, str) else None)
+
+
 def error_from_response(
     api_style: str,
     response: UpstreamResponse,
@@ -134,11 +161,14 @@ def error_from_response(
         message = f"{message}: {detail}"
     if retry_after is None:
         retry_after = parse_retry_after(response.headers)
+    code, param = provider_code(body if body is not None else decode_error_body(response.content))
     return ProviderError(
         error_class or error_class_for_status(status),
         sanitise(message, secret),
         status=status,
         retry_after=retry_after,
+        code=code,
+        param=param,
     )
 
 

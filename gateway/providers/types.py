@@ -1,11 +1,15 @@
-"""The canonical, provider-neutral shapes every adapter speaks.
+"""The canonical, provider-neutral shapes every door translates into and every adapter speaks.
 
 Token conventions (the same for every adapter, so costing never needs to know the provider):
 
-- ``input_tokens`` is the *whole* prompt as billed, cached reads included. Providers that
-  report cached reads separately (Anthropic's ``cache_read_input_tokens`` and
+- ``input_tokens`` is the *whole* prompt as billed, cached reads and cache writes included.
+  Providers that report those separately (Anthropic's ``cache_read_input_tokens`` and
   ``cache_creation_input_tokens``, Cohere's ``cached_tokens``) are added back in.
-- ``cached_input_tokens`` is the part of ``input_tokens`` served from the provider's prompt cache.
+- ``cached_input_tokens`` is the part of ``input_tokens`` served from the provider's prompt cache;
+  ``cache_write_tokens`` the part written to it (Anthropic prices writes above plain input);
+  ``audio_input_tokens`` / ``image_input_tokens`` the parts that were audio or images, where the
+  provider reports them (OpenAI ``prompt_tokens_details.audio_tokens``, Gemini
+  ``promptTokensDetails`` by modality).
 - ``output_tokens`` is everything generated, hidden reasoning included (OpenAI's
   ``completion_tokens`` already is; Gemini's ``thoughtsTokenCount`` is added to
   ``candidatesTokenCount``).
@@ -15,12 +19,20 @@ Token conventions (the same for every adapter, so costing never needs to know th
 ``finish_reason`` uses OpenAI's vocabulary (``stop``, ``length``, ``tool_calls``,
 ``content_filter``); adapters translate their provider's values and pass unknown ones through
 lower-cased.
+
+Messages follow OpenAI's Chat Completions model, the superset the doors share: ``content`` is a
+string, a list of parts or None (an assistant turn that only called tools); assistant turns carry
+``tool_calls``; ``tool`` turns answer one call by ``tool_call_id``. Tool-call ``arguments`` are
+the JSON text the model produced, passed through unparsed (a model may emit invalid JSON, and
+rewriting it would change what the client receives).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+import base64
+import binascii
+from dataclasses import dataclass, field, fields
+from typing import Any, Final, Literal
 
 ERROR_CLASSES: Final = frozenset(
     {
@@ -34,17 +46,171 @@ ERROR_CLASSES: Final = frozenset(
         "bad_response",
         "stream_broken",
         "circuit_open",  # not a call: every candidate was cooling down after repeated failures
+        "invalid_output",  # the answer failed the request's json_schema (output validation)
     }
 )
 RETRYABLE_ERROR_CLASSES: Final = frozenset(
     {"rate_limited", "server_error", "timeout", "connection", "stream_broken"}
 )
 
+ROLES: Final = ("system", "developer", "user", "assistant", "tool")
+REASONING_EFFORTS: Final = ("none", "minimal", "low", "medium", "high")
+# Thinking budget (tokens) for providers that take a budget instead of an effort
+# (Anthropic ``thinking.budget_tokens``, Gemini ``thinkingBudget``, Cohere ``token_budget``).
+THINKING_BUDGETS: Final = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
+
+
+# -- content parts ------------------------------------------------------------------------------
+@dataclass(slots=True, frozen=True)
+class TextPart:
+    text: str
+    type: Literal["text"] = "text"
+
+
+@dataclass(slots=True, frozen=True)
+class ImagePart:
+    """An image by http(s) URL or ``data:<media type>;base64,<data>`` URL."""
+
+    url: str
+    detail: str | None = None  # auto | low | high (OpenAI); others ignore it
+    type: Literal["image"] = "image"
+
+    @property
+    def is_data(self) -> bool:
+        return self.url.startswith("data:")
+
+    def inline(self) -> tuple[str, str] | None:
+        """(media type, base64 data) of a data URL; None for a remote URL."""
+        return parse_data_url(self.url) if self.is_data else None
+
+
+@dataclass(slots=True, frozen=True)
+class AudioPart:
+    data: str  # base64
+    format: str  # wav | mp3 | ...
+    type: Literal["audio"] = "audio"
+
+    @property
+    def media_type(self) -> str:
+        return {"mp3": "audio/mpeg", "wav": "audio/wav"}.get(self.format, f"audio/{self.format}")
+
+
+@dataclass(slots=True, frozen=True)
+class FilePart:
+    """A document (e.g. a PDF) inline as base64, or a provider file id."""
+
+    data: str | None = None  # base64, without the data: prefix
+    media_type: str = "application/pdf"
+    filename: str | None = None
+    file_id: str | None = None
+    type: Literal["file"] = "file"
+
+
+ContentPart = TextPart | ImagePart | AudioPart | FilePart
+MODALITY_OF: Final = {"text": "text", "image": "image", "audio": "audio", "file": "file"}
+
+
+def parse_data_url(url: str) -> tuple[str, str]:
+    """``data:image/png;base64,AAAA`` → ("image/png", "AAAA"); ValueError for anything else."""
+    head, sep, data = url.partition(",")
+    if not sep or not head.startswith("data:") or not head.endswith(";base64"):
+        raise ValueError("a data URL must look like data:<media type>;base64,<data>")
+    media_type = head[5:-7] or "application/octet-stream"
+    try:
+        base64.b64decode(data[:4096] + "=" * (-len(data[:4096]) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the data URL's payload is not base64") from None
+    return media_type, data
+
+
+# -- tools and structured output ------------------------------------------------------------------
+@dataclass(slots=True, frozen=True)
+class Tool:
+    """A function the model may call; ``parameters`` is a JSON Schema object."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ToolChoice:
+    mode: Literal["auto", "none", "required", "function"]
+    name: str | None = None  # mode == "function": the one tool to call
+
+
+@dataclass(slots=True, frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, as the model produced it
+
+
+@dataclass(slots=True, frozen=True)
+class ResponseFormat:
+    type: Literal["text", "json_object", "json_schema"]
+    name: str | None = None
+    schema: dict[str, Any] | None = None
+    strict: bool | None = None
+    description: str | None = None
+
 
 @dataclass(slots=True)
 class ChatMessage:
-    role: str  # system | user | assistant | tool
-    content: str
+    role: str  # system | developer | user | assistant | tool
+    content: str | list[ContentPart] | None = ""
+    name: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None  # role == "tool": the call this answers
+    refusal: str | None = None  # assistant: a refusal being replayed
+
+    @property
+    def text(self) -> str:
+        """The message's text: the string content, or its text parts joined."""
+        content = self.content
+        if content is None:
+            return ""
+        if isinstance(content, str):
+            return content
+        return "".join(p.text for p in content if isinstance(p, TextPart))
+
+    def parts(self) -> list[ContentPart]:
+        content = self.content
+        if content is None or content == "":
+            return []
+        return [TextPart(content)] if isinstance(content, str) else list(content)
+
+    @property
+    def is_instruction(self) -> bool:
+        """System and developer turns: what providers without a developer role put in the system prompt."""
+        return self.role in ("system", "developer")
+
+
+# Request options that are forwarded to the provider when set; each adapter declares which of
+# them it can honour (gateway/providers/capabilities.py) so nothing is silently dropped.
+OPTION_FIELDS: Final = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop",
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "reasoning_effort",
+    "thinking_budget",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "n",
+    "service_tier",
+    "metadata",
+)
 
 
 @dataclass(slots=True)
@@ -57,6 +223,69 @@ class ChatRequest:
     user: str | None = None
     stop: list[str] | None = None
     top_p: float | None = None
+    top_k: int | None = None
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    reasoning_effort: str | None = None  # none | minimal | low | medium | high
+    thinking_budget: int | None = None  # tokens; wins over the effort's default budget
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    n: int | None = None
+    service_tier: str | None = None
+    metadata: dict[str, str] | None = None  # forwarded to providers that store it (OpenAI)
+
+    def options_set(self) -> list[str]:
+        """The forwarded options this request gives (a value that asks for something)."""
+        out = []
+        for name in OPTION_FIELDS:
+            value = getattr(self, name)
+            if value is None or value == [] or value == {}:
+                continue
+            if name == "logprobs" and value is False:
+                continue
+            if name == "n" and value == 1:
+                continue
+            if name == "response_format" and value.type == "text":
+                continue
+            if name == "tool_choice" and value.mode == "auto":
+                continue
+            out.append(name)
+        return out
+
+    def input_modalities(self) -> list[str]:
+        """The kinds of content the prompt holds, text first (``text``, ``image``, ``audio``, ``file``)."""
+        seen = {"text"}
+        for m in self.messages:
+            if isinstance(m.content, list):
+                seen.update(p.type for p in m.content)
+        return [k for k in ("text", "image", "audio", "file") if k in seen]
+
+    def thinking_tokens(self) -> int | None:
+        """The thinking budget asked for (explicit, else from the effort), None when not asked."""
+        if self.thinking_budget is not None:
+            return self.thinking_budget
+        if self.reasoning_effort in (None, "none"):
+            return None
+        return THINKING_BUDGETS[self.reasoning_effort]
+
+    def tool(self, name: str) -> Tool | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+    def without(self, names: list[str]) -> ChatRequest:
+        """A copy with the named options unset (``drop_unsupported_params``)."""
+        import dataclasses
+
+        defaults = {f.name: f.default for f in fields(self) if f.name in names}
+        for f in fields(self):
+            if f.name in names and f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                defaults[f.name] = f.default_factory()  # type: ignore[misc]
+        return dataclasses.replace(self, **defaults)
 
 
 @dataclass(slots=True)
@@ -65,6 +294,9 @@ class Usage:
     output_tokens: int = 0
     cached_input_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
+    audio_input_tokens: int = 0
+    image_input_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -78,6 +310,10 @@ class ChatResponse:
     usage: Usage
     model: str  # as the provider reports it (falls back to the requested model)
     provider_request_id: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    refusal: str | None = None
+    reasoning: str | None = None  # Anthropic thinking, Gemini thought parts, reasoning_content
+    logprobs: list[dict[str, Any]] | None = None  # OpenAI's logprobs.content shape
 
 
 @dataclass(slots=True)
@@ -101,6 +337,18 @@ class EmbeddingResponse:
     model: str
 
 
+@dataclass(slots=True, frozen=True)
+class ToolCallDelta:
+    """A piece of a streamed tool call. Each call has a stable ``index`` (0, 1, ... in the order
+    the model made them); its first delta carries ``id`` and ``name``, later ones only pieces of
+    ``arguments`` (OpenAI's ``delta.tool_calls`` contract, which every adapter produces)."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
 @dataclass(slots=True)
 class StreamChunk:
     """One piece of a streamed answer; ``usage`` appears only on the final chunk(s)."""
@@ -108,13 +356,46 @@ class StreamChunk:
     delta: str = ""
     finish_reason: str | None = None
     usage: Usage | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    reasoning: str = ""
+    refusal: str = ""
+    logprobs: list[dict[str, Any]] | None = None
+
+    @property
+    def has_content(self) -> bool:
+        """Whether this chunk carries anything for the client (text, tool call, reasoning, refusal)."""
+        return bool(self.delta or self.tool_calls or self.reasoning or self.refusal)
+
+
+class ToolCallAssembler:
+    """Joins streamed ``ToolCallDelta``s back into whole ``ToolCall``s (for costing, caching,
+    validation and the vault), in index order."""
+
+    __slots__ = ("_calls",)
+
+    def __init__(self) -> None:
+        self._calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
+
+    def add(self, deltas: list[ToolCallDelta] | None) -> None:
+        for d in deltas or ():
+            call = self._calls.setdefault(d.index, ["", "", ""])
+            if d.id:
+                call[0] = d.id
+            if d.name:
+                call[1] = d.name
+            call[2] += d.arguments
+
+    def calls(self) -> list[ToolCall]:
+        return [ToolCall(c[0], c[1], c[2]) for _, c in sorted(self._calls.items())]
 
 
 class ProviderError(Exception):
     """An upstream failure, classified so the pipeline can decide to retry or fail over.
 
     The message is safe to record: it never holds the API key or prompt text, only our own
-    description plus the provider's error message (scrubbed and truncated).
+    description plus the provider's error message (scrubbed and truncated). ``code`` and
+    ``param`` are the provider's own (e.g. ``context_length_exceeded`` / ``messages``), kept so
+    the client's SDK sees the same error it would have seen from the provider.
     """
 
     def __init__(
@@ -124,6 +405,9 @@ class ProviderError(Exception):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        details: Any = None,
     ) -> None:
         if error_class not in ERROR_CLASSES:
             raise ValueError(f"unknown provider error class {error_class!r}")
@@ -132,22 +416,33 @@ class ProviderError(Exception):
         self.message = message
         self.status = status
         self.retry_after = retry_after
+        self.code = code
+        self.param = param
+        self.details = details
 
     @property
     def retryable(self) -> bool:
         return self.error_class in RETRYABLE_ERROR_CLASSES
 
     def __reduce__(self) -> tuple[object, ...]:  # keep the keyword-only fields through pickling
-        return (_rebuild_error, (self.error_class, self.message, self.status, self.retry_after))
+        return (
+            _rebuild_error,
+            (self.error_class, self.message, self.status, self.retry_after, self.code, self.param),
+        )
 
     def __repr__(self) -> str:
         return (
             f"ProviderError({self.error_class!r}, {self.message!r}, status={self.status!r}, "
-            f"retry_after={self.retry_after!r})"
+            f"retry_after={self.retry_after!r}, code={self.code!r})"
         )
 
 
 def _rebuild_error(
-    error_class: str, message: str, status: int | None, retry_after: float | None
+    error_class: str,
+    message: str,
+    status: int | None,
+    retry_after: float | None,
+    code: str | None = None,
+    param: str | None = None,
 ) -> ProviderError:
-    return ProviderError(error_class, message, status=status, retry_after=retry_after)
+    return ProviderError(error_class, message, status=status, retry_after=retry_after, code=code, param=param)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.providers.base import ProviderEndpoint
+from gateway.providers.capabilities import Gap, check, parse_overrides
+from gateway.providers.types import ChatRequest
 from gateway.routing.quality import default_quality
 
 _FAMILIES = (
@@ -32,6 +34,12 @@ class ProviderRoute:
     hipaa_eligible: bool = False
     # The operator's quality scores (providers.json "quality"), else gateway.routing.quality's.
     quality_scores: dict[str, int] = field(default_factory=dict, hash=False, compare=False)
+    # The operator's feature overrides (providers.json "capabilities"; gateway/providers/capabilities.py).
+    capabilities: dict[str, frozenset[str]] = field(default_factory=dict, hash=False, compare=False)
+
+    def gap(self, model: str, request: ChatRequest) -> Gap:
+        """What this route cannot honour of ``request`` on ``model``."""
+        return check(self.api_style, model, request, self.capabilities)
 
     def quality(self, model: str) -> int:
         """0–100: the operator's score for this model here, else the documented default."""
@@ -54,6 +62,13 @@ class ProviderRoute:
 
 class CatalogError(ValueError):
     pass
+
+
+def _capabilities(p: dict) -> dict[str, frozenset[str]]:
+    try:
+        return parse_overrides(p.get("capabilities"))
+    except ValueError as exc:
+        raise CatalogError(f"provider {p.get('name')!r}: {exc}") from exc
 
 
 class ProviderCatalog:
@@ -85,6 +100,7 @@ class ProviderCatalog:
                     tuple(p.get("models", ["*"])),
                     bool(p.get("hipaa_eligible", False)),
                     {str(m): int(q) for m, q in p.get("quality", {}).items()},
+                    _capabilities(p),
                 )
             )
         return cls(routes, doc.get("default_model", "gpt-4o-mini"))

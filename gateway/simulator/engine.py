@@ -15,10 +15,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from gateway.simulator.answer import answer_for
 from gateway.simulator.config import SimulatorConfig
 from gateway.simulator.faults import FAULT_KINDS, FaultBook, FaultSpec
 from gateway.simulator.stats import SimStats
-from gateway.simulator.textgen import SimReply, make_reply
+from gateway.simulator.textgen import SimReply
 from gateway.simulator.wires.base import STATUS_MESSAGES, Dialect, Frame, SimCall, WireError, encode_frame
 
 INVALID_KEY: Final = "invalid"  # the one key every simulated provider refuses
@@ -131,7 +132,7 @@ class Simulator:
                 if retry_after is None and status == 429:
                     retry_after = 1.0
                 return self.error(dialect, status, STATUS_MESSAGES[status], retry_after)
-        reply = make_reply(call.prompt, call.input_texts, call.model, call.max_tokens, config)
+        reply = answer_for(call, config, dialect.call_id_prefix)
         request_id = f"{dialect.id_prefix}{next(self._ids):08d}"
         if call.stream:
             media_type = "text/event-stream" if call.sse else "application/json"
@@ -169,10 +170,19 @@ class Simulator:
 
         def tail() -> bytes:  # encoded last: array framing depends on what came before
             if not broken:
-                return encode.many(dialect.stream_close(call, reply, request_id)) + encode.end()
+                frames = [
+                    *dialect.stream_tool_calls(call, reply, request_id),
+                    *dialect.stream_close(call, reply, request_id),
+                ]
+                return encode.many(frames) + encode.end()
             return PARTIAL_EVENT if call.sse else b",\r\n" + PARTIAL_EVENT.removeprefix(b"data: ")
 
-        head = encode.many(dialect.stream_open(call, reply, request_id))
+        head = encode.many(
+            [
+                *dialect.stream_open(call, reply, request_id),
+                *dialect.stream_reasoning(call, reply, request_id),
+            ]
+        )
         delay = config.stream_chunk_delay_ms / 1000
         if not delay:
             deltas = b"".join([encode.one(dialect.stream_delta(call, t, request_id)) for t in texts])

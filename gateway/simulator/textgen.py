@@ -6,6 +6,7 @@ reported counts match what was sent); input tokens are about four characters eac
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import zlib
@@ -15,6 +16,7 @@ from functools import lru_cache
 from typing import Final
 
 from gateway.simulator.config import SimulatorConfig
+from gateway.simulator.toolgen import MediaTokens, SimToolCall
 
 REASONING_MARKERS: Final = ("o1", "o3", "o4-", "reasoning", "thinking")
 PREFIX: Final = "Simulated reply to:"
@@ -44,22 +46,45 @@ class SimReply:
     cached_tokens: int
     reasoning_tokens: int  # hidden, on top of the visible pieces
     truncated: bool  # max_tokens stopped it short of the configured length
+    tool_calls: tuple[SimToolCall, ...] = ()  # when set, the answer is these calls (pieces empty)
+    reasoning_text: str = ""  # a visible thinking summary, for wires that return one
+    media: MediaTokens | None = None  # the part of input_tokens that was images, audio, files
+
+    @property
+    def finish(self) -> str:
+        """tool_calls | length | stop (OpenAI's words; each wire maps them to its own)."""
+        if self.tool_calls:
+            return "tool_calls"
+        return "length" if self.truncated else "stop"
 
     @property
     def text(self) -> str:
         return "".join(self.pieces)
 
+    extra_output_tokens: int = 0  # tool-call arguments, which are not text pieces
+
     @property
     def output_tokens(self) -> int:
-        return len(self.pieces)
+        return len(self.pieces) + self.extra_output_tokens
+
+    def _with_output(self, extra: int) -> SimReply:
+        return dataclasses.replace(self, extra_output_tokens=extra)
 
 
 def make_reply(
-    prompt: str, input_texts: Iterable[str], model: str, max_tokens: int | None, config: SimulatorConfig
+    prompt: str,
+    input_texts: Iterable[str],
+    model: str,
+    max_tokens: int | None,
+    config: SimulatorConfig,
+    *,
+    reasoning: bool | None = None,
 ) -> SimReply:
-    """The reply to ``prompt`` (the last user turn); ``input_texts`` are all prompt texts."""
+    """The reply to ``prompt`` (the last user turn); ``input_texts`` are all prompt texts.
+    ``reasoning`` True/False overrides whether the model thinks (the request asked for it)."""
     input_tokens = sum(count_tokens(text) for text in input_texts) or 1
-    ratio = config.reasoning_ratio if is_reasoning_model(model) else 0.0
+    thinks = is_reasoning_model(model) if reasoning is None else reasoning
+    ratio = config.reasoning_ratio if thinks else 0.0
     visible = config.output_tokens
     reasoning = math.ceil(visible * ratio)
     truncated = max_tokens is not None and visible + reasoning > max_tokens

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import orjson
 from starlette.requests import Request
 
 from gateway.simulator.textgen import SimReply
+from gateway.simulator.toolgen import MediaTokens, SimTool
 
 # One SSE frame: (event name or None, payload: a JSON-able object or a literal string such as [DONE]).
 Frame = tuple[str | None, Any]
@@ -45,6 +46,17 @@ class SimCall:
     stream: bool
     include_usage: bool = True  # OpenAI streams carry usage only when asked
     sse: bool = True  # Gemini streams without alt=sse are a JSON array instead
+    # What the full-fidelity request asked for (gateway/simulator/toolgen.py decides the answer).
+    tools: list[SimTool] = field(default_factory=list)
+    tool_choice: str = "auto"  # auto | none | required
+    forced_tool: str | None = None  # a tool the request forces by name
+    parallel_tool_calls: bool = True
+    response_schema: dict[str, Any] | None = None  # json_schema response format
+    json_mode: bool = False  # json_object (or json_schema: then response_schema is set)
+    media: MediaTokens = field(default_factory=MediaTokens)
+    ends_with_user: bool = True  # the conversation's last turn is the user's (not a tool result)
+    reasoning: bool | None = None  # the request asked for (True) or turned off (False) thinking
+    thinking_budget: int | None = None
 
 
 def text_of(content: Any) -> str:
@@ -78,6 +90,7 @@ class Dialect(ABC):
     api_style: ClassVar[str]
     key_headers: ClassVar[tuple[str, ...]]  # where the API key may arrive, first match wins
     id_prefix: ClassVar[str] = "sim-"  # response ids look like the provider's
+    call_id_prefix: ClassVar[str] = "call_"  # tool-call ids too (Anthropic: toolu_)
 
     def api_key(self, request: Request) -> str | None:
         headers = request.headers
@@ -105,6 +118,15 @@ class Dialect(ABC):
 
     @abstractmethod
     def stream_delta(self, call: SimCall, text: str, request_id: str) -> Frame: ...
+
+    def stream_tool_calls(self, call: SimCall, reply: SimReply, request_id: str) -> list[Frame]:
+        """Frames streaming ``reply.tool_calls`` in the provider's own event format (after the
+        text deltas, before ``stream_close``)."""
+        return []
+
+    def stream_reasoning(self, call: SimCall, reply: SimReply, request_id: str) -> list[Frame]:
+        """Frames streaming ``reply.reasoning_text`` (before the text deltas), where the wire has them."""
+        return []
 
     @abstractmethod
     def stream_close(self, call: SimCall, reply: SimReply, request_id: str) -> list[Frame]: ...
