@@ -1,4 +1,11 @@
-"""The one error envelope: ``{"error": {"code", "message", "request_id", "details"?}}``."""
+"""The one error envelope: ``{"error": {"code", "message", "type", "param", "request_id", "details"?}}``.
+
+``type`` and ``param`` are OpenAI's (``invalid_request_error``, ``authentication_error``, ...;
+``param`` names the offending field or is null), so the official SDKs raise the matching
+exception class and show the field; ``code`` stays OneVault's own. On the API routes (``/v1/``)
+a body that fails validation is a 400 ``invalid_request_error`` naming the field as ``param``;
+the admin API keeps 422 for its own bodies.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,25 @@ from gateway import metrics
 from gateway.recording.spool import SpoolError
 
 log = logging.getLogger("onevault.errors")
+
+# OpenAI's error ``type`` for a status (what its SDKs and most clients switch on).
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_type(status: int) -> str:
+    return ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -56,6 +82,8 @@ class ApiError(Exception):
         *,
         details: Any = None,
         headers: dict[str, str] | None = None,
+        param: str | None = None,
+        type: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -63,6 +91,32 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = headers or {}
+        self.param = param
+        self.type = type or error_type(status)
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        """The envelope's inner object (also what a stream's error event carries)."""
+        return error_body(self.code, self.message, request_id, self.type, self.param, self.details)
+
+
+def error_body(
+    code: str,
+    message: str,
+    request_id: str,
+    type: str,
+    param: str | None = None,
+    details: Any = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "type": type,
+        "param": param,
+        "request_id": request_id,
+    }
+    if details is not None:
+        body["details"] = details
+    return body
 
 
 def error_response(
@@ -73,10 +127,10 @@ def error_response(
     *,
     details: Any = None,
     headers: dict[str, str] | None = None,
+    param: str | None = None,
+    type: str | None = None,
 ) -> Response:
-    body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
-    if details is not None:
-        body["details"] = details
+    body = error_body(code, message, request_id, type or error_type(status), param, details)
     metrics.child(metrics.ERRORS, code).inc()
     return Response(
         orjson.dumps({"error": body}),
@@ -86,15 +140,51 @@ def error_response(
     )
 
 
-def _validation_details(exc: RequestValidationError) -> tuple[int, str, str, list[dict[str, Any]]]:
+_UNION_LABELS = ("function-", "union[", "tagged-union")
+_TYPE_LABELS = frozenset({"str", "int", "float", "bool", "none", "is-instance"})
+
+
+def _is_union_label(part: Any) -> bool:
+    return isinstance(part, str) and (part in _TYPE_LABELS or part.startswith(_UNION_LABELS) or "[" in part)
+
+
+def param_path(loc: tuple[Any, ...] | list[Any]) -> str | None:
+    """``("body", "messages", 0, "content")`` → ``messages[0].content`` (OpenAI's ``param`` form)."""
+    out = ""
+    for part in loc:
+        if part == "body" and not out:
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _is_union_label(part):
+            continue  # pydantic's union branch labels, not fields
+        else:
+            out += f".{part}" if out else str(part)
+    return out or None
+
+
+def _validation_details(
+    exc: RequestValidationError, api_route: bool
+) -> tuple[int, str, str, list[dict[str, Any]], str | None]:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return 400, "malformed_json", "The request body is not valid JSON.", []
+        return 400, "malformed_json", "The request body is not valid JSON.", [], None
     details = [
         {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")), "type": str(e.get("type"))}
         for e in errors
     ]
-    return 422, "validation_error", "The request body failed validation.", details
+    first = errors[0] if errors else {}
+    param = param_path(first.get("loc", ()))
+    message = (
+        f"The request body failed validation: {first.get('msg')}."
+        if first
+        else "The request body failed validation."
+    )
+    if param:
+        message = f"Invalid value for '{param}': {first.get('msg')}."
+    if first.get("type") == "extra_forbidden" and param:
+        message = f"Unrecognized request argument supplied: {param}."
+    return (400 if api_route else 422), "validation_error", message, details, param
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -107,12 +197,17 @@ def install_error_handlers(app: FastAPI) -> None:
             request_id_of(request),
             details=exc.details,
             headers=exc.headers,
+            param=exc.param,
+            type=exc.type,
         )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        status, code, message, details = _validation_details(exc)
-        return error_response(status, code, message, request_id_of(request), details=details or None)
+        api_route = request.url.path.startswith("/v1/")
+        status, code, message, details, param = _validation_details(exc, api_route)
+        return error_response(
+            status, code, message, request_id_of(request), details=details or None, param=param
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

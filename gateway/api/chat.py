@@ -1,8 +1,10 @@
 """``POST /v1/chat/completions``: OpenAI-compatible, so the official SDKs work unchanged.
 
-OneVault extras ride in OpenAI's ``metadata`` (``type``, ``priority``, ``max_cost``,
-``provider``, ``tag.<key>``) or in ``x-onevault-*`` headers; the response carries the usual
-OpenAI fields plus an ``onevault`` object (ignored by SDKs) with cost and route.
+The wire (body, canonical translation, response shapes) is gateway/api/openai_chat.py; this
+module is the route. OneVault extras ride in OpenAI's ``metadata`` (``type``, ``priority``,
+``max_cost``, ``provider``, ``tag.<key>``) or in ``x-onevault-*`` headers; other ``metadata``
+keys are forwarded to providers that store it. The response carries the usual OpenAI fields plus
+an ``onevault`` object (ignored by SDKs) with cost, route and the output validation verdict.
 """
 
 from __future__ import annotations
@@ -19,13 +21,21 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway.api.completions import summary
 from gateway.api.deps import base_context, principal, services
-from gateway.api.schemas import PRINTABLE, TAG_KEY, ChatCompletionBody
+from gateway.api.fields import PRINTABLE, TAG_KEY
+from gateway.api.openai_chat import (
+    ONEVAULT_METADATA,
+    ChatCompletionBody,
+    delta_json,
+    finish_reason_for,
+    message_json,
+    to_canonical,
+)
 from gateway.api.sse import DONE, SSE_HEADERS, sse
 from gateway.auth.principal import Principal
 from gateway.cache.request import cache_request
 from gateway.errors import ApiError
 from gateway.pipeline import CallContext, Candidates, Outcome, StreamSummary
-from gateway.providers.types import ChatMessage, ChatRequest
+from gateway.providers.types import ChatRequest
 
 router = APIRouter()
 _PRIORITIES = {"low", "standard", "high"}
@@ -46,24 +56,38 @@ def _apply_extras(ctx: CallContext, extras: dict[str, str]) -> None:
         value = extras.get(name)
         if value is not None and not (0 < len(value) <= 100 and _TAG_KEY.match(value)):
             raise ApiError(
-                422, "validation_error", f"metadata.{name} is 1-100 characters of A-Z a-z 0-9 _ . : -."
+                400,
+                "validation_error",
+                f"metadata.{name} is 1-100 characters of A-Z a-z 0-9 _ . : -.",
+                param=f"metadata.{name}",
             )
     ctx.request_type = extras.get("type")
     ctx.requested_provider = extras.get("provider")
     priority = extras.get("priority", "standard")
     if priority not in _PRIORITIES:
-        raise ApiError(422, "validation_error", "metadata.priority must be low, standard or high.")
+        raise ApiError(
+            400,
+            "validation_error",
+            "metadata.priority must be low, standard or high.",
+            param="metadata.priority",
+        )
     ctx.priority = priority
     if "max_cost" in extras:
         try:
             ctx.max_cost = Decimal(extras["max_cost"])
         except InvalidOperation as exc:
             raise ApiError(
-                422, "validation_error", "metadata.max_cost must be a decimal number of USD."
+                400,
+                "validation_error",
+                "metadata.max_cost must be a decimal number of USD.",
+                param="metadata.max_cost",
             ) from exc
         if not ctx.max_cost.is_finite() or ctx.max_cost <= 0 or ctx.max_cost >= _MAX_COST_LIMIT:
             raise ApiError(
-                422, "validation_error", "metadata.max_cost must be a positive number of USD below 10^12."
+                400,
+                "validation_error",
+                "metadata.max_cost must be a positive number of USD below 10^12.",
+                param="metadata.max_cost",
             )
     ctx.tags = {
         k.split(".", 1)[1]: v for k, v in extras.items() if k.startswith(("tag.", "tag_")) and len(k) > 4
@@ -71,10 +95,20 @@ def _apply_extras(ctx: CallContext, extras: dict[str, str]) -> None:
     for key, value in ctx.tags.items():
         if not (_TAG_KEY.match(key) and len(key) <= 64 and len(value) <= 256 and _PRINTABLE.match(value)):
             raise ApiError(
-                422,
+                400,
                 "validation_error",
                 "tags: keys are 1-64 of A-Z a-z 0-9 _ . : -, values up to 256 printable characters.",
+                param="metadata",
             )
+
+
+def _forwarded_metadata(body: ChatCompletionBody) -> dict[str, str]:
+    """``metadata`` minus OneVault's own extras: what providers that store metadata get."""
+    return {
+        k: v
+        for k, v in (body.metadata or {}).items()
+        if k not in ONEVAULT_METADATA and not k.startswith(("tag.", "tag_"))
+    }
 
 
 def _usage(o: Outcome) -> dict[str, Any]:
@@ -83,7 +117,10 @@ def _usage(o: Outcome) -> dict[str, Any]:
         "prompt_tokens": u.input_tokens,
         "completion_tokens": u.output_tokens,
         "total_tokens": u.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": u.cached_input_tokens},
+        "prompt_tokens_details": {
+            "cached_tokens": u.cached_input_tokens,
+            "audio_tokens": u.audio_input_tokens,
+        },
         "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
     }
 
@@ -98,16 +135,8 @@ async def chat_completions(
     extras = _extras(body, request)
     _apply_extras(ctx, extras)
     ctx.cache_request = cache_request(extras.get("cache"), extras.get("cache_ttl"))
-    chat = ChatRequest(
-        model=body.model,
-        messages=[ChatMessage(m.role, m.content) for m in body.messages],
-        max_tokens=body.max_completion_tokens or body.max_tokens,
-        temperature=body.temperature,
-        stream=body.stream,
-        user=body.user,
-        stop=body.stop_list(),
-        top_p=body.top_p,
-    )
+    chat = to_canonical(body, _forwarded_metadata(body))
+    legacy = body.legacy_functions
     try:
         if body.stream:
             candidates = await svc.prepare(ctx, chat)  # refuse before any bytes are sent
@@ -121,7 +150,7 @@ async def chat_completions(
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
-            _stream(ctx, chat, candidates, request, include_usage),
+            _stream(ctx, chat, candidates, request, include_usage, legacy),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **headers},
         )
@@ -134,9 +163,11 @@ async def chat_completions(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": outcome.text},
-                "finish_reason": outcome.finish_reason or "stop",
-                "logprobs": None,
+                "message": message_json(
+                    outcome.text, outcome.tool_calls, outcome.refusal, outcome.reasoning, legacy=legacy
+                ),
+                "finish_reason": finish_reason_for(outcome.finish_reason, legacy=legacy),
+                "logprobs": {"content": outcome.logprobs, "refusal": None} if outcome.logprobs else None,
             }
         ],
         "usage": _usage(outcome),
@@ -147,7 +178,12 @@ async def chat_completions(
 
 
 async def _stream(
-    ctx: CallContext, chat: ChatRequest, candidates: Candidates, request: Request, include_usage: bool
+    ctx: CallContext,
+    chat: ChatRequest,
+    candidates: Candidates,
+    request: Request,
+    include_usage: bool,
+    legacy: bool,
 ) -> AsyncIterator[bytes]:
     svc = services(request).completions
     created = int(time.time())
@@ -171,7 +207,13 @@ async def _stream(
                     {
                         **base,
                         "model": o.model,
-                        "choices": [{"index": 0, "delta": {}, "finish_reason": o.finish_reason or "stop"}],
+                        "choices": [
+                            {
+                                "index": 0,
+                                "delta": {},
+                                "finish_reason": finish_reason_for(o.finish_reason, legacy=legacy),
+                            }
+                        ],
                     }
                 )
                 if include_usage:
@@ -185,12 +227,14 @@ async def _stream(
                         }
                     )
             else:
-                yield sse(
-                    {
-                        **base,
-                        "choices": [{"index": 0, "delta": {"content": item.delta}, "finish_reason": None}],
-                    }
-                )
+                choice: dict[str, Any] = {
+                    "index": 0,
+                    "delta": delta_json(item, legacy=legacy),
+                    "finish_reason": None,
+                }
+                if item.logprobs:
+                    choice["logprobs"] = {"content": item.logprobs, "refusal": None}
+                yield sse({**base, "choices": [choice]})
     except ApiError as err:
-        yield sse({"error": {"code": err.code, "message": err.message, "request_id": ctx.request_id}})
+        yield sse({"error": err.body(ctx.request_id)})
     yield DONE

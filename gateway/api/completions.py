@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.api.deps import base_context, principal, services
+from gateway.api.openai_chat import canonical_messages
 from gateway.api.schemas import CompletionBody
 from gateway.api.sse import DONE, SSE_HEADERS, sse
 from gateway.auth.principal import Principal
@@ -25,7 +26,7 @@ def _chat_request(body: CompletionBody) -> ChatRequest:
     messages = (
         [ChatMessage("user", body.prompt)]
         if body.prompt is not None
-        else [ChatMessage(m.role, m.content) for m in body.messages or []]
+        else canonical_messages(body.messages or [])
     )
     return ChatRequest(
         model=body.model or "",
@@ -140,5 +141,5 @@ async def _stream(
             else:
                 yield sse({"id": ctx.request_id, "delta": item.delta})
     except ApiError as err:
-        yield sse({"error": {"code": err.code, "message": err.message, "request_id": ctx.request_id}})
+        yield sse({"error": err.body(ctx.request_id)})
     yield DONE

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from gateway.api.chat import _apply_extras, _extras
 from gateway.api.completions import summary
 from gateway.api.deps import base_context, principal, services
-from gateway.api.schemas import PRINTABLE, TAG_KEY
+from gateway.api.fields import PRINTABLE, TAG_KEY
 from gateway.auth.principal import Principal
 from gateway.errors import ApiError
 from gateway.pipeline import CallContext

@@ -7,17 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-# Identifiers we record (end users, tags) are printable text: control characters (NUL above all,
-# which PostgreSQL text cannot hold) are refused at the door rather than poisoning a vault load.
-PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
-TAG_KEY = r"^[A-Za-z0-9_.:-]+$"
+from gateway.api.fields import PRINTABLE, TAG_KEY
+from gateway.api.openai_chat import MessageIn
+
 _Tag = Annotated[str, Field(max_length=256, pattern=PRINTABLE)]
-
-
-class Message(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str = Field(max_length=2_000_000)
 
 
 class CacheOption(BaseModel):
@@ -33,7 +26,7 @@ class CompletionBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     prompt: str | None = Field(None, max_length=2_000_000)
-    messages: list[Message] | None = Field(None, min_length=1, max_length=2048)
+    messages: list[MessageIn] | None = Field(None, min_length=1, max_length=2048)
     type: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
     priority: Literal["low", "standard", "high"] = "standard"
     max_cost: Decimal | None = Field(None, gt=0, max_digits=24, decimal_places=12, allow_inf_nan=False)
@@ -53,31 +46,6 @@ class CompletionBody(BaseModel):
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("give exactly one of 'prompt' or 'messages'")
         return self
-
-
-class StreamOptions(BaseModel):
-    include_usage: bool = False
-
-
-class ChatCompletionBody(BaseModel):
-    """``POST /v1/chat/completions``: the OpenAI wire format; OneVault extras ride in ``metadata``."""
-
-    model_config = ConfigDict(extra="ignore")  # SDKs send fields we do not use (n=1, logprobs=false, ...)
-    model: str = Field(min_length=1, max_length=200)
-    messages: list[Message] = Field(min_length=1, max_length=2048)
-    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
-    max_completion_tokens: int | None = Field(None, ge=1, le=1_000_000)
-    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
-    top_p: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
-    stop: str | list[str] | None = None
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    user: str | None = Field(None, max_length=256, pattern=PRINTABLE)
-    metadata: dict[str, str] | None = Field(None, max_length=32)
-    n: int | None = Field(None, ge=1, le=1)
-
-    def stop_list(self) -> list[str] | None:
-        return [self.stop] if isinstance(self.stop, str) else self.stop
 
 
 def metadata_extras(metadata: dict[str, Any] | None) -> dict[str, Any]:

@@ -77,9 +77,9 @@ async def usage(
     end = end or today
     start = start or end.replace(day=1)
     if start > end:
-        raise ApiError(422, "invalid_range", "'from' must not be after 'to'.")
+        raise ApiError(400, "invalid_range", "'from' must not be after 'to'.")
     if end - start > timedelta(days=MAX_DAYS):
-        raise ApiError(422, "invalid_range", f"Ask for at most {MAX_DAYS} days at a time.")
+        raise ApiError(400, "invalid_range", f"Ask for at most {MAX_DAYS} days at a time.")
     pool: asyncpg.Pool = request.app.state.pool
     await require_marts(pool, "spend_daily")
     rows = await pool.fetch(_USAGE, who.customer, start, end)

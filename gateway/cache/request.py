@@ -25,10 +25,17 @@ def cache_request(mode: str | None, ttl: str | None) -> dict[str, Any] | None:
         except orjson.JSONDecodeError:
             given = None
         if not isinstance(given, dict) or set(given) - {"mode", "ttl"}:
-            raise ApiError(422, "validation_error", 'cache must be a mode or {"mode": ..., "ttl": seconds}.')
+            raise ApiError(
+                400,
+                "validation_error",
+                'cache must be a mode or {"mode": ..., "ttl": seconds}.',
+                param="cache",
+            )
         mode, ttl = given.get("mode"), given.get("ttl", ttl)
     if mode is not None and mode not in MODES:
-        raise ApiError(422, "validation_error", f"cache mode must be one of {', '.join(MODES)}.")
+        raise ApiError(
+            400, "validation_error", f"cache mode must be one of {', '.join(MODES)}.", param="cache"
+        )
     choice["mode"] = mode
     if ttl is not None:
         try:
@@ -36,6 +43,11 @@ def cache_request(mode: str | None, ttl: str | None) -> dict[str, Any] | None:
         except (TypeError, ValueError):
             seconds = 0
         if not 1 <= seconds <= MAX_TTL_S or isinstance(ttl, bool):
-            raise ApiError(422, "validation_error", f"cache ttl must be whole seconds from 1 to {MAX_TTL_S}.")
+            raise ApiError(
+                400,
+                "validation_error",
+                f"cache ttl must be whole seconds from 1 to {MAX_TTL_S}.",
+                param="cache",
+            )
         choice["ttl"] = seconds
     return choice

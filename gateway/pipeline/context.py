@@ -14,7 +14,7 @@ from gateway.auth.principal import Principal
 from gateway.enforcement.budget import Reservation
 from gateway.errors import ApiError
 from gateway.pricing import CostBreakdown, ModelPrice
-from gateway.providers.types import ProviderError, Usage
+from gateway.providers.types import ProviderError, ToolCall, Usage
 from gateway.routing.catalog import ProviderRoute
 from gateway.routing.rules import RoutingRule
 from warehouse.events import AttemptEvent
@@ -56,6 +56,14 @@ class CallContext:
     data: Any = None  # DataStages' per-request state (policy, cache key, what was sent)
     compliance_flags: list[str] = field(default_factory=list)  # pii:<type>, never values
     pii_actions: list[str] = field(default_factory=list)  # <action>:<type>
+    # What the request used, recorded for spend by feature (set by the service from the request)
+    tools_offered: int = 0
+    input_modalities: list[str] = field(default_factory=lambda: ["text"])
+    response_format: str | None = None
+    reasoning_effort: str | None = None
+    dropped_params: list[str] = field(default_factory=list)  # drop_unsupported_params removed these
+    param_drops: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # per candidate
+    door: str = "chat"  # which wire the client speaks (chat | native | responses | messages)
 
     def provider_key_id(self, provider: str) -> str | None:
         """The customer's own key used for ``provider`` (None: the platform's key)."""
@@ -78,6 +86,12 @@ class Outcome:
     upstream_latency_ms: float
     status: str = "success"
     error: ProviderError | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    refusal: str | None = None
+    reasoning: str | None = None
+    validation_status: str = "not_applicable"  # passed | failed | not_applicable
+    validation_errors: list[dict[str, str]] = field(default_factory=list)
+    logprobs: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -89,16 +103,32 @@ class StreamSummary:
 
 FINAL_STATUS = {
     "timeout": (504, "upstream_timeout"),
-    "rate_limited": (503, "upstream_rate_limited"),
+    "rate_limited": (429, "upstream_rate_limited"),
     "bad_request": (400, "upstream_rejected_request"),
     "not_found": (404, "upstream_model_not_found"),
     "circuit_open": (503, "upstream_unavailable"),
+    "auth": (502, "upstream_auth_failed"),
+    "invalid_output": (422, "output_validation_failed"),
 }
+DEFAULT_RETRY_AFTER_S = 1
 
 
 def final_error(err: ProviderError) -> ApiError:
+    """The client's error once every attempt failed. What an SDK must understand: an upstream
+    429 stays a 429 with ``retry-after``; a wrong own key is a 502 the SDK must not retry
+    (``x-should-retry: false``); a provider's 400 keeps its code and param
+    (``context_length_exceeded`` / ``messages``)."""
     status, code = FINAL_STATUS.get(err.error_class, (502, "upstream_error"))
-    headers = {"retry-after": str(max(1, round(err.retry_after)))} if err.retry_after else None
-    return ApiError(
-        status, code, f"All upstream attempts failed; last: {err.error_class}: {err}"[:500], headers=headers
-    )
+    headers: dict[str, str] = {}
+    if err.retry_after:
+        headers["retry-after"] = str(max(1, round(err.retry_after)))
+    elif status == 429:
+        headers["retry-after"] = str(DEFAULT_RETRY_AFTER_S)
+    if err.error_class in ("auth", "bad_request", "not_found", "invalid_output"):
+        headers["x-should-retry"] = "false"
+    if err.error_class == "bad_request" and err.code:
+        code = err.code
+    message = f"All upstream attempts failed; last: {err.error_class}: {err}"[:500]
+    if err.error_class == "invalid_output":
+        message = f"The answer did not match the response_format's json_schema: {err}"[:500]
+    return ApiError(status, code, message, headers=headers, param=err.param, details=err.details)

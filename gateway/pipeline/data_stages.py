@@ -71,9 +71,16 @@ def cache_settings(ctx: CallContext, policy: DataPolicy) -> tuple[str, int]:
     mode = asked.get("mode") or options.get("cache_mode") or policy.cache_mode
     ttl = asked.get("ttl") or options.get("cache_ttl_s") or policy.cache_ttl_s
     if mode not in CACHE_MODES:
-        raise ApiError(422, "validation_error", f"cache mode must be one of {', '.join(CACHE_MODES)}.")
+        raise ApiError(
+            400, "validation_error", f"cache mode must be one of {', '.join(CACHE_MODES)}.", param="cache"
+        )
     if not isinstance(ttl, int) or not 1 <= ttl <= 30 * 86400:
-        raise ApiError(422, "validation_error", "cache ttl must be a whole number of seconds, 1 to 2592000.")
+        raise ApiError(
+            400,
+            "validation_error",
+            "cache ttl must be a whole number of seconds, 1 to 2592000.",
+            param="cache",
+        )
     if mode == "semantic" and policy.retention != "encrypted":
         mode = "exact"  # a semantic entry keeps the answer: only under an encrypted retention
     return mode, ttl
@@ -197,7 +204,9 @@ class DataStages:
             request_ts=ctx.request_ts,
             customer_keys=ctx.customer_keys,
         )
-        candidates = self.planner.catalog.candidates(model, None)
+        # The same compliance routing as the request it serves: a HIPAA customer's text goes
+        # only to HIPAA-eligible providers, for embeddings too.
+        candidates = self.planner.compliant(sub, self.planner.catalog.candidates(model, None))
         if not candidates:
             raise ApiError(
                 404, "model_not_found", f"No configured provider serves embedding model {model!r}."

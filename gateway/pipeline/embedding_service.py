@@ -1,32 +1,36 @@
-"""Embeddings through the same pipeline as completions: plan, admit, call with retries and
-failover, cost, record (``request_type='embedding'``).
+"""Embeddings through the same pipeline as completions: plan, admit, call through the one
+attempt loop (retries, failover, breaker, the customer's own keys and their budgets), cost,
+record (``request_type='embedding'``).
 
-It borrows the completion service's planner, admission, breaker and recorder rather than
-copying them, so limits, budgets, customers' own keys, routing rules and the vault record work
-the same for both. An embedding is costed as input tokens at the model's input price.
+It borrows the completion service's planner, admission, loop and recorder rather than copying
+them, so limits, budgets, customers' own keys, routing rules and the vault record work the same
+for both. An embedding is costed as input tokens at the model's input price.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 
-from gateway.pipeline.context import CallContext, Outcome, final_error
-from gateway.pipeline.events import attempt_event
+from gateway.pipeline.attempts import Exhausted
+from gateway.pipeline.context import CallContext, Candidates, Outcome
 from gateway.pipeline.service import CompletionService
-from gateway.pipeline.upstream import endpoint_for
-from gateway.providers.base import get_adapter
+from gateway.providers.base import ProviderEndpoint, get_adapter
 from gateway.providers.types import (
     ChatMessage,
     ChatRequest,
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
-    ProviderError,
 )
-from warehouse.events import AttemptEvent
+from gateway.routing.catalog import ProviderRoute
 
 REQUEST_TYPE = "embedding"
+
+
+def sizing(request: EmbeddingRequest) -> ChatRequest:
+    """The inputs as a chat request: what planning, PII screening and the worst-case budget
+    reservation see (max_tokens=1: embeddings produce no output)."""
+    return ChatRequest(request.model, [ChatMessage("user", text) for text in request.inputs], max_tokens=1)
 
 
 class EmbeddingService:
@@ -36,61 +40,33 @@ class EmbeddingService:
     async def embed(self, ctx: CallContext, request: EmbeddingRequest) -> tuple[EmbeddingResponse, Outcome]:
         """Vectors and the costed outcome (the caller records it once the answer is sent)."""
         ctx.request_type = REQUEST_TYPE
-        # As a chat request of the inputs: planning, PII screening and the worst-case budget
-        # reservation see exactly what will be sent (max_tokens=1: embeddings produce no output).
-        chat = ChatRequest(
-            request.model, [ChatMessage("user", text) for text in request.inputs], max_tokens=1
-        )
+        chat = sizing(request)
         candidates = await self.svc.prepare(ctx, chat)
-        request = dataclasses.replace(request, inputs=[m.content for m in chat.messages])
+        request = dataclasses.replace(request, inputs=[m.text for m in chat.messages])
         return await self.call(ctx, request, candidates)
 
     async def call(
-        self, ctx: CallContext, request: EmbeddingRequest, candidates: list
+        self, ctx: CallContext, request: EmbeddingRequest, candidates: Candidates
     ) -> tuple[EmbeddingResponse, Outcome]:
         svc = self.svc
-        attempts: list[AttemptEvent] = []
-        last: ProviderError | None = None
-        upstream_ms = 0.0
-        for index, (route, model) in enumerate(candidates):
-            if not await svc._healthy(route, model):
-                last = last or svc._circuit_open(route, model)
-                continue
-            for try_no in range(svc._policy(ctx).max_attempts):
-                started_ts = svc.clock()
-                t0 = time.perf_counter()
-                try:
-                    response = await get_adapter(route.api_style).embed(
-                        svc.http, endpoint_for(ctx, route), dataclasses.replace(request, model=model)
-                    )
-                except ProviderError as err:
-                    ms = (time.perf_counter() - t0) * 1000
-                    upstream_ms += ms
-                    last = err
-                    if await svc._failed_try(ctx, attempts, (route, model), started_ts, ms, err, try_no):
-                        break
-                    continue
-                ms = (time.perf_counter() - t0) * 1000
-                upstream_ms += ms
-                await svc._succeeded(route, model, ms)
-                key_id = ctx.provider_key_id(route.name)
-                attempts.append(
-                    attempt_event(
-                        len(attempts) + 1, route, model, started_ts, ms, None, response.usage, key_id
-                    )
-                )
-                outcome = svc._outcome(
-                    ctx,
-                    route,
-                    model,
-                    ChatResponse("", "stop", response.usage, response.model),
-                    attempts,
-                    svc._reason(ctx, index, len(attempts)),
-                    upstream_ms,
-                )
-                return response, outcome
-            if last is not None and last.error_class == "bad_request":
-                break
-        assert last is not None
-        await svc.record_failure(ctx, attempts, last, upstream_ms)
-        raise final_error(last)
+
+        async def embed(route: ProviderRoute, model: str, endpoint: ProviderEndpoint) -> EmbeddingResponse:
+            return await get_adapter(route.api_style).embed(
+                svc.http, endpoint, dataclasses.replace(request, model=model)
+            )
+
+        try:
+            served = await svc.loop.run(ctx, sizing(request), candidates, embed, usage_of=lambda r: r.usage)
+        except Exhausted as failed:
+            raise await svc._exhausted(ctx, failed) from None
+        response = served.value
+        outcome = svc._outcome(
+            ctx,
+            served.route,
+            served.model,
+            ChatResponse("", "stop", response.usage, response.model),
+            served.attempts,
+            svc._reason(ctx, served.index, len(served.attempts)),
+            served.upstream_ms,
+        )
+        return response, outcome

@@ -40,6 +40,11 @@ def _from_context(ctx: CallContext) -> dict[str, Any]:
         "tags": ctx.tags,
         "compliance_flags": ctx.compliance_flags,
         "pii_actions": ctx.pii_actions,
+        "tools_offered": ctx.tools_offered,
+        "input_modalities": ctx.input_modalities,
+        "response_format": ctx.response_format,
+        "reasoning_effort": ctx.reasoning_effort,
+        "dropped_params": ctx.dropped_params,
     }
 
 
@@ -72,7 +77,9 @@ def success_event(ctx: CallContext, outcome: Outcome, markup_pct: Decimal) -> Re
         model=model,
         provider_key_id=ctx.provider_key_id(route.name),
         status=outcome.status,
-        http_status=200,
+        http_status=422 if err is not None and err.error_class == "invalid_output" else 200,
+        tool_calls_returned=len(outcome.tool_calls),
+        validation_status=outcome.validation_status,
         error_code=err.error_class if err else None,
         error_message=str(err)[:500] if err else None,
         finish_reason=outcome.finish_reason,

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from gateway.auth.principal import Principal
 from gateway.errors import ApiError
-from gateway.pipeline.context import CallContext
+from gateway.pipeline.context import CallContext, Candidates
 from gateway.pricing import ModelPrice, PriceCatalog, estimate_max_cost, estimate_prompt_tokens
 from gateway.providers.types import ChatRequest
 from gateway.routing.catalog import ProviderCatalog, ProviderRoute
@@ -120,6 +120,40 @@ class Planner:
             )
         return candidates
 
+    def capable(
+        self, ctx: CallContext, request: ChatRequest, candidates: Candidates, *, drop: bool
+    ) -> Candidates:
+        """The candidates that can honour every part of ``request`` (gateway/providers/capabilities.py).
+
+        With ``drop`` (``drop_unsupported_params``), a candidate that lacks only *options* stays,
+        and the options it cannot honour are noted in ``ctx.param_drops`` for its attempt; content
+        (images, audio, files, tool history) is never dropped. None left: 400
+        ``unsupported_parameter`` naming the fields and the providers, before any provider call.
+        """
+        usable: Candidates = []
+        gaps = []
+        for route, model in candidates:
+            gap = route.gap(model, request)
+            if gap.empty:
+                usable.append((route, model))
+            elif drop and not gap.content:
+                usable.append((route, model))
+                ctx.param_drops[(route.name, model)] = gap.options
+            else:
+                gaps.append((route, model, gap))
+        if usable:
+            return usable
+        fields = list(dict.fromkeys(f for _, _, gap in gaps for f in gap.fields))
+        where = "; ".join(f"{r.name}/{m}: {', '.join(g.fields)}" for r, m, g in gaps[:5])
+        raise ApiError(
+            400,
+            "unsupported_parameter",
+            f"No candidate can honour {', '.join(fields)} ({where}). Remove the parameter, choose a "
+            "model that supports it, or set drop_unsupported_params to drop options instead.",
+            param=fields[0],
+            details=[{"provider": r.name, "model": m, "unsupported": list(g.fields)} for r, m, g in gaps],
+        )
+
     def facts(self, ctx: CallContext) -> RequestFacts:
         return RequestFacts(
             ctx.request_type,
@@ -141,7 +175,7 @@ class Planner:
             rules,
             self.facts(ctx),
             at=ctx.request_ts,
-            prompt_tokens=estimate_prompt_tokens(request.messages),
+            prompt_tokens=estimate_prompt_tokens(request.messages, request.tools),
             max_output_tokens=request.max_tokens,
         )
         if decision.candidates:
@@ -178,7 +212,7 @@ class Planner:
         self, ctx: CallContext, request: ChatRequest, first: tuple[ProviderRoute, str]
     ) -> None:
         route, model = first
-        prompt_tokens = estimate_prompt_tokens(request.messages)
+        prompt_tokens = estimate_prompt_tokens(request.messages, request.tools)
         price = self.price_for(route, model, ctx.request_ts, prompt_tokens)
         estimate = estimate_max_cost(
             price, prompt_tokens, request.max_tokens or DEFAULT_MAX_OUTPUT_TOKENS, self.markup(ctx)
@@ -207,7 +241,7 @@ class Planner:
     ) -> Decimal:
         """The most this request can cost the customer on any candidate (unpriced counts 0);
         with ``markup=0``: the most it can cost at the provider (own-key budgets)."""
-        prompt_tokens = estimate_prompt_tokens(request.messages)
+        prompt_tokens = estimate_prompt_tokens(request.messages, request.tools)
         estimates = (
             estimate_max_cost(
                 self.price_for(route, model, ctx.request_ts, prompt_tokens),

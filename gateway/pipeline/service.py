@@ -1,12 +1,10 @@
-"""The request pipeline: plan candidates, call upstream with retries and failover, cost the
-result, and record one event per request — for streams too, even when the client leaves.
+"""The request pipeline: plan candidates, check they can honour the request, screen, admit, call
+upstream through the one attempt loop (gateway/pipeline/attempts.py), validate structured
+output, cost the result, and record one event per request — for streams too, even when the
+client leaves.
 
-Failover: each candidate is tried up to ``tries_per_candidate`` times on retryable errors (429,
-5xx, timeouts, broken connections), with short backoff honouring ``retry-after`` up to
-``max_retry_wait``; then the next candidate. A matched routing rule's retry policy replaces
-those defaults (attempts per candidate, backoff, which error classes retry). A stream fails
-over only before its first chunk reaches the client. Every attempt's outcome also feeds the
-gateway's own performance window (``fastest`` / ``most_available`` routing).
+A stream fails over only before its first content chunk reaches the client. Every attempt's
+outcome also feeds the gateway's own performance window (``fastest`` / ``most_available``).
 """
 
 from __future__ import annotations
@@ -15,41 +13,126 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
+from dataclasses import dataclass
 from decimal import Decimal
 
-from redis.exceptions import RedisError
-
-from gateway import metrics
-from gateway.enforcement.breaker import HEALTH_FAILURES, CircuitBreaker
-from gateway.enforcement.budget import BudgetRefusal
+from gateway.enforcement.breaker import CircuitBreaker
 from gateway.errors import ApiError
 from gateway.pipeline.admission import Admission
-from gateway.pipeline.context import CallContext, Clock, Outcome, StreamSummary, final_error, utc_now
+from gateway.pipeline.attempts import AttemptLoop, Exhausted, Rejected, Served
+from gateway.pipeline.context import (
+    CallContext,
+    Candidates,
+    Clock,
+    Outcome,
+    StreamSummary,
+    final_error,
+    utc_now,
+)
 from gateway.pipeline.customer_keys import CustomerKeys
 from gateway.pipeline.data_stages import DataStages
 from gateway.pipeline.events import attempt_event, failure_event, rejection_event, success_event
 from gateway.pipeline.per_customer import PerCustomer
 from gateway.pipeline.planning import Planner
-from gateway.pipeline.upstream import endpoint_for, with_model
+from gateway.pipeline.upstream import with_model
+from gateway.pipeline.validation import invalid_output, validate
 from gateway.pricing import (
+    CostBreakdown,
+    ModelPrice,
     PriceCatalog,
     TokenUsage,
     compute_cost,
     estimate_prompt_tokens,
     estimate_tokens,
 )
-from gateway.providers.base import get_adapter
+from gateway.providers.base import ProviderEndpoint, get_adapter
 from gateway.providers.http import UpstreamClient
-from gateway.providers.types import ChatRequest, ChatResponse, ProviderError, StreamChunk, Usage
+from gateway.providers.types import (
+    ChatRequest,
+    ChatResponse,
+    ProviderError,
+    StreamChunk,
+    ToolCallAssembler,
+    Usage,
+)
 from gateway.recording.emitter import EventEmitter
 from gateway.routing.catalog import ProviderCatalog, ProviderRoute
 from gateway.routing.performance import OwnWindow, PerformanceSource
-from gateway.routing.rules import RetryPolicy, RoutingRule
+from gateway.routing.rules import RoutingRule
 from warehouse.events import AttemptEvent
 
-# Failures that count against a provider's availability (a client's bad request does not).
-PROVIDER_FAULTS = HEALTH_FAILURES | {"rate_limited"}
+
+@dataclass(slots=True)
+class PrimedStream:
+    """A stream opened up to its first content chunk (what the attempt loop waits for)."""
+
+    head: list[StreamChunk]
+    chunks: AsyncIterator[StreamChunk]
+    ended: bool
+
+
+class StreamState:
+    """What a stream has delivered so far: text, tool calls, reasoning, usage, finish reason."""
+
+    __slots__ = ("finish", "logprobs", "reasoning", "refusal", "text", "tools", "usage")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.refusal: list[str] = []
+        self.tools = ToolCallAssembler()
+        self.usage: Usage | None = None
+        self.finish: str | None = None
+        self.logprobs: list | None = None
+
+    def add(self, chunk: StreamChunk) -> None:
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.finish_reason:
+            self.finish = chunk.finish_reason
+        if chunk.delta:
+            self.text.append(chunk.delta)
+        if chunk.reasoning:
+            self.reasoning.append(chunk.reasoning)
+        if chunk.refusal:
+            self.refusal.append(chunk.refusal)
+        if chunk.tool_calls:
+            self.tools.add(chunk.tool_calls)
+        if chunk.logprobs:
+            self.logprobs = [*(self.logprobs or []), *chunk.logprobs]
+
+    @property
+    def delivered(self) -> bool:
+        return bool(self.text or self.reasoning or self.refusal or self.tools.calls())
+
+    def response(self, finish: str | None, usage: Usage, model: str) -> ChatResponse:
+        return ChatResponse(
+            "".join(self.text),
+            finish,
+            usage,
+            model,
+            tool_calls=self.tools.calls(),
+            refusal="".join(self.refusal) or None,
+            reasoning="".join(self.reasoning) or None,
+            logprobs=self.logprobs,
+        )
+
+
+def token_usage(u: Usage) -> TokenUsage:
+    """The counts pricing needs, from the canonical usage."""
+    return TokenUsage(u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens)
+
+
+def add_costs(cost: CostBreakdown, others: list[CostBreakdown]) -> CostBreakdown:
+    if not others:
+        return cost
+    return CostBreakdown(
+        cost.provider_cost + sum((c.provider_cost for c in others), Decimal(0)),
+        cost.markup_amount + sum((c.markup_amount for c in others), Decimal(0)),
+        cost.customer_cost + sum((c.customer_cost for c in others), Decimal(0)),
+        cost.priced and all(c.priced for c in others),
+        cost.currency,
+    )
 
 
 class CompletionService:
@@ -73,23 +156,31 @@ class CompletionService:
         data: DataStages | None = None,
     ) -> None:
         self.planner = Planner(catalog, prices, default_markup_pct, performance)
-        self.window = window
         self.http = http
         self.emitter = emitter
-        self.tries_per_candidate = tries_per_candidate
-        self.max_retry_wait = max_retry_wait
         self.admission = admission
         self.customer_keys = customer_keys
-        self.breaker = breaker
         self.rules = rules
         self.clock = clock
         self.data = data  # PII screening, caches, retention, savings (gateway/pipeline/data_stages.py)
+        self.loop = AttemptLoop(
+            self.planner,
+            clock=clock,
+            tries_per_candidate=tries_per_candidate,
+            max_retry_wait=max_retry_wait,
+            admission=admission,
+            breaker=breaker,
+            window=window,
+        )
 
-    # -- non-streaming --------------------------------------------------------------------------
-    async def prepare(self, ctx: CallContext, request: ChatRequest) -> list[tuple[ProviderRoute, str]]:
-        """Plan the candidates and pass admission (rate limits, budget reservation)."""
+    # -- before any provider call ----------------------------------------------------------------
+    async def prepare(self, ctx: CallContext, request: ChatRequest) -> Candidates:
+        """Plan, keep the candidates that can honour the request, screen PII, and pass admission
+        (rate limits, budget reservation) — everything that may refuse before a provider call."""
+        describe(ctx, request)
         rules = await self.rules.get(ctx.principal.customer) if self.rules is not None else None
         candidates = await self.planner.plan(ctx, request, rules)
+        candidates = self.planner.capable(ctx, request, candidates, drop=await self._drops(ctx))
         if self.data is not None:
             await self.data.screen(ctx, request)  # PII: before admission and any provider call
         if self.customer_keys is not None:
@@ -99,6 +190,8 @@ class CompletionService:
                 await self.admission.admit(ctx, self.planner.worst_case(ctx, request, candidates))
             except ApiError as refused:
                 cheaper = self.planner.downgrade(ctx) if refused.code == "budget_exceeded" else []
+                if cheaper:
+                    cheaper = self.planner.capable(ctx, request, cheaper, drop=await self._drops(ctx))
                 if not cheaper or cheaper == candidates:
                     raise
                 # The rule says: over budget, serve from its cheaper route rather than refuse.
@@ -107,70 +200,98 @@ class CompletionService:
                 candidates = cheaper
         return candidates
 
-    def _policy(self, ctx: CallContext) -> RetryPolicy:
+    async def _drops(self, ctx: CallContext) -> bool:
+        """``drop_unsupported_params``: the matched rule's option, else the customer's setting."""
         rule = ctx.routing_rule
-        if rule is not None and rule.retry is not None:
-            return rule.retry
-        return RetryPolicy(
-            max_attempts=self.tries_per_candidate, max_backoff_ms=int(self.max_retry_wait * 1000)
-        )
+        if rule is not None and "drop_unsupported_params" in rule.options:
+            return bool(rule.options["drop_unsupported_params"])
+        if self.data is None:
+            return False
+        policy = await self.data.policies.get(ctx.principal.customer)
+        return bool(getattr(policy, "drop_unsupported_params", False))
 
+    def _for(self, ctx: CallContext, request: ChatRequest, route: ProviderRoute, model: str) -> ChatRequest:
+        """The request as one candidate gets it: its model, minus the options it may drop."""
+        sent = with_model(request, model)
+        drop = ctx.param_drops.get((route.name, model))
+        return sent.without(list(drop)) if drop else sent
+
+    def _served_by(self, ctx: CallContext, route: ProviderRoute, model: str) -> None:
+        ctx.dropped_params = list(ctx.param_drops.get((route.name, model), ()))
+
+    def _output_retries(self, ctx: CallContext, request: ChatRequest) -> int:
+        rule = ctx.routing_rule
+        if request.response_format is None or request.response_format.type == "text" or rule is None:
+            return 0
+        if rule.options.get("on_invalid_output") != "retry":
+            return 0
+        return int(rule.options.get("max_output_retries", 1))
+
+    # -- non-streaming --------------------------------------------------------------------------
     async def complete(self, ctx: CallContext, request: ChatRequest) -> Outcome:
         candidates = await self.prepare(ctx, request)
         if self.data is not None and (hit := await self.data.lookup(ctx, request, candidates)) is not None:
             return hit
-        attempts: list[AttemptEvent] = []
-        last: ProviderError | None = None
-        upstream_ms = 0.0
-        for index, (route, model) in enumerate(candidates):
-            skip, why = await self._skip(ctx, request, route, model)
-            if skip:
-                last = last or why
-                continue
-            for try_no in range(self._policy(ctx).max_attempts):
-                started_ts = self.clock()
-                t0 = time.perf_counter()
-                try:
-                    response = await get_adapter(route.api_style).complete(
-                        self.http, endpoint_for(ctx, route), with_model(request, model)
-                    )
-                except ProviderError as err:
-                    ms = (time.perf_counter() - t0) * 1000
-                    upstream_ms += ms
-                    last = err
-                    if await self._failed_try(ctx, attempts, (route, model), started_ts, ms, err, try_no):
-                        break
-                    continue
-                ms = (time.perf_counter() - t0) * 1000
-                upstream_ms += ms
-                await self._succeeded(route, model, ms)
-                attempts.append(
-                    attempt_event(
-                        len(attempts) + 1,
-                        route,
-                        model,
-                        started_ts,
-                        ms,
-                        None,
-                        response.usage,
-                        ctx.provider_key_id(route.name),
-                    )
-                )
-                reason = self._reason(ctx, index, len(attempts))
-                return self._outcome(ctx, route, model, response, attempts, reason, upstream_ms)
-            if last is not None and last.error_class == "bad_request":
-                break
-        if last is None:  # no candidate could be tried with the customer's own keys
-            raise await self._refused_by_own_keys(ctx)
-        await self.record_failure(ctx, attempts, last, upstream_ms)
-        raise final_error(last)
+        fmt = request.response_format
+
+        async def call(route: ProviderRoute, model: str, endpoint: ProviderEndpoint) -> ChatResponse:
+            return await get_adapter(route.api_style).complete(
+                self.http, endpoint, self._for(ctx, request, route, model)
+            )
+
+        def check(response: ChatResponse, route: ProviderRoute, model: str) -> ProviderError | None:
+            if response.tool_calls:
+                return None
+            status, errors = validate(response.text, fmt)
+            return invalid_output(errors) if status == "failed" else None
+
+        try:
+            served = await self.loop.run(
+                ctx,
+                request,
+                candidates,
+                call,
+                usage_of=lambda r: r.usage,
+                check=check if fmt is not None and fmt.type != "text" else None,
+                output_retries=self._output_retries(ctx, request),
+            )
+        except Exhausted as failed:
+            raise await self._exhausted(ctx, failed) from None
+        self._served_by(ctx, served.route, served.model)
+        response = served.value
+        outcome = self._outcome(
+            ctx,
+            served.route,
+            served.model,
+            response,
+            served.attempts,
+            self._reason(ctx, served.index, len(served.attempts)),
+            served.upstream_ms,
+            rejected=served.rejected,
+        )
+        self._validate(outcome, request)
+        if outcome.validation_status == "failed" and fmt is not None and fmt.strict:
+            err = invalid_output(outcome.validation_errors)
+            outcome.status, outcome.error = "error", err
+            await self.record(ctx, outcome)  # the provider was paid: the answer is costed and billed
+            raise final_error(err)
+        return outcome
+
+    def _validate(self, outcome: Outcome, request: ChatRequest) -> None:
+        if outcome.tool_calls:
+            return
+        outcome.validation_status, outcome.validation_errors = validate(outcome.text, request.response_format)
+
+    async def _exhausted(self, ctx: CallContext, failed: Exhausted) -> ApiError:
+        """Every candidate failed: record it and say why (or none could be tried: own keys)."""
+        if failed.last is None:
+            return await self.loop.refused_by_own_keys(ctx)
+        await self.record_failure(ctx, failed.attempts, failed.last, failed.upstream_ms)
+        return final_error(failed.last)
 
     # -- streaming --------------------------------------------------------------------------------
     async def stream(
-        self,
-        ctx: CallContext,
-        request: ChatRequest,
-        candidates: list[tuple[ProviderRoute, str]] | None = None,
+        self, ctx: CallContext, request: ChatRequest, candidates: Candidates | None = None
     ) -> AsyncIterator[StreamChunk | StreamSummary]:
         """Yield chunks then a StreamSummary; the event is recorded however the stream ends.
 
@@ -179,44 +300,41 @@ class CompletionService:
         """
         if candidates is None:
             candidates = await self.prepare(ctx, request)
-        attempts: list[AttemptEvent] = []
-        upstream_ms = 0.0
-        delivered: list[str] = []
-        usage: Usage | None = None
-        finish: str | None = None
+        state = StreamState()
         outcome: Outcome | None = None
-        last: ProviderError | None = None
-        route, model = candidates[0]
-        index, started_ts = 0, self.clock()
+        served: Served[PrimedStream] | None = None
         recorded = False
 
-        def settle(finish_reason: str | None, ms: float, err: ProviderError | None) -> Outcome:
-            """The outcome of the current attempt, costed for what was delivered."""
-            nonlocal usage
-            usage = usage or self._estimate_usage(request, delivered)
-            attempts.append(
-                attempt_event(
-                    len(attempts) + 1,
-                    route,
-                    model,
-                    started_ts,
-                    ms,
-                    err,
-                    usage,
-                    ctx.provider_key_id(route.name),
-                )
+        async def open_stream(route: ProviderRoute, model: str, endpoint: ProviderEndpoint) -> PrimedStream:
+            chunks = get_adapter(route.api_style).stream(
+                self.http, endpoint, self._for(ctx, request, route, model)
             )
-            return self._outcome(
+            head: list[StreamChunk] = []
+            async for chunk in chunks:
+                head.append(chunk)
+                if chunk.has_content:
+                    return PrimedStream(head, chunks, ended=False)
+            return PrimedStream(head, chunks, ended=True)
+
+        def settle(finish: str | None, ms: float, err: ProviderError | None) -> Outcome:
+            """The outcome of the serving attempt, costed for what was delivered."""
+            assert served is not None
+            route, model = served.route, served.model
+            usage = state.usage or self._estimate_usage(request, state)
+            served.attempts.append(attempt_event_for(ctx, served, len(served.attempts) + 1, ms, err, usage))
+            outcome = self._outcome(
                 ctx,
                 route,
                 model,
-                ChatResponse("".join(delivered), finish_reason, usage, model),
-                attempts,
-                self._reason(ctx, index, len(attempts)),
-                upstream_ms,
+                state.response(finish, usage, model),
+                served.attempts,
+                self._reason(ctx, served.index, len(served.attempts)),
+                served.upstream_ms + ms,
                 status="error" if err else "success",
                 error=err,
             )
+            self._validate(outcome, request)
+            return outcome
 
         try:
             if self.data is not None and (hit := await self.data.lookup(ctx, request, candidates)):
@@ -225,72 +343,75 @@ class CompletionService:
                     yield chunk
                 yield StreamSummary(hit)
                 return
-            for index, (route, model) in enumerate(candidates):  # noqa: B007 - settle() reads them
-                skip, why = await self._skip(ctx, request, route, model)
-                if skip:
-                    last = last or why
-                    continue
-                for try_no in range(self._policy(ctx).max_attempts):
-                    started_ts = self.clock()
-                    t0 = time.perf_counter()
-                    agen = get_adapter(route.api_style).stream(
-                        self.http, endpoint_for(ctx, route), with_model(request, model)
-                    )
-                    try:
-                        async for chunk in agen:
-                            if chunk.usage is not None:
-                                usage = chunk.usage
-                            if chunk.finish_reason:
-                                finish = chunk.finish_reason
-                            if chunk.delta:
-                                delivered.append(chunk.delta)
-                                yield chunk
-                    except ProviderError as err:
-                        ms = (time.perf_counter() - t0) * 1000
-                        upstream_ms += ms
-                        last = err
-                        if delivered:  # too late to fail over: cost what reached the client
-                            await self._failed(route, model, err)
-                            outcome = settle("error", ms, err)
-                            await self.record(ctx, outcome)
-                            recorded = True
-                            return
-                        if await self._failed_try(ctx, attempts, (route, model), started_ts, ms, err, try_no):
-                            break
-                        continue
-                    ms = (time.perf_counter() - t0) * 1000
-                    upstream_ms += ms
-                    await self._succeeded(route, model, ms)
-                    outcome = settle(finish, ms, None)
-                    yield StreamSummary(outcome)
-                    return
-                if last is not None and last.error_class == "bad_request":
-                    break
-            if last is None:  # no candidate could be tried with the customer's own keys
-                refusal = await self._refused_by_own_keys(ctx)
-                await self.record_rejection(ctx, refusal)
+            try:
+                served = await self.loop.run(ctx, request, candidates, open_stream, commit=False)
+            except Exhausted as failed:
                 recorded = True
-                raise refusal
-            await self.record_failure(ctx, attempts, last, upstream_ms)
-            recorded = True
-            raise final_error(last)
+                if failed.last is None:
+                    refusal = await self.loop.refused_by_own_keys(ctx)
+                    await self.record_rejection(ctx, refusal)
+                    raise refusal from None
+                raise await self._exhausted(ctx, failed) from None
+            self._served_by(ctx, served.route, served.model)
+            primed = served.value
+            try:
+                for chunk in primed.head:
+                    state.add(chunk)
+                    if chunk.has_content:
+                        yield chunk
+                if not primed.ended:
+                    async for chunk in primed.chunks:
+                        state.add(chunk)
+                        if chunk.has_content:
+                            yield chunk
+            except ProviderError as err:  # too late to fail over: cost what reached the client
+                ms = (time.perf_counter() - served.t0) * 1000
+                await self.loop.failed(served.route, served.model, err)
+                outcome = settle("error", ms, err)
+                await self.record(ctx, outcome)
+                recorded = True
+                return
+            ms = (time.perf_counter() - served.t0) * 1000
+            await self.loop.succeeded(served.route, served.model, ms)
+            outcome = settle(state.finish, ms, None)
+            yield StreamSummary(outcome)
         finally:
+            if served is not None:
+                with contextlib.suppress(Exception):
+                    await served.value.chunks.aclose()  # type: ignore[attr-defined]
             if not recorded:
                 if outcome is None:  # the client left mid-stream: cost what was delivered
-                    ms = (time.perf_counter() - ctx.started) * 1000
-                    usage = usage or self._estimate_usage(request, delivered)
-                    outcome = self._outcome(
-                        ctx,
-                        route,
-                        model,
-                        ChatResponse("".join(delivered), "client_disconnected", usage, model),
-                        attempts,
-                        "client disconnected",
-                        upstream_ms or ms,
-                    )
+                    outcome = self._disconnected(ctx, request, candidates, served, state)
                 await asyncio.shield(self.record(ctx, outcome))
 
+    def _disconnected(
+        self,
+        ctx: CallContext,
+        request: ChatRequest,
+        candidates: Candidates,
+        served: Served[PrimedStream] | None,
+        state: StreamState,
+    ) -> Outcome:
+        route, model = (served.route, served.model) if served is not None else candidates[0]
+        ms = (time.perf_counter() - ctx.started) * 1000
+        usage = state.usage or self._estimate_usage(request, state)
+        return self._outcome(
+            ctx,
+            route,
+            model,
+            state.response("client_disconnected", usage, model),
+            served.attempts if served is not None else [],
+            "client disconnected",
+            (served.upstream_ms if served is not None else 0.0) or ms,
+        )
+
     # -- costing and recording -----------------------------------------------------------------
+    def _cost(
+        self, ctx: CallContext, route: ProviderRoute, model: str, u: Usage
+    ) -> tuple[CostBreakdown, ModelPrice | None]:
+        price = self.planner.price_for(route, model, ctx.request_ts, u.input_tokens)
+        return compute_cost(price, token_usage(u), self.planner.markup(ctx)), price
+
     def _outcome(
         self,
         ctx: CallContext,
@@ -303,14 +424,15 @@ class CompletionService:
         *,
         status: str = "success",
         error: ProviderError | None = None,
+        rejected: list[Rejected] | None = None,
     ) -> Outcome:
+        """The costed result; answers rejected by output validation are added to the bill
+        (each priced on the candidate that produced it)."""
         u = response.usage
-        price = self.planner.price_for(route, model, ctx.request_ts, u.input_tokens)
-        cost = compute_cost(
-            price,
-            TokenUsage(u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens),
-            self.planner.markup(ctx),
-        )
+        cost, price = self._cost(ctx, route, model, u)
+        if rejected:
+            cost = add_costs(cost, [self._cost(ctx, r.route, r.model, r.usage)[0] for r in rejected])
+            u = sum_usage(u, [r.usage for r in rejected])
         return Outcome(
             route,
             model,
@@ -325,13 +447,16 @@ class CompletionService:
             upstream_ms,
             status,
             error,
+            tool_calls=list(response.tool_calls),
+            refusal=response.refusal,
+            reasoning=response.reasoning,
+            logprobs=response.logprobs,
         )
 
-    def _estimate_usage(self, request: ChatRequest, delivered: list[str]) -> Usage:
-        prompt = estimate_prompt_tokens(request.messages)
-        return Usage(
-            input_tokens=prompt, output_tokens=estimate_tokens("".join(delivered)) if delivered else 0
-        )
+    def _estimate_usage(self, request: ChatRequest, state: StreamState) -> Usage:
+        prompt = estimate_prompt_tokens(request.messages, request.tools)
+        delivered = "".join(state.text) + "".join(c.arguments for c in state.tools.calls())
+        return Usage(input_tokens=prompt, output_tokens=estimate_tokens(delivered) if delivered else 0)
 
     def _reason(self, ctx: CallContext, index: int, n_attempts: int) -> str:
         rule = f"rule {ctx.routing_rule.name!r}" if ctx.routing_rule else None
@@ -343,63 +468,6 @@ class CompletionService:
             return f"{rule}: retried" if rule else "retried"
         return rule or ("requested model" if ctx.requested_model else "default model")
 
-    async def _failed_try(
-        self,
-        ctx: CallContext,
-        attempts: list[AttemptEvent],
-        candidate: tuple[ProviderRoute, str],
-        started_ts: datetime,
-        ms: float,
-        err: ProviderError,
-        try_no: int,
-    ) -> bool:
-        """Record a failed try and back off; True when this candidate should not be tried again."""
-        route, model = candidate
-        key_id = ctx.provider_key_id(route.name)
-        attempts.append(attempt_event(len(attempts) + 1, route, model, started_ts, ms, err, None, key_id))
-        metrics.child(metrics.UPSTREAM_DURATION, route.name, model, err.error_class).observe(ms / 1000)
-        policy = self._policy(ctx)
-        if await self._failed(route, model, err) or not policy.retries(err.error_class):
-            return True
-        if try_no + 1 < policy.max_attempts:
-            await asyncio.sleep(policy.backoff_s(try_no, err.retry_after))
-        return False
-
-    # -- circuit breaker (fails open: a Redis hiccup must not refuse traffic) --------------------
-    async def _healthy(self, route: ProviderRoute, model: str) -> bool:
-        if self.breaker is None:
-            return True
-        try:
-            return await self.breaker.allows(route.name, model)
-        except (RedisError, OSError):
-            return True
-
-    async def _failed(self, route: ProviderRoute, model: str, err: ProviderError) -> bool:
-        """Count the failure; True when it opened the circuit (stop retrying this pair)."""
-        if self.window is not None and err.error_class in PROVIDER_FAULTS:
-            await self.window.observe(route.name, model, False, 0.0)
-        if self.breaker is None:
-            return False
-        try:
-            return await self.breaker.failure(route.name, model, err.error_class)
-        except (RedisError, OSError):
-            return False
-
-    async def _succeeded(self, route: ProviderRoute, model: str, ms: float) -> None:
-        """A good answer: time it (as ``_failed_try`` times failures) and tell the breaker."""
-        metrics.child(metrics.UPSTREAM_DURATION, route.name, model, "").observe(ms / 1000)
-        if self.window is not None:
-            await self.window.observe(route.name, model, True, ms)
-        if self.breaker is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self.breaker.success(route.name, model)
-
-    def _circuit_open(self, route: ProviderRoute, model: str) -> ProviderError:
-        wait = self.breaker.cooldown_s if self.breaker is not None else None
-        return ProviderError(
-            "circuit_open", f"{route.name}/{model} is cooling down after repeated failures", retry_after=wait
-        )
-
     async def record(self, ctx: CallContext, outcome: Outcome) -> None:
         event = success_event(ctx, outcome, self.planner.markup(ctx))
         if self.data is not None:
@@ -408,7 +476,7 @@ class CompletionService:
         if self.admission is not None:
             await self.admission.settle(ctx, outcome.cost.customer_cost, outcome.usage.total_tokens)
             used = ctx.key_hold is not None and ctx.key_hold[0] == outcome.route.name
-            await self._release_key_hold(ctx, outcome.cost.provider_cost if used else Decimal(0))
+            await self.loop.release_key_hold(ctx, outcome.cost.provider_cost if used else Decimal(0))
 
     async def record_failure(
         self, ctx: CallContext, attempts: list[AttemptEvent], err: ProviderError, upstream_ms: float
@@ -416,62 +484,42 @@ class CompletionService:
         await self.emitter.emit(failure_event(ctx, attempts, err, upstream_ms))
         if self.admission is not None:
             await self.admission.settle(ctx, Decimal(0), 0)
-            await self._release_key_hold(ctx)
-
-    # -- the customer's own provider keys: allowed models and per-key budgets ---------------------
-    async def _skip(
-        self, ctx: CallContext, request: ChatRequest, route: ProviderRoute, model: str
-    ) -> tuple[bool, ProviderError | None]:
-        """Whether to pass over a candidate: its circuit is open, or the customer's own key for
-        it does not cover the model or has no budget left for this call's worst case."""
-        if not await self._healthy(route, model):
-            return True, self._circuit_open(route, model)
-        await self._release_key_hold(ctx)  # the previous candidate is done with
-        key = ctx.customer_keys.get(route.name)
-        if key is None:
-            return False, None
-        if not key.allows(model):
-            ctx.key_refusals.append(
-                (403, f"your {route.name} key {key.key_id} is not allowed model {model!r}")
-            )
-            return True, None
-        if self.admission is None or (key.budget_daily is None and key.budget_monthly is None):
-            return False, None
-        worst = self.planner.worst_case(ctx, request, [(route, model)], markup=Decimal(0))
-        try:
-            held = await self.admission.budgets.reserve_provider_key(
-                key.key_id, key.budget_daily, key.budget_monthly, worst, ctx.request_ts
-            )
-        except (RedisError, OSError):
-            return False, None  # fail open, as for every budget
-        if isinstance(held, BudgetRefusal):
-            ctx.key_refusals.append(
-                (
-                    402,
-                    f"the {held.period} budget of {held.limit} USD of your {route.name} key {key.key_id} "
-                    f"does not cover this call ({held.spent} spent, {held.reserved} held)",
-                )
-            )
-            return True, None
-        ctx.key_hold = (route.name, held)
-        return False, None
-
-    async def _release_key_hold(self, ctx: CallContext, actual: Decimal = Decimal(0)) -> None:
-        hold, ctx.key_hold = ctx.key_hold, None
-        if hold is None or self.admission is None:
-            return
-        with contextlib.suppress(RedisError, OSError):
-            await self.admission.budgets.settle(hold[1], actual)
-
-    async def _refused_by_own_keys(self, ctx: CallContext) -> ApiError:
-        """Every candidate was passed over for the customer's own keys: release and refuse."""
-        if self.admission is not None:
-            await self.admission.settle(ctx, Decimal(0), 0)
-        status = min(s for s, _ in ctx.key_refusals) if ctx.key_refusals else 503
-        code = {402: "provider_key_budget_exceeded", 403: "model_not_allowed"}.get(status, "no_route")
-        reasons = "; ".join(m for _, m in ctx.key_refusals) or "no candidate could be tried"
-        return ApiError(status, code, f"No provider could serve this request: {reasons}."[:500])
+            await self.loop.release_key_hold(ctx)
 
     async def record_rejection(self, ctx: CallContext, error: ApiError) -> None:
         """Authenticated requests refused before any provider call are recorded too."""
         await self.emitter.emit(rejection_event(ctx, error))
+
+
+def describe(ctx: CallContext, request: ChatRequest) -> None:
+    """What the request uses, for the vault's spend-by-feature columns."""
+    ctx.tools_offered = len(request.tools)
+    ctx.input_modalities = request.input_modalities()
+    fmt = request.response_format
+    ctx.response_format = fmt.type if fmt is not None else None
+    ctx.reasoning_effort = request.reasoning_effort or (
+        f"budget:{request.thinking_budget}" if request.thinking_budget is not None else None
+    )
+
+
+def sum_usage(first: Usage, others: list[Usage]) -> Usage:
+    total = Usage(**{f: getattr(first, f) for f in first.__slots__})  # type: ignore[attr-defined]
+    for u in others:
+        for f in total.__slots__:  # type: ignore[attr-defined]
+            setattr(total, f, getattr(total, f) + getattr(u, f))
+    return total
+
+
+def attempt_event_for(
+    ctx: CallContext, served: Served, no: int, ms: float, err: ProviderError | None, usage: Usage
+) -> AttemptEvent:
+    return attempt_event(
+        no,
+        served.route,
+        served.model,
+        served.started_ts,
+        ms,
+        err,
+        usage,
+        ctx.provider_key_id(served.route.name),
+    )

@@ -194,7 +194,7 @@ def needs(request: ChatRequest) -> tuple[list[tuple[str, str]], list[tuple[str, 
         content.append(("tool_calls", "tools"))
     options: list[tuple[str, str | None]] = []
     for name in request.options_set():
-        if name == "parallel_tool_calls" and request.parallel_tool_calls is not False:
+        if name == "user" or (name == "parallel_tool_calls" and request.parallel_tool_calls is not False):
             continue
         feature: str | None = None
         if name == "tools":

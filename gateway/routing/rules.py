@@ -11,6 +11,11 @@ matches decides; no match means the catalog's default order.
 A rule's ``strategy`` orders its candidates (see ``gateway.routing.strategies``): ``target``
 (its target, then the fallback chain), ``cheapest``, ``fastest``, ``most_available`` or
 ``weighted``; strategy parameters and the over-budget action live in ``options``.
+
+Request-shape options: ``drop_unsupported_params`` (true: options a candidate cannot honour
+are dropped and recorded instead of refused with 400), ``on_invalid_output`` (``fail`` or
+``retry``: an answer that fails the request's ``json_schema`` is tried again, on the same
+candidate then the next, at most ``max_output_retries`` times, default 1).
 """
 
 from __future__ import annotations
@@ -30,8 +35,20 @@ CONDITION_KEYS = frozenset(
 )
 STRATEGIES = ("target", "cheapest", "fastest", "most_available", "weighted")
 OPTION_KEYS = frozenset(
-    {"min_quality", "weights", "on_budget_exceeded", "downgrade_to", "cache_mode", "cache_ttl_s", "pii_mode"}
+    {
+        "min_quality",
+        "weights",
+        "on_budget_exceeded",
+        "downgrade_to",
+        "cache_mode",
+        "cache_ttl_s",
+        "pii_mode",
+        "drop_unsupported_params",
+        "on_invalid_output",
+        "max_output_retries",
+    }
 )
+MAX_OUTPUT_RETRIES = 5
 # Per-rule data settings, read by gateway/pipeline/data_stages.py (they override the customer's).
 DATA_OPTIONS = {"cache_mode": ("off", "exact", "semantic"), "pii_mode": ("off", "flag", "redact", "block")}
 RETRY_KEYS = frozenset({"max_attempts", "backoff_ms", "max_backoff_ms", "retry_on"})
@@ -298,6 +315,13 @@ def check_options(strategy: str, target: Target | None, options: Any) -> dict[st
                 raise RuleError(f"weight of {pair} must be a positive number")
     elif "weights" in options:
         raise RuleError("weights only apply to the weighted strategy")
+    if not isinstance(options.get("drop_unsupported_params", False), bool):
+        raise RuleError("drop_unsupported_params is true or false")
+    if options.get("on_invalid_output", "fail") not in ("fail", "retry"):
+        raise RuleError("on_invalid_output is 'fail' or 'retry'")
+    retries = options.get("max_output_retries", 1)
+    if not isinstance(retries, int) or isinstance(retries, bool) or not 1 <= retries <= MAX_OUTPUT_RETRIES:
+        raise RuleError(f"max_output_retries is a whole number from 1 to {MAX_OUTPUT_RETRIES}")
     action = options.get("on_budget_exceeded", "refuse")
     if action not in ("refuse", "downgrade"):
         raise RuleError("on_budget_exceeded is 'refuse' (402) or 'downgrade'")

@@ -115,6 +115,6 @@ async def test_gateway_traffic_builds_marts_that_answer_per_customer(
         # Bad input: the one error envelope, never a 500.
         for params in ({"from": "2026-13-01"}, {"from": "2026-10-02", "to": "2026-10-01"}):
             bad = await client.get("/v1/usage", params=params, headers=acme)
-            assert bad.status_code == 422 and set(bad.json()["error"]) >= {"code", "message", "request_id"}
+            assert bad.status_code == 400 and set(bad.json()["error"]) >= {"code", "message", "type", "param", "request_id"}
         unauthenticated = await client.get("/v1/billing")
         assert unauthenticated.status_code == 401

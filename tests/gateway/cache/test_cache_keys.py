@@ -73,4 +73,4 @@ def test_cache_request_from_metadata_or_headers(mode: str | None, ttl: str | Non
 def test_bad_cache_choices_are_refused(mode: str, ttl: str | None) -> None:
     with pytest.raises(ApiError) as err:
         cache_request(mode, ttl)
-    assert err.value.status == 422
+    assert err.value.status == 400

@@ -42,10 +42,10 @@ def assert_envelope(r: httpx.Response, status: int, code: str) -> dict:
     ("body", "status", "code"),
     [
         (b"{not json", 400, "malformed_json"),
-        (b'{"model": "gpt-4o-mini"}', 422, "validation_error"),
-        (b'{"prompt": "x", "messages": [{"role": "user", "content": "y"}]}', 422, "validation_error"),
-        (b'{"prompt": "x", "priority": "urgent"}', 422, "validation_error"),
-        (b'{"prompt": "x", "max_tokens": -5}', 422, "validation_error"),
+        (b'{"model": "gpt-4o-mini"}', 400, "validation_error"),
+        (b'{"prompt": "x", "messages": [{"role": "user", "content": "y"}]}', 400, "validation_error"),
+        (b'{"prompt": "x", "priority": "urgent"}', 400, "validation_error"),
+        (b'{"prompt": "x", "max_tokens": -5}', 400, "validation_error"),
         (b'{"prompt": "x", "model": "no-such-model"}', 404, "model_not_found"),
         (
             b'{"prompt": "x", "model": "gpt-4o", "max_tokens": 4000, "max_cost": 0.000001}',
