@@ -38,6 +38,7 @@ from gateway.pipeline.customer_keys import CustomerKeys
 from gateway.pipeline.data_stages import DataStages
 from gateway.pipeline.embedding_service import EmbeddingService
 from gateway.pipeline.per_customer import PerCustomer
+from gateway.pipeline.planning import Planner
 from gateway.pricing import PriceCatalog
 from gateway.providers.http import create_http_client
 from gateway.recording.emitter import EventEmitter
@@ -90,12 +91,17 @@ def create_app(config: GatewayConfig) -> FastAPI:
         keyring = keyring_from(settings)
         app.state.keyring, app.state.admin_token = keyring, admin_token(settings)
         window = OwnWindow(redis)
-        completions_service = CompletionService(
+        planner = Planner(
             ProviderCatalog.from_file(config.catalog_path),
             PriceCatalog.from_file(settings.prices_path),
+            settings.default_markup_pct,
+            PerformanceSource(pool, window),
+        )
+        data = DataStages(planner, pool, redis, keyring)
+        completions_service = CompletionService(
+            planner,
             http,
             emitter,
-            default_markup_pct=settings.default_markup_pct,
             admission=Admission(
                 RateLimiter(redis),
                 BudgetGuard(redis, pool),
@@ -104,7 +110,6 @@ def create_app(config: GatewayConfig) -> FastAPI:
             customer_keys=CustomerKeys(pool, keyring),
             rules=PerCustomer(lambda customer: customer_rules(pool, customer)),
             window=window,
-            performance=PerformanceSource(pool, window),
             breaker=CircuitBreaker(
                 redis,
                 threshold=settings.breaker_threshold,
@@ -112,9 +117,10 @@ def create_app(config: GatewayConfig) -> FastAPI:
                 cooldown_s=settings.breaker_cooldown_s,
             ),
             clock=config.clock,
+            data=data,
         )
-        data = DataStages(completions_service.planner, pool, redis, keyring)
-        completions_service.data, data.embedder = data, EmbeddingService(completions_service)
+        # The semantic cache embeds through the same attempt loop as every other call.
+        data.embedder = EmbeddingService(completions_service)
         app.state.pool, app.state.redis, app.state.spool, app.state.loader = pool, redis, spool, loader
         app.state.emitter = emitter
         app.state.services = Services(KeyStore(pool, redis), completions_service)

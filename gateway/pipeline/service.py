@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -39,7 +39,6 @@ from gateway.pipeline.validation import invalid_output, validate
 from gateway.pricing import (
     CostBreakdown,
     ModelPrice,
-    PriceCatalog,
     TokenUsage,
     compute_cost,
     estimate_prompt_tokens,
@@ -56,8 +55,8 @@ from gateway.providers.types import (
     Usage,
 )
 from gateway.recording.emitter import EventEmitter
-from gateway.routing.catalog import ProviderCatalog, ProviderRoute
-from gateway.routing.performance import OwnWindow, PerformanceSource
+from gateway.routing.catalog import ProviderRoute
+from gateway.routing.performance import OwnWindow
 from gateway.routing.rules import RoutingRule
 from warehouse.events import AttemptEvent
 
@@ -135,15 +134,16 @@ def add_costs(cost: CostBreakdown, others: list[CostBreakdown]) -> CostBreakdown
     )
 
 
+Stage = Callable[[CallContext, ChatRequest, Candidates], Awaitable[Candidates]]
+
+
 class CompletionService:
     def __init__(
         self,
-        catalog: ProviderCatalog,
-        prices: PriceCatalog,
+        planner: Planner,
         http: UpstreamClient,
         emitter: EventEmitter,
         *,
-        default_markup_pct: Decimal,
         tries_per_candidate: int = 2,
         max_retry_wait: float = 2.0,
         admission: Admission | None = None,
@@ -152,10 +152,9 @@ class CompletionService:
         rules: PerCustomer[list[RoutingRule]] | None = None,
         clock: Clock = utc_now,
         window: OwnWindow | None = None,
-        performance: PerformanceSource | None = None,
         data: DataStages | None = None,
     ) -> None:
-        self.planner = Planner(catalog, prices, default_markup_pct, performance)
+        self.planner = planner
         self.http = http
         self.emitter = emitter
         self.admission = admission
@@ -163,6 +162,10 @@ class CompletionService:
         self.rules = rules
         self.clock = clock
         self.data = data  # PII screening, caches, retention, savings (gateway/pipeline/data_stages.py)
+        # Before the provider call, in order; then the cache (``data.lookup``), the attempt loop
+        # with output validation, costing, and ``record`` (``data.finish``: cache store,
+        # retention, savings).
+        self.stages: list[Stage] = [self.plan, self.capable, self.screen, self.own_keys, self.admit]
         self.loop = AttemptLoop(
             self.planner,
             clock=clock,
@@ -173,31 +176,53 @@ class CompletionService:
             window=window,
         )
 
-    # -- before any provider call ----------------------------------------------------------------
+    # -- before any provider call: the ordered stages ---------------------------------------------
     async def prepare(self, ctx: CallContext, request: ChatRequest) -> Candidates:
-        """Plan, keep the candidates that can honour the request, screen PII, and pass admission
-        (rate limits, budget reservation) — everything that may refuse before a provider call."""
+        """Run the stages that may refuse before a provider call, in order; each takes the
+        candidates so far and returns them (planning makes them, admission may downgrade them)."""
         describe(ctx, request)
+        candidates: Candidates = []
+        for stage in self.stages:
+            candidates = await stage(ctx, request, candidates)
+        return candidates
+
+    async def plan(self, ctx: CallContext, request: ChatRequest, _: Candidates) -> Candidates:
+        """The customer's rules and the catalog: who may serve it, in order (404/403/402 here)."""
         rules = await self.rules.get(ctx.principal.customer) if self.rules is not None else None
-        candidates = await self.planner.plan(ctx, request, rules)
-        candidates = self.planner.capable(ctx, request, candidates, drop=await self._drops(ctx))
+        return await self.planner.plan(ctx, request, rules)
+
+    async def capable(self, ctx: CallContext, request: ChatRequest, candidates: Candidates) -> Candidates:
+        """Only candidates that can honour every field (400 ``unsupported_parameter`` if none)."""
+        return self.planner.capable(ctx, request, candidates, drop=await self._drops(ctx))
+
+    async def screen(self, ctx: CallContext, request: ChatRequest, candidates: Candidates) -> Candidates:
+        """PII: flag, redact or block before any provider sees the text."""
         if self.data is not None:
-            await self.data.screen(ctx, request)  # PII: before admission and any provider call
+            await self.data.screen(ctx, request)
+        return candidates
+
+    async def own_keys(self, ctx: CallContext, request: ChatRequest, candidates: Candidates) -> Candidates:
+        """The customer's own provider keys (the attempt loop applies their models and budgets)."""
         if self.customer_keys is not None:
             ctx.customer_keys = await self.customer_keys.get(ctx.principal.customer)
-        if self.admission is not None:
-            try:
-                await self.admission.admit(ctx, self.planner.worst_case(ctx, request, candidates))
-            except ApiError as refused:
-                cheaper = self.planner.downgrade(ctx) if refused.code == "budget_exceeded" else []
-                if cheaper:
-                    cheaper = self.planner.capable(ctx, request, cheaper, drop=await self._drops(ctx))
-                if not cheaper or cheaper == candidates:
-                    raise
-                # The rule says: over budget, serve from its cheaper route rather than refuse.
-                await self.admission.reserve(ctx, self.planner.worst_case(ctx, request, cheaper))
-                ctx.downgraded = True
-                candidates = cheaper
+        return candidates
+
+    async def admit(self, ctx: CallContext, request: ChatRequest, candidates: Candidates) -> Candidates:
+        """Rate limits and the worst-case budget reservation; over budget, a rule may downgrade."""
+        if self.admission is None:
+            return candidates
+        try:
+            await self.admission.admit(ctx, self.planner.worst_case(ctx, request, candidates))
+        except ApiError as refused:
+            cheaper = self.planner.downgrade(ctx) if refused.code == "budget_exceeded" else []
+            if cheaper:
+                cheaper = self.planner.capable(ctx, request, cheaper, drop=await self._drops(ctx))
+            if not cheaper or cheaper == candidates:
+                raise
+            # The rule says: over budget, serve from its cheaper route rather than refuse.
+            await self.admission.reserve(ctx, self.planner.worst_case(ctx, request, cheaper))
+            ctx.downgraded = True
+            return cheaper
         return candidates
 
     async def _drops(self, ctx: CallContext) -> bool:

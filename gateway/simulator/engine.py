@@ -28,6 +28,10 @@ FAULT_HEADER: Final = "x-sim-fault"
 GARBAGE_JSON: Final = b'{"id": "sim-garbage", "choices": [{"message": {"content": tru'
 GARBAGE_SSE: Final = b"data: {this is not json\n\n"
 PARTIAL_EVENT: Final = b'data: {"partial": tr'  # a stream cut off in the middle of an event
+CONTEXT_LENGTH_MESSAGE: Final = (
+    "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 "
+    "tokens. Please reduce the length of the messages."
+)
 SSE_HEADERS: Final = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
@@ -98,6 +102,14 @@ class Simulator:
             headers=dialect.error_headers(status, retry_after),
         )
 
+    def context_length_error(self, dialect: Dialect) -> Response:
+        """A prompt too long for the model, as each wire reports it (OpenAI's code and param)."""
+        body = dialect.error_body(400, CONTEXT_LENGTH_MESSAGE)
+        error = body.get("error")
+        if isinstance(error, dict) and "param" in error:  # the OpenAI family
+            error.update(code="context_length_exceeded", param="messages")
+        return Response(orjson.dumps(body), status_code=400, media_type="application/json")
+
     def _fault_for(self, request: Request, call: SimCall) -> FaultSpec | None:
         kind = request.headers.get(FAULT_HEADER)
         if kind:
@@ -126,6 +138,8 @@ class Simulator:
                 stall = fault.latency_ms / 1000 if fault.latency_ms is not None else config.timeout_fault_s
                 if await sleep_unless_disconnected(request, stall):
                     return Response(status_code=499)  # nobody is listening any more
+            elif kind == "context_length":
+                return self.context_length_error(dialect)
             elif kind in ("http_429", "http_500", "http_503"):
                 status = int(kind[5:])
                 retry_after = fault.retry_after

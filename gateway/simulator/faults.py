@@ -15,7 +15,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FaultKind = Literal["http_500", "http_503", "http_429", "timeout", "garbage_json", "broken_stream", "latency"]
+FaultKind = Literal[
+    "http_500",
+    "http_503",
+    "http_429",
+    "timeout",
+    "garbage_json",
+    "broken_stream",
+    "latency",
+    "context_length",  # the provider's 400 for a prompt over the model's context window
+]
 FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 
 

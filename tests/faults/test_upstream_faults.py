@@ -127,11 +127,14 @@ async def test_a_provider_that_keeps_answering_429_is_retried_then_failed_over(
     assert time.monotonic() - started >= 0.3, "the retry must wait for the provider's retry-after"
 
 
-async def test_429_everywhere_is_a_503_with_retry_after(
+async def test_429_everywhere_is_a_429_with_retry_after(
     client: httpx.AsyncClient, sim: SimulatorServer
 ) -> None:
-    # 503, not 429: a 429 from the gateway means the caller's own rate limit.
+    # A 429 that failover could not absorb stays a 429 (what SDKs back off on); its code says it
+    # was the providers' limit, not the caller's own (``rate_limited``).
     sim.simulator.inject("http_429", retry_after=0.1)
     r = await client.post("/v1/ai/completions", json=BODY)
-    assert r.status_code == 503, r.text
-    assert r.json()["error"]["code"] == "upstream_rate_limited" and "retry-after" in r.headers
+    assert r.status_code == 429, r.text
+    error = r.json()["error"]
+    assert (error["code"], error["type"]) == ("upstream_rate_limited", "rate_limit_error")
+    assert r.headers["retry-after"] == "1"
