@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from gateway.providers.types import OPTION_FIELDS, ChatRequest
@@ -161,6 +162,11 @@ def model_features(model: str, overrides: Mapping[str, frozenset[str]] | None = 
             return overrides[model]
         if "*" in overrides:
             return overrides["*"]
+    return _default_features(model)
+
+
+@lru_cache(maxsize=4096)
+def _default_features(model: str) -> frozenset[str]:
     name = model.lower().rsplit("/", 1)[-1]
     for prefix, features in _BY_LENGTH:
         if name.startswith(prefix):
@@ -182,6 +188,9 @@ class Gap:
     @property
     def fields(self) -> tuple[str, ...]:
         return self.content + self.options
+
+
+NO_GAP: Final = Gap()
 
 
 def needs(request: ChatRequest) -> tuple[list[tuple[str, str]], list[tuple[str, str | None]]]:
@@ -214,9 +223,11 @@ def check(
     overrides: Mapping[str, frozenset[str]] | None = None,
 ) -> Gap:
     """What (``api_style``, ``model``) cannot honour of ``request``."""
+    content_needs, option_needs = needs(request)
+    if not content_needs and not option_needs:
+        return NO_GAP  # plain text with no options: every model serves it (the hot path)
     features = model_features(model, overrides)
     wire = WIRE_OPTIONS.get(api_style, _ALL_OPTIONS)
-    content_needs, option_needs = needs(request)
     content = tuple(name for name, feature in content_needs if feature not in features)
     options = [
         name
