@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.api.deps import base_context, principal, services
-from gateway.api.openai_chat import canonical_messages
+from gateway.api.openai_chat import canonical_messages, message_json
 from gateway.api.schemas import CompletionBody
 from gateway.api.sse import DONE, SSE_HEADERS, sse
 from gateway.auth.principal import Principal
@@ -55,6 +55,9 @@ def usage_block(o: Outcome) -> dict[str, int]:
         "output_tokens": u.output_tokens,
         "cached_input_tokens": u.cached_input_tokens,
         "reasoning_tokens": u.reasoning_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
+        "audio_input_tokens": u.audio_input_tokens,
+        "image_input_tokens": u.image_input_tokens,
         "total_tokens": u.total_tokens,
     }
 
@@ -72,6 +75,8 @@ def summary(ctx: CallContext, o: Outcome) -> dict[str, Any]:
             "reason": o.route_reason,
         },
         "latency_ms": round(o.latency_ms, 3),
+        "validation": {"status": o.validation_status, "errors": o.validation_errors},
+        "dropped_params": ctx.dropped_params,
         "attempts": [
             {
                 "provider": a.provider,
@@ -117,7 +122,9 @@ async def completions(
         created=int(time.time()),
         output={
             "text": outcome.text,
-            "message": {"role": "assistant", "content": outcome.text},
+            "message": message_json(
+                outcome.text, outcome.tool_calls, outcome.refusal, outcome.reasoning, legacy=False
+            ),
             "finish_reason": outcome.finish_reason,
         },
     )
