@@ -113,12 +113,16 @@ class MessageIn(_Strict):
     tool_call_id: str | None = Field(None, min_length=1, max_length=200)
     function_call: FunctionCallIn | None = None
     refusal: str | None = Field(None, max_length=MAX_TEXT)
+    reasoning_content: str | None = Field(None, max_length=MAX_TEXT)  # what OneVault returned, replayed
 
     @model_validator(mode="after")
     def _shape(self) -> MessageIn:
         role = self.role
-        if role != "assistant" and (self.tool_calls or self.function_call or self.refusal is not None):
-            raise ValueError(f"only assistant messages carry tool_calls, function_call or refusal ({role})")
+        carried = self.tool_calls or self.function_call or self.refusal is not None or self.reasoning_content
+        if role != "assistant" and carried:
+            raise ValueError(
+                f"only assistant messages carry tool_calls, function_call, refusal or reasoning ({role})"
+            )
         if role == "tool" and not self.tool_call_id:
             raise ValueError("a tool message needs the tool_call_id it answers")
         if role != "tool" and self.tool_call_id is not None:
@@ -301,6 +305,7 @@ def canonical_messages(messages: list[MessageIn]) -> list[ChatMessage]:
                 tool_calls=calls,
                 tool_call_id=m.tool_call_id,
                 refusal=m.refusal,
+                reasoning=m.reasoning_content,
             )
         )
     return out

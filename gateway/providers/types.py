@@ -164,6 +164,10 @@ class ChatMessage:
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str | None = None  # role == "tool": the call this answers
     refusal: str | None = None  # assistant: a refusal being replayed
+    # assistant: the reasoning text OneVault returned (``reasoning_content``), replayed by the
+    # client. Kept in the conversation (retention, caches); not sent back upstream, because no
+    # provider takes prior reasoning as plain text (Anthropic needs its signed thinking blocks).
+    reasoning: str | None = None
 
     @property
     def text(self) -> str:
