@@ -218,7 +218,7 @@ class ChatCompletionBody(_Strict):
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
     service_tier: Literal["auto", "default", "flex", "priority", "scale"] | None = None
-    store: Literal[False] | None = None  # OneVault keeps its own record; OpenAI-side storage is not offered
+    store: bool | None = None  # OpenAI-side storage, as the client asks (OneVault records regardless)
     modalities: list[Literal["text"]] | None = None
 
     @model_validator(mode="after")
@@ -371,6 +371,7 @@ def to_canonical(body: ChatCompletionBody, metadata: dict[str, str] | None) -> C
         n=body.n,
         service_tier=body.service_tier,
         metadata=metadata or None,
+        store=body.store,
     )
 
 

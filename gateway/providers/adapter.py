@@ -32,6 +32,7 @@ from gateway.providers.types import (
     EmbeddingResponse,
     ProviderError,
     StreamChunk,
+    ToolCallDelta,
 )
 
 # What a parser raises when the provider's JSON is not the shape its documentation promises.
@@ -62,6 +63,20 @@ class StreamDecoder(ABC):
     def close(self) -> list[StreamChunk]:
         """Trailing chunks once the body has ended; the base raises if not ``complete``."""
         return []
+
+
+def whole_as_chunk(whole: ChatResponse) -> StreamChunk:
+    """A complete answer as the one chunk of a stream (tool calls, reasoning and all)."""
+    calls = [ToolCallDelta(i, c.id, c.name, c.arguments) for i, c in enumerate(whole.tool_calls)]
+    return StreamChunk(
+        whole.text,
+        whole.finish_reason,
+        whole.usage,
+        tool_calls=calls or None,
+        reasoning=whole.reasoning or "",
+        refusal=whole.refusal or "",
+        logprobs=whole.logprobs,
+    )
 
 
 def load_json(api_style: str, content: bytes) -> Any:
@@ -162,7 +177,7 @@ class HttpAdapter(ABC):
                 if response.headers.get("content-type", "").startswith("application/json"):
                     # The server ignored stream=true and answered in one piece: pass it on whole.
                     whole = self._parse(load_json(self.api_style, await response.aread()), request, 200)
-                    yield StreamChunk(whole.text, whole.finish_reason, whole.usage)
+                    yield whole_as_chunk(whole)
                     return
                 # Read to the end even after the terminal event so the connection goes back
                 # to the pool instead of being closed with unread bytes.

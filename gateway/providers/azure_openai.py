@@ -5,6 +5,11 @@
 model picks the deployment through ``endpoint.deployments`` (default: a deployment named like
 the model); the body carries no ``model`` since the deployment decides it. Streams may open with
 a ``choices: []`` event holding prompt-filter results, which the OpenAI decoder skips.
+
+Everything else — content parts, tools and tool history, ``developer`` turns, structured output,
+reasoning effort and the other options — is OpenAI's wire unchanged (Azure serves the same
+models behind the same request and response schema), so this class overrides only the URL and
+the auth header.
 """
 
 from __future__ import annotations

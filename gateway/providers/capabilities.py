@@ -46,7 +46,7 @@ _ALL_OPTIONS: Final = frozenset(OPTION_FIELDS) - {"user"}
 WIRE_OPTIONS: Final[dict[str, frozenset[str]]] = {
     "openai": _ALL_OPTIONS - {"top_k", "thinking_budget"},
     "azure_openai": _ALL_OPTIONS - {"top_k", "thinking_budget"},
-    "openai_compatible": _ALL_OPTIONS - {"thinking_budget", "service_tier"},
+    "openai_compatible": _ALL_OPTIONS - {"thinking_budget", "service_tier", "store"},
     "anthropic": frozenset(
         {
             "temperature",

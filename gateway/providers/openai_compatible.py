@@ -3,6 +3,11 @@
 Same wire as ``openai``, with the tolerance such servers need:
 
 - ``max_tokens`` rather than ``max_completion_tokens`` (the older name is the one they know);
+- ``developer`` turns go as ``system`` (most servers' chat templates know no other instruction
+  role), a text-only parts list as one string (several servers take only string content), and
+  a replayed refusal as the assistant turn's text (they have no ``refusal`` field);
+- ``top_k`` is forwarded (vLLM, llama.cpp and Ollama read it); ``reasoning_content`` answers
+  (DeepSeek, vLLM) become the canonical reasoning;
 - a missing usage block (chat or ``/embeddings``) is estimated (about four characters per
   token) instead of failing the call, so the request is still costed; streams without usage
   leave it to the caller;
@@ -18,7 +23,15 @@ from typing import ClassVar
 from gateway.providers.base import ProviderEndpoint
 from gateway.providers.http import UpstreamClient
 from gateway.providers.openai import OpenAIAdapter
-from gateway.providers.types import ChatRequest, EmbeddingRequest, ProviderError, StreamChunk, Usage
+from gateway.providers.types import (
+    ChatMessage,
+    ChatRequest,
+    EmbeddingRequest,
+    ProviderError,
+    StreamChunk,
+    ToolCall,
+    Usage,
+)
 
 CHARS_PER_TOKEN = 4
 
@@ -27,11 +40,19 @@ def estimate_tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN) if text else 0
 
 
+def message_text(message: ChatMessage) -> str:
+    """What an estimate counts of a message: its text and the tool calls it replays."""
+    return message.text + "".join(c.name + c.arguments for c in message.tool_calls)
+
+
 class OpenAICompatibleAdapter(OpenAIAdapter):
     api_style: ClassVar[str] = "openai_compatible"
     max_tokens_field: ClassVar[str] = "max_tokens"
     done_required: ClassVar[bool] = False
     bare_json_lines: ClassVar[bool] = True
+    developer_role: ClassVar[str] = "system"
+    text_lists_as_strings: ClassVar[bool] = True
+    send_refusal: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._no_stream_options: set[str] = set()  # base URLs that rejected stream_options
@@ -39,10 +60,11 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     def include_usage(self, endpoint: ProviderEndpoint) -> bool:
         return endpoint.base_url not in self._no_stream_options
 
-    def missing_usage(self, request: ChatRequest, text: str) -> Usage:
+    def missing_usage(self, request: ChatRequest, text: str, calls: list[ToolCall]) -> Usage:
+        arguments = "".join(c.name + c.arguments for c in calls)
         return Usage(
-            input_tokens=sum(estimate_tokens(m.content) for m in request.messages),
-            output_tokens=estimate_tokens(text),
+            input_tokens=sum(estimate_tokens(message_text(m)) for m in request.messages),
+            output_tokens=estimate_tokens(text) + estimate_tokens(arguments),
         )
 
     def missing_embedding_usage(self, request: EmbeddingRequest) -> Usage:

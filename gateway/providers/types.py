@@ -214,6 +214,7 @@ OPTION_FIELDS: Final = (
     "n",
     "service_tier",
     "metadata",
+    "store",
 )
 
 
@@ -243,6 +244,7 @@ class ChatRequest:
     n: int | None = None
     service_tier: str | None = None
     metadata: dict[str, str] | None = None  # forwarded to providers that store it (OpenAI)
+    store: bool | None = None  # OpenAI: keep the completion at OpenAI (its metadata needs this)
 
     def options_set(self) -> list[str]:
         """The forwarded options this request gives (a value that asks for something)."""
@@ -251,7 +253,7 @@ class ChatRequest:
             value = getattr(self, name)
             if value is None or value == [] or value == {}:
                 continue
-            if name == "logprobs" and value is False:
+            if name in ("logprobs", "store") and value is False:
                 continue
             if name == "n" and value == 1:
                 continue

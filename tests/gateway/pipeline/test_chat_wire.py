@@ -123,7 +123,6 @@ def test_legacy_functions_become_tools_and_come_back_legacy() -> None:
             ]
         },
         {"web_search_options": {}},  # an OpenAI field OneVault does not carry: refused, never ignored
-        {"store": True},
         {"top_logprobs": 3},
         {"n": 2},
     ],
