@@ -18,12 +18,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -40,7 +39,8 @@ from gateway.pipeline.planning import Planner
 from gateway.pricing import CostBreakdown, TokenUsage, compute_cost
 from gateway.pricing.cost import ZERO, money
 from gateway.privacy.policy import screen
-from gateway.providers.types import ChatMessage, ChatRequest, EmbeddingRequest, StreamChunk
+from gateway.providers.canonical_json import dumps, request_to_json, response_to_json
+from gateway.providers.types import ChatMessage, ChatRequest, EmbeddingRequest, StreamChunk, ToolCallDelta
 from warehouse.events import PayloadEvent, RequestEvent
 
 log = logging.getLogger("onevault.data")
@@ -57,6 +57,7 @@ class RequestData:
     cache_mode: str = "off"
     cache_ttl_s: int = 0
     sent: list[ChatMessage] = field(default_factory=list)  # as the provider saw them
+    request: ChatRequest | None = None  # the screened request (retention keeps its conversation)
     exact_digest: str | None = None
     scope: bytes | None = None  # semantic
     vector: list[float] | None = None
@@ -137,7 +138,7 @@ class DataStages:
                 details={"types": list(result.found)},
             )
         request.messages = result.messages
-        ctx.data = RequestData(policy, sent=result.messages)
+        ctx.data = RequestData(policy, sent=result.messages, request=request)
 
     # -- hook 2: caches ------------------------------------------------------------------------
     async def lookup(self, ctx: CallContext, request: ChatRequest, candidates: Candidates) -> Outcome | None:
@@ -238,14 +239,34 @@ class DataStages:
             reason,
             ms,
             0.0,
+            tool_calls=list(answer.tool_calls),
+            refusal=answer.refusal,
+            reasoning=answer.reasoning,
+            logprobs=answer.logprobs,
         )
 
     def replay(self, outcome: Outcome) -> list[StreamChunk]:
-        """A cached answer as stream chunks of a few words each (usage and cost follow in the
-        stream's summary, as for a live answer)."""
-        words = outcome.text.split(" ")
-        pieces = [" ".join(words[i : i + REPLAY_WORDS]) for i in range(0, len(words), REPLAY_WORDS)]
-        return [StreamChunk(delta=(" " if i else "") + piece) for i, piece in enumerate(pieces)]
+        """A cached answer as stream chunks, in the order a live stream delivers them: reasoning,
+        text a few words at a time (logprobs on the first text chunk), refusal, then each tool
+        call as one ``ToolCallDelta`` (index, id, name, whole arguments); the last chunk carries
+        the finish reason. Usage and cost follow in the stream's summary, as for a live answer."""
+        chunks: list[StreamChunk] = []
+        if outcome.reasoning:
+            chunks.append(StreamChunk(reasoning=outcome.reasoning))
+        if outcome.text:
+            words = outcome.text.split(" ")
+            pieces = [" ".join(words[i : i + REPLAY_WORDS]) for i in range(0, len(words), REPLAY_WORDS)]
+            chunks += [StreamChunk(delta=(" " if i else "") + piece) for i, piece in enumerate(pieces)]
+            chunks[-len(pieces)].logprobs = outcome.logprobs
+        if outcome.refusal:
+            chunks.append(StreamChunk(refusal=outcome.refusal))
+        if outcome.tool_calls:
+            deltas = [ToolCallDelta(i, c.id, c.name, c.arguments) for i, c in enumerate(outcome.tool_calls)]
+            chunks.append(StreamChunk(tool_calls=deltas))
+        if not chunks:
+            chunks.append(StreamChunk())
+        chunks[-1].finish_reason = outcome.finish_reason
+        return chunks
 
     # -- hook 3: the full success event --------------------------------------------------------
     async def finish(self, ctx: CallContext, outcome: Outcome, event: RequestEvent) -> RequestEvent:
@@ -301,6 +322,10 @@ class DataStages:
             outcome.route.name,
             outcome.model,
             ctx.request_id,
+            list(outcome.tool_calls),
+            outcome.refusal,
+            outcome.reasoning,
+            outcome.logprobs,
         )
         try:
             if d.exact_digest is not None:
@@ -315,8 +340,11 @@ class DataStages:
         mode = d.policy.retention
         if mode not in ("hash", "encrypted"):
             return None
-        prompt = orjson.dumps([[m.role, m.content] for m in d.sent]).decode()
-        completion = outcome.text
+        # The whole canonical conversation as sent (parts, tool calls, tool results, tools,
+        # response format) and the whole answer; ``hash`` keeps the digests of the same JSON.
+        sent = d.request if d.request is not None else ChatRequest("", d.sent)
+        prompt = dumps(request_to_json(replace(sent, messages=d.sent))).decode()
+        completion = dumps(response_to_json(outcome)).decode()
         fields: dict[str, Any] = {
             "retention_mode": mode,
             "prompt_sha256": hashlib.sha256(prompt.encode()).digest(),

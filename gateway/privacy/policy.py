@@ -4,15 +4,34 @@ Modes: ``off`` (do not look), ``flag`` (record the types found), ``redact`` (rep
 placeholders in what is sent upstream; nothing is restored in the answer), ``block`` (refuse the
 request with 422, naming the types found). What a record keeps is ``compliance_flags``
 (``pii:<type>``) and ``pii_actions`` (``<action>:<type>``) — never the values.
+
+What is scanned, in every message of the conversation:
+
+- text: string ``content`` and every ``text`` content part, an assistant's replayed ``refusal``
+  and ``reasoning``;
+- tool-call ``arguments`` (JSON text): every string and number *value* is scanned on its own,
+  so a JSON escape (``\\u0040``) cannot hide an address; ``redact`` replaces the finding inside
+  the string value (a number that is personal data becomes the placeholder string) and writes
+  the JSON back, so the arguments stay valid JSON. Arguments that are not valid JSON (a model
+  may emit that) are scanned and redacted as plain text;
+- tool results (``role: "tool"`` content): the same way, as JSON when the result is a JSON
+  object or array, else as text.
+
+What is **not** scanned: images, audio and files (``image_url``, ``input_audio``, ``file``
+parts — no OCR or transcription happens; they reach the provider as sent), JSON object *keys*
+in tool arguments and results, participant ``name``s, tool definitions and ``response_format``
+schemas (written by the developer, not by the end user).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
-from gateway.privacy.pii import Finding, kinds, redact, scan
-from gateway.providers.types import ChatMessage
+from gateway.privacy.pii import PII_TYPES, redact, scan
+from gateway.providers.types import ChatMessage, ContentPart, TextPart, ToolCall
 
 
 class PiiMode(StrEnum):
@@ -46,16 +65,94 @@ class PiiScreening:
         return [f"{_ACTION[self.mode]}:{kind}" for kind in self.found]
 
 
+class _Screener:
+    """Scans every scanned field of a conversation, collecting the types found; when
+    ``redacting``, returns each field with its findings replaced (unchanged objects are kept)."""
+
+    __slots__ = ("found", "redacting", "region")
+
+    def __init__(self, region: str, *, redacting: bool) -> None:
+        self.region = region
+        self.redacting = redacting
+        self.found: set[str] = set()
+
+    def text(self, text: str) -> str:
+        findings = scan(text, region=self.region)
+        if not findings:
+            return text
+        self.found.update(f.kind for f in findings)
+        return redact(text, findings) if self.redacting else text
+
+    def json_text(self, text: str) -> str:
+        """JSON text: each value scanned on its own; written back only if a value changed."""
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return self.text(text)
+        if not isinstance(doc, dict | list):
+            return self.text(text)  # a bare scalar: the text as written
+        screened = self._value(doc)
+        if not self.redacting or screened == doc:
+            return text
+        return json.dumps(screened, ensure_ascii=False)
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int | float):
+            written = json.dumps(value)
+            screened = self.text(written)
+            return value if screened == written else screened
+        if isinstance(value, list):
+            return [self._value(v) for v in value]
+        return {k: self._value(v) for k, v in value.items()}
+
+    def _content(
+        self, content: str | list[ContentPart] | None, *, as_json: bool
+    ) -> str | list[ContentPart] | None:
+        scan_text = self.json_text if as_json else self.text
+        if content is None:
+            return None
+        if isinstance(content, str):
+            return scan_text(content)
+        out: list[ContentPart] = []
+        for part in content:
+            if isinstance(part, TextPart):
+                text = scan_text(part.text)
+                out.append(part if text == part.text else replace(part, text=text))
+            else:
+                out.append(part)  # images, audio, files: not scanned
+        return out if any(a is not b for a, b in zip(out, content, strict=True)) else content
+
+    def _call(self, call: ToolCall) -> ToolCall:
+        arguments = self.json_text(call.arguments)
+        return call if arguments == call.arguments else replace(call, arguments=arguments)
+
+    def _optional(self, text: str | None) -> str | None:
+        return None if text is None else self.text(text)
+
+    def message(self, m: ChatMessage) -> ChatMessage:
+        content = self._content(m.content, as_json=m.role == "tool")
+        calls = [self._call(c) for c in m.tool_calls]
+        refusal, reasoning = self._optional(m.refusal), self._optional(m.reasoning)
+        if (
+            content is m.content
+            and all(a is b for a, b in zip(calls, m.tool_calls, strict=True))
+            and refusal is m.refusal
+            and reasoning is m.reasoning
+        ):
+            return m
+        return replace(m, content=content, tool_calls=calls, refusal=refusal, reasoning=reasoning)
+
+
 def screen(messages: list[ChatMessage], mode: PiiMode | str, *, region: str = "US") -> PiiScreening:
-    """Scan every message; with ``redact``, return copies with each finding replaced."""
+    """Scan every message; with ``redact``, return copies of the messages that held personal data."""
     mode = PiiMode(mode)
     if mode is PiiMode.OFF:
         return PiiScreening(mode, (), messages)
-    per_message: list[list[Finding]] = [scan(m.content, region=region) for m in messages]
-    found = tuple(kinds(f for findings in per_message for f in findings))
-    if mode is PiiMode.REDACT and found:
-        messages = [
-            replace(m, content=redact(m.content, findings)) if findings else m
-            for m, findings in zip(messages, per_message, strict=True)
-        ]
-    return PiiScreening(mode, found, messages)
+    screener = _Screener(region, redacting=mode is PiiMode.REDACT)
+    screened = [screener.message(m) for m in messages]
+    found = tuple(k for k in PII_TYPES if k in screener.found)
+    return PiiScreening(mode, found, screened if mode is PiiMode.REDACT else messages)

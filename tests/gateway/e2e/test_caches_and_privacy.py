@@ -178,8 +178,9 @@ async def test_erasure_makes_stored_payloads_unreadable_and_leaves_spend_alone(
     for request_id in ids:
         await row(vault_pool, request_id)
     keys = DataKeys(vault_pool, keyring_from(gateway.settings), ttl=0)
-    messages, completion = await read_payload(vault_pool, keys, "acme", ids[0])
-    assert messages == [["user", "Quarterly plan number 0"]] and completion.startswith("Simulated reply")
+    stored = await read_payload(vault_pool, keys, "acme", ids[0])
+    assert [(m.role, m.content) for m in stored.messages] == [("user", "Quarterly plan number 0")]
+    assert stored.answer["text"].startswith("Simulated reply") and stored.answer["finish_reason"] == "stop"
     spend_sql = "select sum(customer_cost), count(*) from raw_vault.sat_cost_event_details"
     before = await vault_pool.fetchrow(spend_sql)
 
@@ -237,3 +238,95 @@ async def test_admin_api_sets_and_checks_the_data_settings(gateway: Gateway) -> 
         "semantic",
         60,
     )
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+async def chat(gw: Gateway, body: dict[str, Any]) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=gw.url, timeout=30) as http:
+        return await http.post(
+            "/v1/chat/completions",
+            headers={"authorization": f"Bearer {gw.key}"},
+            json={"model": "gpt-4o-mini", "tools": [WEATHER_TOOL], **body},
+        )
+
+
+async def test_a_tool_calling_answer_is_cached_replayed_and_retained_whole(
+    gateway: Gateway, vault_pool: asyncpg.Pool
+) -> None:
+    await update_customer(
+        vault_pool,
+        "acme",
+        {"cache_mode": "exact", "retention_mode": "encrypted", "pii_mode": "redact"},
+        changed_by="t",
+    )
+    forced = {"type": "function", "function": {"name": "get_weather"}}
+    ask_tool = {"messages": [{"role": "user", "content": "Weather in Paris?"}], "tool_choice": forced}
+    first = await chat(gateway, ask_tool)
+    assert first.status_code == 200, first.text
+    (call,) = first.json()["choices"][0]["message"]["tool_calls"]
+
+    # Streamed, the same request is a hit that replays the tool call (one provider call in all).
+    streamed = await chat(gateway, {**ask_tool, "stream": True})
+    chunks = [orjson.loads(line[6:]) for line in streamed.text.splitlines() if line.startswith("data: {")]
+    deltas = [d for c in chunks for ch in c["choices"] for d in ch["delta"].get("tool_calls", [])]
+    assert [(d["index"], d["id"], d["function"]["name"]) for d in deltas if "id" in d] == [
+        (0, call["id"], "get_weather")
+    ]
+    assert "".join(d["function"]["arguments"] for d in deltas) == call["function"]["arguments"]
+    assert [ch["finish_reason"] for c in chunks for ch in c["choices"] if ch["finish_reason"]] == [
+        "tool_calls"
+    ]
+    # Another tool_choice is another entry.
+    assert (await chat(gateway, {**ask_tool, "tool_choice": "none"})).status_code == 200
+    assert chat_calls(gateway) == 2
+
+    # The agent's next turn: personal data in the tool call's arguments and in the tool result is
+    # redacted before the provider sees it, and the whole conversation is what the vault keeps.
+    history = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris, ann@corp.io"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call["id"], "content": '{"temp_c": 21, "by": "ann@corp.io"}'},
+    ]
+    answered = await chat(gateway, {"messages": history})
+    assert answered.status_code == 200, answered.text
+    sent = orjson.dumps(gateway.sim.simulator.stats.snapshot()["recent"][-1]["body"]).decode()
+    assert "ann@corp.io" not in sent and "[EMAIL]" in sent
+    answered_id = answered.headers["x-request-id"]
+    await row(vault_pool, answered_id)
+    keys = DataKeys(vault_pool, keyring_from(gateway.settings), ttl=0)
+    stored = await read_payload(vault_pool, keys, "acme", answered_id)
+    assistant, tool = stored.messages[1], stored.messages[2]
+    assert orjson.loads(assistant.tool_calls[0].arguments) == {"city": "Paris, [EMAIL]"}
+    assert (tool.role, tool.tool_call_id) == ("tool", call["id"])
+    assert orjson.loads(tool.content) == {"temp_c": 21, "by": "[EMAIL]"}  # type: ignore[arg-type]
+    assert [t.name for t in stored.request.tools] == ["get_weather"]
+    assert stored.answer["text"] == answered.json()["choices"][0]["message"]["content"]
+    tool_stored = await read_payload(vault_pool, keys, "acme", first.headers["x-request-id"])
+    assert tool_stored.answer["finish_reason"] == "tool_calls"
+    assert tool_stored.answer["tool_calls"] == [
+        {"arguments": call["function"]["arguments"], "id": call["id"], "name": "get_weather"}
+    ]
