@@ -524,7 +524,9 @@ async def test_anthropic_request_shape_and_mapping(provider_fixture: Callable[[s
     assert response.finish_reason == "stop"
     assert response.provider_request_id == "msg_013Zva2CMHLNnXjNJJKqJ2EF"
     # input_tokens excludes cache reads and writes on Anthropic's wire; canonical input is the whole prompt
-    assert response.usage == Usage(input_tokens=50 + 200 + 1800, output_tokens=41, cached_input_tokens=1800)
+    assert response.usage == Usage(
+        input_tokens=50 + 200 + 1800, output_tokens=41, cached_input_tokens=1800, cache_write_tokens=200
+    )
 
 
 async def test_anthropic_default_max_tokens_and_version_override(
