@@ -58,15 +58,15 @@ class EmbeddingService:
         try:
             served = await svc.loop.run(ctx, sizing(request), candidates, embed, usage_of=lambda r: r.usage)
         except Exhausted as failed:
-            raise await svc._exhausted(ctx, failed) from None
+            raise await svc.exhausted(ctx, failed) from None
         response = served.value
-        outcome = svc._outcome(
+        outcome = svc.costed_outcome(
             ctx,
             served.route,
             served.model,
             ChatResponse("", "stop", response.usage, response.model),
             served.attempts,
-            svc._reason(ctx, served.index, len(served.attempts)),
+            svc.route_reason(ctx, served.index, len(served.attempts)),
             served.upstream_ms,
         )
         return response, outcome

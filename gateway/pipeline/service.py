@@ -281,16 +281,16 @@ class CompletionService:
                 output_retries=self._output_retries(ctx, request),
             )
         except Exhausted as failed:
-            raise await self._exhausted(ctx, failed) from None
+            raise await self.exhausted(ctx, failed) from None
         self._served_by(ctx, served.route, served.model)
         response = served.value
-        outcome = self._outcome(
+        outcome = self.costed_outcome(
             ctx,
             served.route,
             served.model,
             response,
             served.attempts,
-            self._reason(ctx, served.index, len(served.attempts)),
+            self.route_reason(ctx, served.index, len(served.attempts)),
             served.upstream_ms,
             rejected=served.rejected,
         )
@@ -307,7 +307,7 @@ class CompletionService:
             return
         outcome.validation_status, outcome.validation_errors = validate(outcome.text, request.response_format)
 
-    async def _exhausted(self, ctx: CallContext, failed: Exhausted) -> ApiError:
+    async def exhausted(self, ctx: CallContext, failed: Exhausted) -> ApiError:
         """Every candidate failed: record it and say why (or none could be tried: own keys)."""
         if failed.last is None:
             return await self.loop.refused_by_own_keys(ctx)
@@ -347,13 +347,13 @@ class CompletionService:
             route, model = served.route, served.model
             usage = state.usage or self._estimate_usage(request, state)
             served.attempts.append(attempt_event_for(ctx, served, len(served.attempts) + 1, ms, err, usage))
-            outcome = self._outcome(
+            outcome = self.costed_outcome(
                 ctx,
                 route,
                 model,
                 state.response(finish, usage, model),
                 served.attempts,
-                self._reason(ctx, served.index, len(served.attempts)),
+                self.route_reason(ctx, served.index, len(served.attempts)),
                 served.upstream_ms + ms,
                 status="error" if err else "success",
                 error=err,
@@ -376,7 +376,7 @@ class CompletionService:
                     refusal = await self.loop.refused_by_own_keys(ctx)
                     await self.record_rejection(ctx, refusal)
                     raise refusal from None
-                raise await self._exhausted(ctx, failed) from None
+                raise await self.exhausted(ctx, failed) from None
             self._served_by(ctx, served.route, served.model)
             primed = served.value
             try:
@@ -420,7 +420,7 @@ class CompletionService:
         route, model = (served.route, served.model) if served is not None else candidates[0]
         ms = (time.perf_counter() - ctx.started) * 1000
         usage = state.usage or self._estimate_usage(request, state)
-        return self._outcome(
+        return self.costed_outcome(
             ctx,
             route,
             model,
@@ -437,7 +437,7 @@ class CompletionService:
         price = self.planner.price_for(route, model, ctx.request_ts, u.input_tokens)
         return compute_cost(price, token_usage(u), self.planner.markup(ctx)), price
 
-    def _outcome(
+    def costed_outcome(
         self,
         ctx: CallContext,
         route: ProviderRoute,
@@ -483,7 +483,7 @@ class CompletionService:
         delivered = "".join(state.text) + "".join(c.arguments for c in state.tools.calls())
         return Usage(input_tokens=prompt, output_tokens=estimate_tokens(delivered) if delivered else 0)
 
-    def _reason(self, ctx: CallContext, index: int, n_attempts: int) -> str:
+    def route_reason(self, ctx: CallContext, index: int, n_attempts: int) -> str:
         rule = f"rule {ctx.routing_rule.name!r}" if ctx.routing_rule else None
         if ctx.downgraded:
             rule = f"{rule}: downgraded (budget exceeded)"

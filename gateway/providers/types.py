@@ -14,7 +14,8 @@ Token conventions (the same for every adapter, so costing never needs to know th
   ``completion_tokens`` already is; Gemini's ``thoughtsTokenCount`` is added to
   ``candidatesTokenCount``).
 - ``reasoning_tokens`` is the part of ``output_tokens`` spent on hidden reasoning, where the
-  provider reports it (OpenAI, Azure OpenAI, Gemini; Anthropic folds thinking into output).
+  provider reports it (OpenAI, Azure OpenAI, Gemini; Anthropic where it reports
+  ``output_tokens_details.thinking_tokens``, else thinking is inside output only).
 
 ``finish_reason`` uses OpenAI's vocabulary (``stop``, ``length``, ``tool_calls``,
 ``content_filter``); adapters translate their provider's values and pass unknown ones through
