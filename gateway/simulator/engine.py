@@ -20,6 +20,7 @@ from gateway.simulator.config import SimulatorConfig
 from gateway.simulator.faults import FAULT_KINDS, FaultBook, FaultSpec
 from gateway.simulator.stats import SimStats
 from gateway.simulator.textgen import SimReply
+from gateway.simulator.toolgen import with_structure
 from gateway.simulator.wires.base import STATUS_MESSAGES, Dialect, Frame, SimCall, WireError, encode_frame
 
 INVALID_KEY: Final = "invalid"  # the one key every simulated provider refuses
@@ -28,6 +29,7 @@ FAULT_HEADER: Final = "x-sim-fault"
 GARBAGE_JSON: Final = b'{"id": "sim-garbage", "choices": [{"message": {"content": tru'
 GARBAGE_SSE: Final = b"data: {this is not json\n\n"
 PARTIAL_EVENT: Final = b'data: {"partial": tr'  # a stream cut off in the middle of an event
+BAD_OUTPUT: Final = ("Sure!", " Here", " it", " is:", ' {"city":', " 42")
 CONTEXT_LENGTH_MESSAGE: Final = (
     "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 "
     "tokens. Please reduce the length of the messages."
@@ -147,6 +149,8 @@ class Simulator:
                     retry_after = 1.0
                 return self.error(dialect, status, STATUS_MESSAGES[status], retry_after)
         reply = answer_for(call, config, dialect.call_id_prefix)
+        if kind == "bad_output":
+            reply = with_structure(reply, BAD_OUTPUT)
         request_id = f"{dialect.id_prefix}{next(self._ids):08d}"
         if call.stream:
             media_type = "text/event-stream" if call.sse else "application/json"

@@ -24,6 +24,7 @@ FaultKind = Literal[
     "broken_stream",
     "latency",
     "context_length",  # the provider's 400 for a prompt over the model's context window
+    "bad_output",  # a well-formed answer whose text is not the JSON the request asked for
 ]
 FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 

@@ -19,7 +19,7 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel
 
 from gateway.admin.rules import create_rule
-from tests.gateway.e2e.conftest import Gateway, wait_for_rows
+from tests.gateway.e2e.conftest import REAL_REQUESTS, Gateway, run, wait_for_rows
 
 # One model per wire format (each served by the simulator in that provider's own format).
 MODELS = ["gpt-4o-mini", "claude-3-5-sonnet-latest", "gemini-1.5-flash", "command-r-plus"]
@@ -349,3 +349,94 @@ async def test_vault_rows_carry_what_the_request_used(gateway: Gateway, vault_po
     assert (row["tools_offered"], row["tool_calls_returned"]) == (2, 2)
     assert row["reasoning_effort"] == "low" and row["validation_status"] == "not_applicable"
     assert row["finish_reason"] == "tool_calls" and row["reasoning_tokens"] > 0
+
+
+CITY_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "people": {"type": "integer"}},
+    "required": ["city", "people"],
+    "additionalProperties": False,
+}
+CITY_FORMAT = {"type": "json_schema", "json_schema": {"name": "city", "schema": CITY_SCHEMA, "strict": True}}
+
+
+async def test_an_invalid_structured_answer_is_retried_and_every_try_billed(
+    gateway: Gateway, vault_pool: asyncpg.Pool
+) -> None:
+    await create_rule(
+        vault_pool,
+        "acme",
+        changed_by="t",
+        name="extraction",
+        conditions={"type": "extract"},
+        target="openai/gpt-4o-mini",
+        options={"on_invalid_output": "retry", "max_output_retries": 2},
+    )
+    gateway.sim.simulator.inject("bad_output", count=1)
+    raw = await sdk(gateway).chat.completions.with_raw_response.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "Which city?"}],
+        response_format=CITY_FORMAT,
+        metadata={"type": "extract"},
+    )
+    answer = raw.parse()
+    validate(json.loads(answer.choices[0].message.content), CITY_SCHEMA)
+    assert answer.model_extra["onevault"]["validation"]["status"] == "passed"
+    request_id = raw.headers["x-request-id"]
+    row = await details(vault_pool, request_id)
+    assert row["validation_status"] == "passed" and row["attempt_count"] == 2
+    attempts = await vault_pool.fetch(
+        "select a.error_class, a.output_tokens from raw_vault.sat_api_request_attempt a"
+        " join raw_vault.hub_api_request h using (api_request_hk)"
+        " where h.api_request_bk = $1 order by attempt_no",
+        request_id,
+    )
+    assert [a["error_class"] for a in attempts] == ["invalid_output", None]
+    # Both answers were paid for: the request's output tokens are the two tries' together.
+    assert row["output_tokens"] == sum(a["output_tokens"] for a in attempts)
+
+
+async def test_a_strict_format_that_stays_invalid_is_a_422_with_the_errors(
+    gateway: Gateway, vault_pool: asyncpg.Pool
+) -> None:
+    gateway.sim.simulator.inject("bad_output")
+    client = sdk(gateway)
+    with pytest.raises(openai.UnprocessableEntityError) as refused:
+        await client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "Which city?"}],
+            response_format=CITY_FORMAT,
+        )
+    error = refused.value.body
+    assert error["code"] == "output_validation_failed" and error["param"] == "response_format"
+    assert error["details"][0]["path"] == "$" and "not JSON" in error["details"][0]["message"]
+    row = await details(vault_pool, error["request_id"])
+    assert (row["http_status"], row["validation_status"]) == (422, "failed")
+    cost = await vault_pool.fetchval(
+        "select c.provider_cost from raw_vault.lnk_cost_event_api_request l "
+        "join raw_vault.hub_api_request h using (api_request_hk) "
+        "join raw_vault.sat_cost_event_details c using (cost_event_hk) where h.api_request_bk = $1",
+        error["request_id"],
+    )
+    assert cost > 0  # the provider was paid for the answer the client did not get
+    # Not strict: the answer is the client's, marked failed.
+    loose = {**CITY_FORMAT, "json_schema": {**CITY_FORMAT["json_schema"], "strict": False}}
+    answer = await client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "Which city?"}], response_format=loose
+    )
+    assert answer.model_extra["onevault"]["validation"]["status"] == "failed"
+
+
+async def test_a_wrong_own_key_is_a_502_the_sdk_does_not_retry(
+    gateway: Gateway, cli: Any, vault_pool: asyncpg.Pool
+) -> None:
+    added = await run(cli, "provider-keys", "add", "acme", "openai", "--api-style", "openai", stdin="invalid")
+    assert added.exit_code == 0, added.output
+    retrying = AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.key, max_retries=2)
+    with pytest.raises(openai.InternalServerError) as failed:
+        await retrying.chat.completions.create(model="o3-mini", messages=[{"role": "user", "content": "hi"}])
+    assert failed.value.status_code == 502 and failed.value.code == "upstream_auth_failed"
+    assert failed.value.response.headers["x-should-retry"] == "false"
+    row = await details(vault_pool, failed.value.body["request_id"])
+    assert (row["http_status"], row["attempt_count"]) == (502, 1)  # auth is not retried upstream...
+    assert await vault_pool.fetchval(REAL_REQUESTS) == 1  # ...and the SDK did not send it again
