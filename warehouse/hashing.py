@@ -21,6 +21,17 @@ satellite hash *diffs* inside PostgreSQL at load time (``warehouse/loader.py`` i
 recipe as SQL, with ``host(inet)`` as the text form of an address). ``hash_diff`` here is the
 same recipe, used by tests to prove the two agree.
 
+Late columns (the one rule for growing a satellite): a column added to a satellite after it
+already held rows is appended at the end of its attributes and declared *late* in its spec
+(``SatSpec.late``). A late column takes part in the hash diff only when it is set — its part is
+``name=text`` (the column's name, ``=``, its text form) after the other parts, and a NULL or an
+empty text contributes nothing. So a row whose late columns are all NULL hashes exactly as it
+did before the columns existed, and reloading an old event after the migration adds no row;
+writers store a late column's default as NULL for the same reason (``warehouse/mapping.py``).
+Naming the part keeps two late columns from standing in for each other (``a`` set and ``b``
+NULL differs from the reverse). ``late_parts`` builds these parts; ``warehouse/loader.py``
+inlines the same rule in SQL.
+
 The SQL twin is ``raw_vault.ov_hash_key(variadic text[])`` / ``raw_vault.ov_hash_diff(...)``
 in ``sql/001_hash_recipe.sql``; ``tests/fixtures/hash_vectors.json`` proves byte parity. Changing
 the recipe means rehashing the whole vault: bump ``RECIPE_VERSION`` and write a migration.
@@ -118,6 +129,17 @@ def hash_text(text: str) -> bytes:
 def hash_diff(parts: Iterable[Any]) -> bytes:
     """Hash diff over descriptive columns in declared order (exact: case and spacing count)."""
     return hashlib.sha256(DELIMITER.join(map(_diff_part, parts)).encode()).digest()
+
+
+def late_parts(named: Iterable[tuple[str, Any]]) -> list[str]:
+    """Parts for a satellite's late columns, ``(name, value)`` in declared order: ``name=text``
+    for each that is set, nothing for NULL or empty text (see "Late columns" above)."""
+    parts = []
+    for name, value in named:
+        text = canonical_text(value)
+        if text:
+            parts.append(f"{name}={text}")
+    return parts
 
 
 def hub_key(*parts: Any) -> bytes:

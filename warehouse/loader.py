@@ -7,7 +7,8 @@ Satellite hash diffs are computed here, by PostgreSQL, with the recipe of
 inlinable SQL function). Hashing ~30 columns per row in Python was half the cost of a load;
 in C inside the insert it is a few percent. Each column's text form is PostgreSQL's canonical
 one for its type (``sat_hash_expression``), the same forms ``canonical_text`` documents, so
-dbt and Python agree with what the loader stored.
+dbt and Python agree with what the loader stored. A satellite's late columns (``SatSpec.late``)
+add ``||name=text`` only when set, the rule ``warehouse/hashing.py`` documents.
 """
 
 from __future__ import annotations
@@ -66,12 +67,22 @@ class LoadResult:
         return sum(self.inserted.values())
 
 
-def _diff_part(data_type: str, column: str) -> str:
+def _part_text(data_type: str, column: str) -> str:
+    """A column's escaped text form, NULL when the column is NULL or its text is empty."""
     text = _TEXT_FORMS.get(data_type, "{c}::text").format(c=column)
     if data_type in _PLAIN_FORMS:
-        return f"coalesce({text}, '^^')"
+        return text
     escaped = rf"""replace(replace(replace({text}, '\', '\\'), '|', '\|'), '^', '\^')"""
-    return f"coalesce(nullif({escaped}, ''), '^^')"
+    return f"nullif({escaped}, '')"
+
+
+def _diff_part(data_type: str, column: str) -> str:
+    return f"coalesce({_part_text(data_type, column)}, '^^')"
+
+
+def _late_part(data_type: str, column: str, name: str) -> str:
+    """A late column's part: ``||name=text`` when set, nothing when NULL (hashing.late_parts)."""
+    return f"coalesce('||{name}=' || {_part_text(data_type, column)}, '')"
 
 
 def sat_hash_expression(spec: SatSpec, types: dict[str, str], alias: str = "t") -> str:
@@ -79,7 +90,8 @@ def sat_hash_expression(spec: SatSpec, types: dict[str, str], alias: str = "t") 
     # ``ov_diff_part`` spelled out so each column's value appears once: PostgreSQL will not
     # inline a SQL function whose parameter is used several times with a costly argument.
     joined = " || '||' || ".join(_diff_part(types[a], f"{alias}.{a}") for a in spec.hashed_attributes)
-    return f"sha256(convert_to({joined}, 'UTF8'))"
+    late = "".join(f" || {_late_part(types[a], f'{alias}.{a}', a)}" for a in spec.late)
+    return f"sha256(convert_to({joined}{late}, 'UTF8'))"
 
 
 def hub_or_link_insert(spec: HubSpec | LinkSpec, tmp: str) -> str:

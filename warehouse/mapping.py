@@ -5,20 +5,34 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeVar
 
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
-from warehouse.events import RequestEvent
+from warehouse.events import RequestEvent, TokenCounts
 from warehouse.hashing import DELIMITER, hash_text, key_text
 from warehouse.tables import HubSpec
 
 SOURCE = "gateway"
 PRICE_SOURCE = "price-catalog"
 _MS = Decimal("0.001")
+T = TypeVar("T")
 
 
 def _ms(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(repr(value)).quantize(_MS)
+
+
+def _set(value: T) -> T | None:
+    """A late column's value (sql/013 on): its default (0, empty, ``not_applicable``) as NULL, so
+    an event loaded before the columns existed and again after keeps its hash diff
+    (warehouse/hashing.py, "Late columns")."""
+    return None if not value or value == "not_applicable" else value
+
+
+def _token_kinds(u: TokenCounts) -> tuple[int | None, ...]:
+    """The token kinds counted since sql/013 (parts of input_tokens), in the satellites' order."""
+    return _set(u.cache_write_tokens), _set(u.audio_input_tokens), _set(u.image_input_tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +205,14 @@ def add_request_event(batch: VaultBatch, ev: RequestEvent, seen: _Seen | None = 
             ev.user_agent,
             ev.compliance_flags,
             ev.pii_actions,
+            _set(ev.tools_offered),
+            _set(ev.tool_calls_returned),
+            _set(ev.input_modalities),
+            ev.response_format,
+            ev.reasoning_effort,
+            _set(ev.validation_status),
+            _set(ev.dropped_params),
+            *_token_kinds(u),
         ),
         record_source=SOURCE,
     )
@@ -258,6 +280,9 @@ def add_request_event(batch: VaultBatch, ev: RequestEvent, seen: _Seen | None = 
                 c.baseline_model,
                 c.baseline_cost,
                 c.optimisation,
+                *_token_kinds(ct),
+                c.cache_write_per_mtok,
+                c.input_audio_per_mtok,
             ),
             record_source=SOURCE,
         )
@@ -279,6 +304,8 @@ def add_request_event(batch: VaultBatch, ev: RequestEvent, seen: _Seen | None = 
                 p.price_source,
                 p.valid_from,
                 p.valid_to,
+                p.cache_write_per_mtok,
+                p.input_audio_per_mtok,
             ),
             record_source=PRICE_SOURCE,
         )

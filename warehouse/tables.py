@@ -6,8 +6,12 @@ what order (``tests/warehouse/test_tables.py`` checks them against the live cata
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
+
+from warehouse.hashing import hash_diff, late_parts
 
 SCHEMA = "raw_vault"
 
@@ -45,6 +49,13 @@ class SatSpec:
     attributes: tuple[str, ...]
     sub_key: str | None = None  # multi-active satellites: one current row per (parent, sub_key)
     not_hashed: frozenset[str] = field(default_factory=lambda: frozenset({"changed_by"}))
+    # Columns added after the satellite held rows, the last ones of ``attributes``: hashed only
+    # when set, so old rows keep their hash diff (warehouse/hashing.py, "Late columns").
+    late: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.late and self.attributes[-len(self.late) :] != self.late:
+            raise ValueError(f"{self.name}: late columns must be the last attributes, in order")
 
     @property
     def key_columns(self) -> tuple[str, ...]:
@@ -65,8 +76,16 @@ class SatSpec:
 
     @cached_property
     def hashed_positions(self) -> tuple[int, ...]:
-        """Positions in ``attributes`` that take part in the hash diff, in declared order."""
-        return tuple(i for i, a in enumerate(self.attributes) if a not in self.not_hashed)
+        """Positions in ``attributes`` that always take part in the hash diff, in declared order
+        (the late columns, which take part only when set, are not among them)."""
+        base = len(self.attributes) - len(self.late)
+        return tuple(i for i, a in enumerate(self.attributes[:base]) if a not in self.not_hashed)
+
+    def hash_diff(self, attributes: Sequence[Any]) -> bytes:
+        """The hash diff of a row's attribute values (Python twin of the loader's SQL)."""
+        base = len(self.attributes) - len(self.late)
+        parts = [attributes[i] for i in self.hashed_positions]
+        return hash_diff([*parts, *late_parts(zip(self.late, attributes[base:], strict=True))])
 
 
 TableSpec = HubSpec | LinkSpec | SatSpec
@@ -118,6 +137,19 @@ LNK_MODEL_PROVIDER = LinkSpec("lnk_model_provider", "model_provider_hk", ("model
 LNK_INVOICE_CUSTOMER = LinkSpec("lnk_invoice_customer", "invoice_customer_hk", ("invoice_hk", "customer_hk"))
 
 # -- satellites ---------------------------------------------------------------------------
+# sql/013: what a request used, and the token kinds and rates priced on their own.
+_LATE_PRICES = ("cache_write_per_mtok", "input_audio_per_mtok")
+_LATE_TOKENS = ("cache_write_tokens", "audio_input_tokens", "image_input_tokens")
+_LATE_FEATURES = (
+    "tools_offered",
+    "tool_calls_returned",
+    "input_modalities",
+    "response_format",
+    "reasoning_effort",
+    "validation_status",
+    "dropped_params",
+    *_LATE_TOKENS,
+)
 SAT_CUSTOMER_CONFIG = SatSpec(
     "sat_customer_config",
     "customer_hk",
@@ -145,7 +177,9 @@ SAT_CUSTOMER_CONFIG = SatSpec(
         "cache_price_per_1k_tokens",
         "pii_mode",
         "embedding_model",
+        "drop_unsupported_params",  # 013
     ),
+    late=("drop_unsupported_params",),
 )
 SAT_GATEWAY_KEY_DETAILS = SatSpec(
     "sat_gateway_key_details",
@@ -182,7 +216,9 @@ SAT_MODEL_PRICE = SatSpec(
         "price_source",
         "valid_from",
         "valid_to",
+        *_LATE_PRICES,
     ),
+    late=_LATE_PRICES,
 )
 SAT_PROVIDER_KEY_DETAILS = SatSpec(
     "sat_provider_key_details",
@@ -254,7 +290,9 @@ SAT_API_REQUEST_DETAILS = SatSpec(
         "user_agent",
         "compliance_flags",
         "pii_actions",
+        *_LATE_FEATURES,
     ),
+    late=_LATE_FEATURES,
 )
 SAT_API_REQUEST_ATTEMPT = SatSpec(
     "sat_api_request_attempt",
@@ -301,7 +339,10 @@ SAT_COST_EVENT_DETAILS = SatSpec(
         "baseline_model",
         "baseline_cost",
         "optimisation",
+        *_LATE_TOKENS,
+        *_LATE_PRICES,
     ),
+    late=(*_LATE_TOKENS, *_LATE_PRICES),
 )
 SAT_INVOICE_SNAPSHOT = SatSpec(
     "sat_invoice_snapshot",

@@ -48,6 +48,8 @@ class CustomerConfig:
     cache_price_per_1k_tokens: Decimal | None = None
     pii_mode: str | None = None
     embedding_model: str | None = None
+    # sql/013: drop options a provider cannot honour instead of refusing them (None = false)
+    drop_unsupported_params: bool | None = None
 
     def values(self, changed_by: str) -> tuple:
         return (
@@ -74,6 +76,7 @@ class CustomerConfig:
             self.cache_price_per_1k_tokens,
             self.pii_mode,
             self.embedding_model,
+            self.drop_unsupported_params,
         )
 
 

@@ -179,6 +179,11 @@ def customers_update(
     cache_price_request: Decimal = typer.Option(None, help="Charge per cache hit."),
     cache_price_1k: Decimal = typer.Option(None, help="Charge per 1,000 tokens served from cache."),
     embedding_model: str = typer.Option(None, help="[provider/]model for the semantic cache."),
+    drop_unsupported_params: bool = typer.Option(
+        None,
+        "--drop-unsupported-params/--refuse-unsupported-params",
+        help="Options a provider cannot honour: dropped and recorded, or refused with 400 (default).",
+    ),
     tier: str = typer.Option(None, help=_TIER),
     services: str = typer.Option(None, help=_SERVICES),
     tax_rate: Decimal = typer.Option(None, help="Tax rate %% applied to invoices."),
@@ -211,6 +216,7 @@ def customers_update(
             "cache_price_per_request": cache_price_request,
             "cache_price_per_1k_tokens": cache_price_1k,
             "embedding_model": embedding_model,
+            "drop_unsupported_params": drop_unsupported_params,
         }.items()
         if v is not None
     }

@@ -1,9 +1,10 @@
 """A customer's data settings on the request path: cache, PII screening, retention, embeddings.
 
-Read from the customer's latest ``sat_customer_config`` row (columns from ``sql/010``) and
+Read from the customer's latest ``sat_customer_config`` row (columns from ``sql/010``, and
+``drop_unsupported_params`` from ``sql/013``) and
 kept per process for a few seconds (``PerCustomer``), like routing rules. ``None`` in a column
 means the default here, so customers created before 010 behave as before: nothing cached,
-nothing screened, nothing stored.
+nothing screened, nothing stored, no option dropped.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ class DataPolicy:
     cache_price_per_request: Decimal | None = None
     cache_price_per_1k_tokens: Decimal | None = None
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    # sql/013: options a provider cannot honour are dropped (and recorded) instead of refused
+    drop_unsupported_params: bool = False
 
 
 _SQL = """
 select retention_mode, pii_mode, cache_mode, cache_ttl_s, cache_similarity, cache_price_per_request,
-       cache_price_per_1k_tokens, embedding_model
+       cache_price_per_1k_tokens, embedding_model, drop_unsupported_params
 from raw_vault.sat_customer_config where customer_hk = $1 order by load_dts desc limit 1
 """
 
@@ -52,4 +55,5 @@ async def load_policy(pool: asyncpg.Pool, customer: str) -> DataPolicy:
         cache_price_per_request=row["cache_price_per_request"],
         cache_price_per_1k_tokens=row["cache_price_per_1k_tokens"],
         embedding_model=row["embedding_model"] or DEFAULT_EMBEDDING_MODEL,
+        drop_unsupported_params=bool(row["drop_unsupported_params"]),
     )

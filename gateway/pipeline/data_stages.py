@@ -310,7 +310,7 @@ class DataStages:
         price = self.planner.price_for(route, model, ctx.request_ts, u.input_tokens)
         if price is None:
             return model, None
-        usage = TokenUsage(u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens)
+        usage = TokenUsage.of(u)
         return model, compute_cost(price, usage, Decimal(0)).provider_cost
 
     async def _store(self, ctx: CallContext, d: RequestData, outcome: Outcome) -> None:

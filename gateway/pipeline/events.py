@@ -69,6 +69,9 @@ def success_event(ctx: CallContext, outcome: Outcome, markup_pct: Decimal) -> Re
         output_tokens=u.output_tokens,
         cached_input_tokens=u.cached_input_tokens,
         reasoning_tokens=u.reasoning_tokens,
+        cache_write_tokens=u.cache_write_tokens,
+        audio_input_tokens=u.audio_input_tokens,
+        image_input_tokens=u.image_input_tokens,
     )
     err = outcome.error
     return RequestEvent(
@@ -97,6 +100,8 @@ def success_event(ctx: CallContext, outcome: Outcome, markup_pct: Decimal) -> Re
             output_per_mtok=price.output_per_mtok if price else None,
             cached_input_per_mtok=price.cached_input_per_mtok if price else None,
             reasoning_per_mtok=price.reasoning_per_mtok if price else None,
+            cache_write_per_mtok=price.cache_write_per_mtok if price else None,
+            input_audio_per_mtok=price.input_audio_per_mtok if price else None,
             price_source=price.source if price else None,
             is_priced=cost.priced,
             provider_cost=cost.provider_cost,
@@ -180,6 +185,8 @@ def price_event(provider: str, price: ModelPrice | None) -> PriceEvent | None:
         output_per_mtok=price.output_per_mtok,
         cached_input_per_mtok=price.cached_input_per_mtok,
         reasoning_per_mtok=price.reasoning_per_mtok,
+        cache_write_per_mtok=price.cache_write_per_mtok,
+        input_audio_per_mtok=price.input_audio_per_mtok,
         price_source=price.source,
         valid_from=price.valid_from,
         valid_to=price.valid_to,

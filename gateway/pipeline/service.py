@@ -117,11 +117,6 @@ class StreamState:
         )
 
 
-def token_usage(u: Usage) -> TokenUsage:
-    """The counts pricing needs, from the canonical usage."""
-    return TokenUsage(u.input_tokens, u.output_tokens, u.cached_input_tokens, u.reasoning_tokens)
-
-
 def add_costs(cost: CostBreakdown, others: list[CostBreakdown]) -> CostBreakdown:
     if not others:
         return cost
@@ -435,7 +430,7 @@ class CompletionService:
         self, ctx: CallContext, route: ProviderRoute, model: str, u: Usage
     ) -> tuple[CostBreakdown, ModelPrice | None]:
         price = self.planner.price_for(route, model, ctx.request_ts, u.input_tokens)
-        return compute_cost(price, token_usage(u), self.planner.markup(ctx)), price
+        return compute_cost(price, TokenUsage.of(u), self.planner.markup(ctx)), price
 
     def costed_outcome(
         self,

@@ -7,6 +7,8 @@ Our provider names are mapped to ``genai-prices`` ids (``gemini`` → ``google``
 knows it (``groq``, ``together``, ``deepseek``…) and is otherwise unpriced unless overridden.
 Tiered prices (e.g. Gemini above 200k prompt tokens) use the provider's cliff rule: once the
 prompt crosses a tier, every token pays that tier's rate, so lookups take the prompt size.
+Cache writes and audio input take ``genai-prices``' ``cache_write_mtok`` and ``input_audio_mtok``
+where it lists them (the cache write rate is the default 5-minute one: usage reports no TTL).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ _SOURCE = f"genai-prices {version('genai-prices')}"
 
 @dataclass(frozen=True, slots=True)
 class ModelPrice:
-    """Unit prices in ``currency`` per million tokens, valid over ``[valid_from, valid_to)``."""
+    """Unit prices in ``currency`` per million tokens, valid over ``[valid_from, valid_to)``.
+    ``cache_write_per_mtok`` / ``input_audio_per_mtok``: rates of their own for input tokens
+    written to the provider's cache and for audio input (None = billed at the input rate)."""
 
     provider: str
     model: str
@@ -48,6 +52,8 @@ class ModelPrice:
     source: str = _SOURCE
     valid_from: datetime | None = None
     valid_to: datetime | None = None
+    cache_write_per_mtok: Decimal | None = None
+    input_audio_per_mtok: Decimal | None = None
 
 
 class PriceFileError(ValueError):
@@ -63,7 +69,10 @@ class PriceCatalog:
 
     @classmethod
     def from_file(cls, path: Path | None) -> PriceCatalog:
-        """Overrides from an optional JSON file: ``{"prices": [{"provider", "model", ...}]}``."""
+        """Overrides from an optional JSON file: ``{"prices": [{"provider", "model", ...}]}``
+        (per item: ``input_per_mtok`` and ``output_per_mtok``, optionally ``cached_input_per_mtok``,
+        ``cache_write_per_mtok``, ``input_audio_per_mtok``, ``reasoning_per_mtok``, ``currency``,
+        ``valid_from``, ``valid_to``)."""
         if path is None or not path.exists():
             return cls()
         try:
@@ -128,6 +137,8 @@ def _from_genai(
         reasoning_per_mtok=output,
         valid_from=valid_from,
         valid_to=valid_to,
+        cache_write_per_mtok=unit("cache_write_per_mtok", raw.cache_write_mtok),
+        input_audio_per_mtok=unit("input_audio_per_mtok", raw.input_audio_mtok),
     )
     return price, tiers
 
@@ -194,4 +205,6 @@ def _override(item: dict[str, Any], path: Path) -> ModelPrice:
         source=f"override:{path.name}",
         valid_from=ts("valid_from"),
         valid_to=ts("valid_to"),
+        cache_write_per_mtok=dec("cache_write_per_mtok"),
+        input_audio_per_mtok=dec("input_audio_per_mtok"),
     )

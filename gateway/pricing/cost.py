@@ -1,16 +1,20 @@
 """Turning tokens into money, in ``Decimal`` only.
 
-Token semantics follow :mod:`gateway.providers.types`: ``input_tokens`` includes cached reads and
-``output_tokens`` includes hidden reasoning. So cached tokens are billed at the cached price
-*instead of* the input price, and reasoning tokens are already inside output (billed at the
-output price — every provider we price bills them that way). Amounts are kept to 12 decimal
-places (the vault's ``numeric(24,12)``) and rounded half-up; invoices round to the cent later.
+Token semantics follow :mod:`gateway.providers.types`: ``input_tokens`` includes cached reads,
+cache writes and audio, and ``output_tokens`` includes hidden reasoning. So cached reads are
+billed at the cached price, cache writes at the cache-write price and audio input at the audio
+price, each *instead of* the input price and each only where the price has a rate of its own
+(else at the input price, as ``genai-prices`` does); reasoning tokens are already inside output
+(billed at the output price — every provider we price bills them that way). Image input tokens
+are plain input tokens to every price we know. Amounts are kept to 12 decimal places (the
+vault's ``numeric(24,12)``) and rounded half-up; invoices round to the cent later.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
 
 from gateway.pricing.catalog import ModelPrice
 
@@ -24,12 +28,35 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(MONEY_PLACES, rounding=ROUND_HALF_UP)
 
 
+class _Counts(Protocol):
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    reasoning_tokens: int
+    cache_write_tokens: int
+    audio_input_tokens: int
+
+
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0  # part of input_tokens
+    audio_input_tokens: int = 0  # part of input_tokens
+
+    @classmethod
+    def of(cls, usage: _Counts) -> TokenUsage:
+        """The priced counts of a provider's ``Usage`` (or any object with the same fields)."""
+        return cls(
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cached_input_tokens,
+            usage.reasoning_tokens,
+            usage.cache_write_tokens,
+            usage.audio_input_tokens,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +69,20 @@ class CostBreakdown:
 
 
 def provider_cost(price: ModelPrice, usage: TokenUsage) -> Decimal:
-    cached = min(max(usage.cached_input_tokens, 0), max(usage.input_tokens, 0))
-    uncached = max(usage.input_tokens, 0) - cached
-    cached_rate = price.input_per_mtok if price.cached_input_per_mtok is None else price.cached_input_per_mtok
-    total = (
-        uncached * price.input_per_mtok
-        + cached * cached_rate
-        + max(usage.output_tokens, 0) * price.output_per_mtok
-    )
+    """Input split into cached reads, cache writes, audio and the rest (each count capped by what
+    the input has left, in that order), each kind at its own rate or else the input rate; output
+    at the output rate. (dbt's sat_cost_event_computed recomputes costs by this recipe.)"""
+    rest = max(usage.input_tokens, 0)
+    total = Decimal(0)
+    for count, rate in (
+        (usage.cached_input_tokens, price.cached_input_per_mtok),
+        (usage.cache_write_tokens, price.cache_write_per_mtok),
+        (usage.audio_input_tokens, price.input_audio_per_mtok),
+    ):
+        part = min(max(count, 0), rest)
+        total += part * (price.input_per_mtok if rate is None else rate)
+        rest -= part
+    total += rest * price.input_per_mtok + max(usage.output_tokens, 0) * price.output_per_mtok
     return money(total / _MILLION)
 
 

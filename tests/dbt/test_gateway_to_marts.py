@@ -115,6 +115,7 @@ async def test_gateway_traffic_builds_marts_that_answer_per_customer(
         # Bad input: the one error envelope, never a 500.
         for params in ({"from": "2026-13-01"}, {"from": "2026-10-02", "to": "2026-10-01"}):
             bad = await client.get("/v1/usage", params=params, headers=acme)
-            assert bad.status_code == 400 and set(bad.json()["error"]) >= {"code", "message", "type", "param", "request_id"}
+            envelope = set(bad.json()["error"])
+            assert bad.status_code == 400 and envelope >= {"code", "message", "type", "param", "request_id"}
         unauthenticated = await client.get("/v1/billing")
         assert unauthenticated.status_code == 401

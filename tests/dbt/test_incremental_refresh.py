@@ -23,6 +23,7 @@ TABLES = [
     "business_vault.chargeback_weights",
     "marts.spend_daily",
     "marts.spend_monthly",
+    "marts.spend_by_feature",
     "marts.provider_performance_5m",
     "marts.savings",
     "marts.invoice_lines",

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.events import AttemptEvent, CostEvent, RequestEvent, TokenCounts
-from warehouse.hashing import GHOST_HK, hash_diff, hash_key
+from warehouse.hashing import GHOST_HK, hash_key
 from warehouse.loader import VaultLoader, load_pipelined
 from warehouse.mapping import batch_from_events
 from warehouse.synthetic import synthetic_events
@@ -142,6 +142,7 @@ async def test_satellite_writes_only_on_change(vault_pool: asyncpg.Pool) -> None
                 None,
                 None,
                 *([None] * 7),  # 010: cache, PII and embedding settings (defaults)
+                None,  # 013: drop_unsupported_params (default)
             ),
             record_source="admin-api",
         )
@@ -249,8 +250,7 @@ async def test_sql_hash_diff_matches_the_python_recipe(vault_pool: asyncpg.Pool)
         offset = len(spec.key_columns) + 1  # key columns, record_source, then attributes
         for row in rows:
             attrs = row[offset:]
-            expected = hash_diff([attrs[i] for i in spec.hashed_positions])
-            assert by_key[row[: len(spec.key_columns)]] == expected, spec.name
+            assert by_key[row[: len(spec.key_columns)]] == spec.hash_diff(attrs), spec.name
 
 
 async def test_pipelined_load_lands_every_batch_once(vault_pool: asyncpg.Pool) -> None:
@@ -351,7 +351,12 @@ async def test_shared_keys_are_remembered_only_once_committed(vault_pool: asyncp
     loader = VaultLoader(vault_pool)
     broken = VaultBatch()
     broken.hub(t.HUB_CUSTOMER, "acme-x", record_source="test")
-    broken.sat(t.SAT_COST_EVENT_DETAILS, hash_key("c"), (None,) * 20, record_source="test")  # NOT NULLs
+    broken.sat(
+        t.SAT_COST_EVENT_DETAILS,
+        hash_key("c"),
+        (None,) * len(t.SAT_COST_EVENT_DETAILS.attributes),
+        record_source="test",
+    )  # NOT NULLs
     try:
         await loader.load(broken)
     except asyncpg.NotNullViolationError:

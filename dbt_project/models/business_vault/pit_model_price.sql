@@ -14,6 +14,8 @@ with versions as (
         p.output_per_mtok,
         p.cached_input_per_mtok,
         p.reasoning_per_mtok,
+        p.cache_write_per_mtok,
+        p.input_audio_per_mtok,
         p.price_source,
         p.valid_from,
         p.valid_to,
@@ -48,5 +50,7 @@ select
     output_per_mtok,
     cached_input_per_mtok,
     reasoning_per_mtok,
+    cache_write_per_mtok,
+    input_audio_per_mtok,
     price_source
 from starts

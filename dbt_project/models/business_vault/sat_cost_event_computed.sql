@@ -2,9 +2,11 @@
 -- end user, provider, model, tags from the bridge), the price in force at its event_ts from the
 -- price history (pit_model_price), the cost recomputed with that price, and a flag when the
 -- recomputed cost differs from what the gateway recorded. Money stays numeric(24,12).
--- Recipe (as gateway/pricing/cost.py): cached input tokens at the cached price (the input price
--- when none), the other input tokens at the input price, output tokens (reasoning included) at
--- the output price, divided by a million, rounded half-up to 12 places. A cost event has one
+-- Recipe (as gateway/pricing/cost.py): the input split into cached reads, cache writes and audio
+-- (sql/013; each capped by what the input has left, in that order) and the rest; cached reads at
+-- the cached price, cache writes at the cache-write price, audio at the audio price (each the
+-- input price when none), the rest at the input price, output tokens (reasoning included) at the
+-- output price, divided by a million, rounded half-up to 12 places. A cost event has one
 -- link to its request (the unique test on cost_event_hk would catch a second).
 -- Incremental on the raw satellite's load_dts with a lookback; an event the lookback re-reads
 -- that is already built from the same row is skipped (built_at then stays as it was).
@@ -65,6 +67,8 @@ priced as (
         c.output_tokens,
         c.cached_input_tokens,
         c.reasoning_tokens,
+        coalesce(c.cache_write_tokens, 0) as cache_write_tokens,
+        coalesce(c.audio_input_tokens, 0) as audio_input_tokens,
         c.is_priced,
         c.price_source,
         c.input_per_mtok,
@@ -81,7 +85,9 @@ priced as (
         p.price_source as pit_price_source,
         p.input_per_mtok as pit_input_per_mtok,
         p.output_per_mtok as pit_output_per_mtok,
-        p.cached_input_per_mtok as pit_cached_input_per_mtok
+        p.cached_input_per_mtok as pit_cached_input_per_mtok,
+        p.cache_write_per_mtok as pit_cache_write_per_mtok,
+        p.input_audio_per_mtok as pit_input_audio_per_mtok
     from {{ 'fresh' if is_incremental() else 'cost' }} as c
     join {{ ref('stg_hub_cost_event') }} as hc on hc.cost_event_hk = c.cost_event_hk
     join {{ ref('stg_lnk_cost_event_api_request') }} as l on l.cost_event_hk = c.cost_event_hk
@@ -94,14 +100,25 @@ priced as (
 
 recomputed as (
     select
-        *,
-        case when pit_input_per_mtok is not null then round((
-            (input_tokens - least(cached_input_tokens, input_tokens)) * pit_input_per_mtok
-            + least(cached_input_tokens, input_tokens)
-              * coalesce(pit_cached_input_per_mtok, pit_input_per_mtok)
-            + output_tokens * pit_output_per_mtok
+        pr.*,
+        case when pr.pit_input_per_mtok is not null then round((
+            (pr.input_tokens - k.cached_part - k.write_part - a.audio_part) * pr.pit_input_per_mtok
+            + k.cached_part * coalesce(pr.pit_cached_input_per_mtok, pr.pit_input_per_mtok)
+            + k.write_part * coalesce(pr.pit_cache_write_per_mtok, pr.pit_input_per_mtok)
+            + a.audio_part * coalesce(pr.pit_input_audio_per_mtok, pr.pit_input_per_mtok)
+            + pr.output_tokens * pr.pit_output_per_mtok
         ) / 1000000, 12) end as recomputed_provider_cost
-    from priced
+    from priced as pr
+    -- the input's kinds, each capped by what the input has left: cached reads, writes, audio
+    cross join lateral (
+        select
+            least(pr.cached_input_tokens, pr.input_tokens) as cached_part,
+            least(pr.cache_write_tokens, pr.input_tokens - least(pr.cached_input_tokens, pr.input_tokens))
+              as write_part
+    ) as k
+    cross join lateral (
+        select least(pr.audio_input_tokens, pr.input_tokens - k.cached_part - k.write_part) as audio_part
+    ) as a
 )
 
 select

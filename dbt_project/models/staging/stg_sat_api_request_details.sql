@@ -32,6 +32,17 @@ select
     user_agent,
     compliance_flags,
     pii_actions,
+    -- 013: what the request used (NULL in the vault = the default, spelled out here)
+    coalesce(tools_offered, 0) as tools_offered,
+    coalesce(tool_calls_returned, 0) as tool_calls_returned,
+    coalesce(input_modalities, '{}'::text[]) as input_modalities,
+    response_format,
+    reasoning_effort,
+    coalesce(validation_status, 'not_applicable') as validation_status,
+    coalesce(dropped_params, '{}'::text[]) as dropped_params,
+    coalesce(cache_write_tokens, 0) as cache_write_tokens,
+    coalesce(audio_input_tokens, 0) as audio_input_tokens,
+    coalesce(image_input_tokens, 0) as image_input_tokens,
     lead(load_dts) over (partition by api_request_hk order by load_dts) as load_end_dts,
     lead(load_dts) over (partition by api_request_hk order by load_dts) is null as is_current
 from {{ source('raw_vault', 'sat_api_request_details') }}

@@ -24,6 +24,12 @@ select
     baseline_model,
     baseline_cost,
     optimisation,
+    -- 013: token kinds priced at their own rates (NULL in the vault = 0 / no own rate)
+    coalesce(cache_write_tokens, 0) as cache_write_tokens,
+    coalesce(audio_input_tokens, 0) as audio_input_tokens,
+    coalesce(image_input_tokens, 0) as image_input_tokens,
+    cache_write_per_mtok,
+    input_audio_per_mtok,
     lead(load_dts) over (partition by cost_event_hk order by load_dts) as load_end_dts,
     lead(load_dts) over (partition by cost_event_hk order by load_dts) is null as is_current
 from {{ source('raw_vault', 'sat_cost_event_details') }}

@@ -27,6 +27,7 @@ select
     cache_price_per_1k_tokens,
     pii_mode,
     embedding_model,
+    coalesce(drop_unsupported_params, false) as drop_unsupported_params,  -- 013 (NULL = false)
     lead(load_dts) over (partition by customer_hk order by load_dts) as load_end_dts,
     lead(load_dts) over (partition by customer_hk order by load_dts) is null as is_current
 from {{ source('raw_vault', 'sat_customer_config') }}

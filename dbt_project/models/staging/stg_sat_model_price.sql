@@ -12,6 +12,8 @@ select
     price_source,
     valid_from,
     valid_to,
+    cache_write_per_mtok,  -- 013
+    input_audio_per_mtok,
     lead(load_dts) over (partition by model_hk order by load_dts) as load_end_dts,
     lead(load_dts) over (partition by model_hk order by load_dts) is null as is_current
 from {{ source('raw_vault', 'sat_model_price') }}

@@ -58,6 +58,8 @@ class CustomerBody(AdminBody):
     cache_price_per_1k_tokens: Decimal | None = Field(None, ge=0, max_digits=24, decimal_places=12)
     pii_mode: str | None = Field(None, max_length=20)
     embedding_model: str | None = Field(None, max_length=200)
+    # options a provider cannot honour: dropped and recorded (true) or refused with 400 (false)
+    drop_unsupported_params: bool | None = None
 
 
 class NewCustomer(CustomerBody):

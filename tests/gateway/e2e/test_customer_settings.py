@@ -132,3 +132,26 @@ async def test_keys_list_shows_last_use(gateway: Gateway, cli: CliRunner, vault_
     assert listed[0]["last_used_at"] is not None
     text = (await run(cli, "keys", "list", "acme")).output
     assert "last used 20" in text
+
+
+async def test_drop_unsupported_params_from_the_cli_and_the_admin_api(
+    gateway: Gateway, cli: CliRunner, vault_pool: asyncpg.Pool
+) -> None:
+    from gateway.pipeline.data_policy import load_policy
+
+    shown = json.loads((await run(cli, "customers", "show", "acme", "--json")).output)
+    assert shown["drop_unsupported_params"] is None  # unset: the default, refuse with 400
+    done = await run(cli, "customers", "update", "acme", "--drop-unsupported-params", "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["drop_unsupported_params"] is True
+    assert (await load_policy(vault_pool, "acme")).drop_unsupported_params is True
+    async with admin(gateway) as c:
+        bad = await c.patch("/admin/v1/customers/acme", json={"drop_unsupported_params": "sometimes"})
+        off = await c.patch("/admin/v1/customers/acme", json={"drop_unsupported_params": False})
+        got = await c.get("/admin/v1/customers/acme")
+    assert bad.status_code in (400, 422) and "drop_unsupported_params" in bad.text
+    assert off.status_code == 200 and off.json()["drop_unsupported_params"] is False
+    assert got.json()["drop_unsupported_params"] is False
+    assert (await load_policy(vault_pool, "acme")).drop_unsupported_params is False
+    back = await run(cli, "customers", "update", "acme", "--refuse-unsupported-params", "--json")
+    assert back.exit_code == 0 and json.loads(back.output)["drop_unsupported_params"] is False

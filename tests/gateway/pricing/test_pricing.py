@@ -202,3 +202,85 @@ def test_embedding_models_are_priced_on_input_alone() -> None:
     price = CATALOG.lookup("openai", "text-embedding-3-small", NOW)
     assert price is not None and price.input_per_mtok == Decimal("0.02") and price.output_per_mtok == 0
     assert compute_cost(price, TokenUsage(1_000_000, 0), Decimal(0)).provider_cost == Decimal("0.02")
+
+
+def test_cache_write_and_audio_rates_come_from_genai_prices() -> None:
+    claude = CATALOG.lookup("anthropic", "claude-3-5-sonnet-latest", NOW)
+    flash = CATALOG.lookup("gemini", "gemini-2.0-flash", NOW)
+    mini = CATALOG.lookup("openai", "gpt-4o-mini", NOW)
+    assert claude is not None and flash is not None and mini is not None
+    assert claude.cache_write_per_mtok == Decimal("3.75") and claude.input_audio_per_mtok is None
+    assert flash.input_audio_per_mtok == Decimal("0.7") and flash.cache_write_per_mtok is None
+    assert mini.cache_write_per_mtok is None and mini.input_audio_per_mtok is None
+    assert all(isinstance(v, Decimal) for v in (claude.cache_write_per_mtok, flash.input_audio_per_mtok))
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "usage"),
+    [
+        ("anthropic", "claude-3-5-sonnet-latest", TokenUsage(3000, 700, 1000, 0, cache_write_tokens=1500)),
+        ("gemini", "gemini-2.0-flash", TokenUsage(10_000, 99, 2000, 0, audio_input_tokens=3000)),
+        ("openai", "gpt-4o-mini", TokenUsage(5000, 100, 1000, 0, cache_write_tokens=2000)),  # no own rate
+    ],
+)
+def test_cache_writes_and_audio_cost_what_genai_prices_says(
+    provider: str, model: str, usage: TokenUsage
+) -> None:
+    price = CATALOG.lookup(provider, model, NOW, usage.input_tokens)
+    ours = compute_cost(price, usage, Decimal(0))
+    theirs = calc_price(
+        Usage(
+            input_tokens=usage.input_tokens,
+            cache_read_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            input_audio_tokens=usage.audio_input_tokens,
+            cache_audio_read_tokens=0,  # our cached reads are text (usage reports no cached audio)
+            output_tokens=usage.output_tokens,
+        ),
+        model,
+        provider_id={"gemini": "google"}.get(provider, provider),
+        genai_request_timestamp=NOW,
+    ).total_price
+    assert ours.provider_cost == theirs.quantize(Decimal("0.000000000001"))
+
+
+def test_cache_writes_are_billed_at_their_own_rate_else_at_input() -> None:
+    own = ModelPrice(
+        "x", "y", Decimal("3"), Decimal("15"), Decimal("0.3"), cache_write_per_mtok=Decimal("3.75")
+    )
+    usage = TokenUsage(1_000_000, 0, 200_000, 0, cache_write_tokens=300_000)
+    # 500k uncached * 3 + 200k cached * 0.3 + 300k written * 3.75, per million
+    assert compute_cost(own, usage, Decimal(0)).provider_cost == Decimal("2.685")
+    folded = ModelPrice("x", "y", Decimal("3"), Decimal("15"), Decimal("0.3"))
+    assert compute_cost(folded, usage, Decimal(0)).provider_cost == Decimal("2.46")  # 800k * 3 + 200k * 0.3
+
+
+def test_audio_input_is_billed_at_its_own_rate_and_counts_never_exceed_the_input() -> None:
+    price = ModelPrice("x", "y", Decimal("1"), Decimal("4"), input_audio_per_mtok=Decimal("7"))
+    assert compute_cost(
+        price, TokenUsage(1_000_000, 0, audio_input_tokens=250_000), Decimal(0)
+    ).provider_cost == (
+        Decimal("2.5")  # 750k * 1 + 250k * 7
+    )
+    # more audio than input (a provider's miscount) is capped: never billed above all-audio
+    capped = compute_cost(price, TokenUsage(1000, 0, audio_input_tokens=5000), Decimal(0)).provider_cost
+    assert capped == Decimal("0.007")
+
+
+def test_token_usage_of_a_provider_usage_carries_every_priced_kind() -> None:
+    from gateway.providers.types import Usage as ProviderUsage
+
+    u = ProviderUsage(100, 20, 10, 5, cache_write_tokens=30, audio_input_tokens=7, image_input_tokens=9)
+    assert TokenUsage.of(u) == TokenUsage(100, 20, 10, 5, cache_write_tokens=30, audio_input_tokens=7)
+
+
+def test_override_files_carry_cache_write_and_audio_rates(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    item = {"provider": "ollama", "model": "m", "input_per_mtok": "1", "output_per_mtok": "2"}
+    rates = {"cache_write_per_mtok": "1.25", "input_audio_per_mtok": 0.5}
+    path.write_text(json.dumps({"prices": [{**item, **rates}, {**item, "model": "plain"}]}))
+    catalog = PriceCatalog.from_file(path)
+    own, plain = catalog.lookup("ollama", "m", NOW), catalog.lookup("ollama", "plain", NOW)
+    assert own is not None and plain is not None
+    assert (own.cache_write_per_mtok, own.input_audio_per_mtok) == (Decimal("1.25"), Decimal("0.5"))
+    assert (plain.cache_write_per_mtok, plain.input_audio_per_mtok) == (None, None)
