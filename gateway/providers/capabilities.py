@@ -43,61 +43,28 @@ FEATURES: Final = (
 ALL_FEATURES: Final = frozenset(FEATURES)
 _ALL_OPTIONS: Final = frozenset(OPTION_FIELDS) - {"user"}
 
+# What every non-OpenAI wire below has a field for: sampling, tools, JSON output, reasoning.
+_COMMON: Final = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "reasoning_effort",
+        "thinking_budget",
+    }
+)
+_SEEDED: Final = frozenset({"seed", "presence_penalty", "frequency_penalty", "logprobs"})
 WIRE_OPTIONS: Final[dict[str, frozenset[str]]] = {
     "openai": _ALL_OPTIONS - {"top_k", "thinking_budget"},
     "azure_openai": _ALL_OPTIONS - {"top_k", "thinking_budget"},
     "openai_compatible": _ALL_OPTIONS - {"thinking_budget", "service_tier", "store"},
-    "anthropic": frozenset(
-        {
-            "temperature",
-            "top_p",
-            "top_k",
-            "stop",
-            "tools",
-            "tool_choice",
-            "parallel_tool_calls",
-            "response_format",
-            "reasoning_effort",
-            "thinking_budget",
-            "service_tier",
-        }
-    ),
-    "gemini": frozenset(
-        {
-            "temperature",
-            "top_p",
-            "top_k",
-            "stop",
-            "tools",
-            "tool_choice",
-            "response_format",
-            "reasoning_effort",
-            "thinking_budget",
-            "seed",
-            "presence_penalty",
-            "frequency_penalty",
-            "logprobs",
-            "top_logprobs",
-            "n",
-        }
-    ),
-    "cohere": frozenset(
-        {
-            "temperature",
-            "top_p",
-            "top_k",
-            "stop",
-            "tools",
-            "tool_choice",
-            "response_format",
-            "reasoning_effort",
-            "thinking_budget",
-            "seed",
-            "presence_penalty",
-            "frequency_penalty",
-            "logprobs",
-        }
-    ),
+    "anthropic": _COMMON | {"parallel_tool_calls", "service_tier"},
+    "gemini": _COMMON | _SEEDED | {"top_logprobs", "n"},
+    "cohere": _COMMON | _SEEDED,
 }
 
 _CHAT: Final = frozenset({"tools", "json_object", "json_schema"})
