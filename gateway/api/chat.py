@@ -9,10 +9,8 @@ an ``onevault`` object (ignored by SDKs) with cost, route and the output validat
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import AsyncIterator
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -21,7 +19,7 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway.api.completions import summary
 from gateway.api.deps import base_context, principal, services
-from gateway.api.fields import PRINTABLE, TAG_KEY
+from gateway.api.door import apply_extras, extras_of, start
 from gateway.api.openai_chat import (
     ONEVAULT_METADATA,
     ChatCompletionBody,
@@ -32,74 +30,11 @@ from gateway.api.openai_chat import (
 )
 from gateway.api.sse import DONE, SSE_HEADERS, sse
 from gateway.auth.principal import Principal
-from gateway.cache.request import cache_request
 from gateway.errors import ApiError
 from gateway.pipeline import CallContext, Candidates, Outcome, StreamSummary
 from gateway.providers.types import ChatRequest
 
 router = APIRouter()
-_PRIORITIES = {"low", "standard", "high"}
-_MAX_COST_LIMIT = Decimal(10) ** 12  # numeric(24,12) in the vault: anything larger cannot be recorded
-_TAG_KEY, _PRINTABLE = re.compile(TAG_KEY), re.compile(PRINTABLE)
-
-
-def _extras(body: ChatCompletionBody, request: Request) -> dict[str, str]:
-    extras = dict(body.metadata or {})
-    for name, value in request.headers.items():
-        if name.startswith("x-onevault-"):
-            extras.setdefault(name.removeprefix("x-onevault-").replace("-", "_"), value)
-    return extras
-
-
-def _apply_extras(ctx: CallContext, extras: dict[str, str]) -> None:
-    for name in ("type", "provider"):
-        value = extras.get(name)
-        if value is not None and not (0 < len(value) <= 100 and _TAG_KEY.match(value)):
-            raise ApiError(
-                400,
-                "validation_error",
-                f"metadata.{name} is 1-100 characters of A-Z a-z 0-9 _ . : -.",
-                param=f"metadata.{name}",
-            )
-    ctx.request_type = extras.get("type")
-    ctx.requested_provider = extras.get("provider")
-    priority = extras.get("priority", "standard")
-    if priority not in _PRIORITIES:
-        raise ApiError(
-            400,
-            "validation_error",
-            "metadata.priority must be low, standard or high.",
-            param="metadata.priority",
-        )
-    ctx.priority = priority
-    if "max_cost" in extras:
-        try:
-            ctx.max_cost = Decimal(extras["max_cost"])
-        except InvalidOperation as exc:
-            raise ApiError(
-                400,
-                "validation_error",
-                "metadata.max_cost must be a decimal number of USD.",
-                param="metadata.max_cost",
-            ) from exc
-        if not ctx.max_cost.is_finite() or ctx.max_cost <= 0 or ctx.max_cost >= _MAX_COST_LIMIT:
-            raise ApiError(
-                400,
-                "validation_error",
-                "metadata.max_cost must be a positive number of USD below 10^12.",
-                param="metadata.max_cost",
-            )
-    ctx.tags = {
-        k.split(".", 1)[1]: v for k, v in extras.items() if k.startswith(("tag.", "tag_")) and len(k) > 4
-    } | {k: v for k, v in extras.items() if k in ("team", "project", "cost_center")}
-    for key, value in ctx.tags.items():
-        if not (_TAG_KEY.match(key) and len(key) <= 64 and len(value) <= 256 and _PRINTABLE.match(value)):
-            raise ApiError(
-                400,
-                "validation_error",
-                "tags: keys are 1-64 of A-Z a-z 0-9 _ . : -, values up to 256 printable characters.",
-                param="metadata",
-            )
 
 
 def _forwarded_metadata(body: ChatCompletionBody) -> dict[str, str]:
@@ -132,28 +67,19 @@ async def chat_completions(
     svc = services(request).completions
     ctx = base_context(request, who, endpoint="/v1/chat/completions", model=body.model)
     ctx.end_user, ctx.stream = body.user, body.stream
-    extras = _extras(body, request)
-    _apply_extras(ctx, extras)
-    ctx.cache_request = cache_request(extras.get("cache"), extras.get("cache_ttl"))
+    apply_extras(ctx, extras_of(request, body.metadata))
     chat = to_canonical(body, _forwarded_metadata(body))
     legacy = body.legacy_functions
-    try:
-        if body.stream:
-            candidates = await svc.prepare(ctx, chat)  # refuse before any bytes are sent
-        else:
-            outcome = await svc.complete(ctx, chat)
-    except ApiError as err:
-        if err.status in (402, 403, 404, 429) or err.code == "pii_blocked":
-            await svc.record_rejection(ctx, err)
-        raise
+    started = await start(svc, ctx, chat)
     headers = {**ctx.response_headers, "x-request-id": ctx.request_id}
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
-            _stream(ctx, chat, candidates, request, include_usage, legacy),
+            _stream(ctx, chat, started, request, include_usage, legacy),
             media_type="text/event-stream",
             headers={**SSE_HEADERS, **headers},
         )
+    outcome = started
     await svc.record(ctx, outcome)
     payload = {
         "id": f"chatcmpl-{ctx.request_id}",

@@ -21,17 +21,30 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
+def presented_key(request: Request) -> str | None:
+    """The OneVault key as each client family sends it: ``Authorization: Bearer`` (OpenAI SDKs),
+    ``x-api-key`` (Anthropic SDKs, Claude Code) or ``api-key`` (Azure OpenAI clients)."""
+    headers = request.headers
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    for name in ("x-api-key", "api-key"):
+        value = headers.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
 async def principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    key = presented_key(request)
+    if key is None:
         raise ApiError(
             401,
             "missing_api_key",
-            "Send your OneVault key as 'Authorization: Bearer <key>'.",
+            "Send your OneVault key as 'Authorization: Bearer <key>' (or 'x-api-key' / 'api-key').",
             headers={"www-authenticate": "Bearer"},
         )
-    found = await services(request).keys.authenticate(token.strip())
+    found = await services(request).keys.authenticate(key)
     if found is None:
         raise ApiError(
             401,

@@ -4,6 +4,12 @@ Authenticated, rate-limited, budgeted, PII-screened, costed and recorded like co
 (``request_type='embedding'``). ``encoding_format: "base64"`` (the official OpenAI SDK's
 default) answers little-endian float32, base64-encoded, as OpenAI does. Without a ``model``
 the native route uses the customer's configured embedding model.
+
+``/v1/embeddings`` also takes token arrays as ``input`` (``list[int]``, ``list[list[int]]``: what
+LangChain's ``OpenAIEmbeddings`` sends by default). They are forwarded as they are to OpenAI-family
+providers (OpenAI, Azure OpenAI, OpenAI-compatible servers), which accept them; a model served only
+by providers that take text (Gemini, Cohere) is a 400 naming ``input``, and so is a customer whose
+PII policy redacts or blocks, since token ids cannot be screened.
 """
 
 from __future__ import annotations
@@ -18,9 +24,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from gateway.api.chat import _apply_extras, _extras
 from gateway.api.completions import summary
 from gateway.api.deps import base_context, principal, services
+from gateway.api.door import apply_extras, extras_of
 from gateway.api.fields import PRINTABLE, TAG_KEY
 from gateway.auth.principal import Principal
 from gateway.errors import ApiError
@@ -32,6 +38,8 @@ from gateway.providers.types import EmbeddingRequest, EmbeddingResponse
 router = APIRouter()
 _Text = Annotated[str, Field(min_length=1, max_length=200_000)]
 _Input = _Text | Annotated[list[_Text], Field(min_length=1, max_length=2048)]
+_Tokens = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=8192)]
+_TokenInput = _Tokens | Annotated[list[_Tokens], Field(min_length=1, max_length=2048)]
 
 
 class EmbeddingBody(BaseModel):
@@ -51,11 +59,29 @@ class EmbeddingBody(BaseModel):
 class OpenAIEmbeddingBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     model: str = Field(min_length=1, max_length=200)
-    input: _Input
+    input: _Input | _TokenInput
     dimensions: int | None = Field(None, ge=1, le=4096)
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = Field(None, max_length=256, pattern=PRINTABLE)
     metadata: dict[str, str] | None = Field(None, max_length=32)
+
+
+def token_arrays(value: object) -> list[list[int]] | None:
+    """``input`` as token arrays (``list[int]`` is one, ``list[list[int]]`` several), else None."""
+    if not isinstance(value, list) or not value or isinstance(value[0], str):
+        return None
+    return value if isinstance(value[0], list) else [value]  # type: ignore[list-item]
+
+
+def openai_request(body: OpenAIEmbeddingBody) -> EmbeddingRequest:
+    """Text inputs, or token arrays with a stand-in text each (what sizing and limits count:
+    about one token per id)."""
+    tokens = token_arrays(body.input)
+    if tokens is None:
+        inputs = [body.input] if isinstance(body.input, str) else body.input
+        return EmbeddingRequest(body.model, inputs, body.dimensions, "query", body.user)  # type: ignore[arg-type]
+    stand_ins = [",".join(map(str, t)) for t in tokens]
+    return EmbeddingRequest(body.model, stand_ins, body.dimensions, "query", body.user, token_inputs=tokens)
 
 
 def _encode(vector: list[float], fmt: str) -> list[float] | str:
@@ -108,11 +134,8 @@ async def openai_embeddings(
 ) -> Response:
     ctx = base_context(request, who, endpoint="/v1/embeddings", model=body.model)
     ctx.end_user = body.user
-    _apply_extras(ctx, _extras(body, request))  # type: ignore[arg-type] - reads .metadata only
-    inputs = [body.input] if isinstance(body.input, str) else body.input
-    response, outcome = await _run(
-        ctx, request, EmbeddingRequest(body.model, inputs, body.dimensions, "query", body.user)
-    )
+    apply_extras(ctx, extras_of(request, body.metadata))
+    response, outcome = await _run(ctx, request, openai_request(body))
     payload = {
         "object": "list",
         "data": [
