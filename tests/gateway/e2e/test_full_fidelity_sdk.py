@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -71,6 +72,16 @@ join raw_vault.hub_api_request h using (api_request_hk) where h.api_request_bk =
 """
 
 
+async def each(models: list[str], check: Callable[[str], Awaitable[None]]) -> None:
+    """Run ``check`` for every model on one gateway (a gateway per model would cost its start-up
+    each time); a failure names the model."""
+    for model in models:
+        try:
+            await check(model)
+        except AssertionError as exc:
+            raise AssertionError(f"{model}: {exc}") from exc
+
+
 def sdk(gw: Gateway, **kwargs: Any) -> AsyncOpenAI:
     return AsyncOpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0, **kwargs)
 
@@ -88,8 +99,7 @@ async def details(pool: asyncpg.Pool, request_id: str) -> asyncpg.Record:
     return await pool.fetchrow(DETAILS_SQL, request_id)
 
 
-@pytest.mark.parametrize("model", MODELS)
-async def test_forced_tool_call(gateway: Gateway, model: str) -> None:
+async def _forced_tool_call(gateway: Gateway, model: str) -> None:
     completion = await sdk(gateway).chat.completions.create(
         model=model,
         messages=[{"role": "user", "content": "Anything new?"}],
@@ -105,8 +115,7 @@ async def test_forced_tool_call(gateway: Gateway, model: str) -> None:
     )
 
 
-@pytest.mark.parametrize("model", MODELS)
-async def test_automatic_and_parallel_tool_calls(gateway: Gateway, model: str) -> None:
+async def _automatic_and_parallel_tool_calls(gateway: Gateway, model: str) -> None:
     client = sdk(gateway)
     one = await client.chat.completions.create(
         model=model,
@@ -145,8 +154,7 @@ async def agent_turn(client: AsyncOpenAI, model: str, history: list[dict[str, An
     return completion
 
 
-@pytest.mark.parametrize("model", MODELS)
-async def test_agent_loop_of_three_turns_with_tool_results(gateway: Gateway, model: str) -> None:
+async def _agent_loop_of_three_turns_with_tool_results(gateway: Gateway, model: str) -> None:
     client = sdk(gateway)
     history: list[dict[str, Any]] = [
         {"role": "developer", "content": "You are a travel agent."},
@@ -165,8 +173,7 @@ async def test_agent_loop_of_three_turns_with_tool_results(gateway: Gateway, mod
     assert final.usage.prompt_tokens > first.usage.prompt_tokens
 
 
-@pytest.mark.parametrize("model", MODELS)
-async def test_streamed_tool_calls_are_assembled_by_the_sdk(gateway: Gateway, model: str) -> None:
+async def _streamed_tool_calls_are_assembled_by_the_sdk(gateway: Gateway, model: str) -> None:
     async with sdk(gateway).chat.completions.stream(
         model=model,
         messages=[{"role": "user", "content": "Call get_weather and get_time for Rome"}],
@@ -186,8 +193,7 @@ async def test_streamed_tool_calls_are_assembled_by_the_sdk(gateway: Gateway, mo
     assert final.usage is not None and final.usage.completion_tokens > 0
 
 
-@pytest.mark.parametrize("model", VISION_MODELS)
-async def test_vision_request_with_a_data_url(gateway: Gateway, vault_pool: asyncpg.Pool, model: str) -> None:
+async def _vision_request_with_a_data_url(gateway: Gateway, vault_pool: asyncpg.Pool, model: str) -> None:
     client = sdk(gateway)
     text_only = await client.chat.completions.create(
         model=model, messages=[{"role": "user", "content": [{"type": "text", "text": "What is this?"}]}]
@@ -217,8 +223,7 @@ class Capital(BaseModel):
     population_millions: float
 
 
-@pytest.mark.parametrize("model", MODELS)
-async def test_parse_with_a_pydantic_model(gateway: Gateway, vault_pool: asyncpg.Pool, model: str) -> None:
+async def _parse_with_a_pydantic_model(gateway: Gateway, vault_pool: asyncpg.Pool, model: str) -> None:
     raw = await sdk(gateway).chat.completions.with_raw_response.parse(
         model=model,
         messages=[{"role": "user", "content": "The capital of France, as JSON"}],
@@ -441,3 +446,27 @@ async def test_a_wrong_own_key_is_a_502_the_sdk_does_not_retry(
     row = await details(vault_pool, failed.value.body["request_id"])
     assert (row["http_status"], row["attempt_count"]) == (502, 1)  # auth is not retried upstream...
     assert await vault_pool.fetchval(REAL_REQUESTS) == 1  # ...and the SDK did not send it again
+
+
+async def test_forced_tool_call(gateway: Gateway) -> None:
+    await each(MODELS, lambda model: _forced_tool_call(gateway, model))
+
+
+async def test_automatic_and_parallel_tool_calls(gateway: Gateway) -> None:
+    await each(MODELS, lambda model: _automatic_and_parallel_tool_calls(gateway, model))
+
+
+async def test_agent_loop_of_three_turns_with_tool_results(gateway: Gateway) -> None:
+    await each(MODELS, lambda model: _agent_loop_of_three_turns_with_tool_results(gateway, model))
+
+
+async def test_streamed_tool_calls_are_assembled_by_the_sdk(gateway: Gateway) -> None:
+    await each(MODELS, lambda model: _streamed_tool_calls_are_assembled_by_the_sdk(gateway, model))
+
+
+async def test_vision_request_with_a_data_url(gateway: Gateway, vault_pool: asyncpg.Pool) -> None:
+    await each(VISION_MODELS, lambda model: _vision_request_with_a_data_url(gateway, vault_pool, model))
+
+
+async def test_parse_with_a_pydantic_model(gateway: Gateway, vault_pool: asyncpg.Pool) -> None:
+    await each(MODELS, lambda model: _parse_with_a_pydantic_model(gateway, vault_pool, model))
