@@ -21,9 +21,11 @@ from redis.backoff import ExponentialBackoff
 
 from gateway.alerts.thresholds import BudgetAlerts
 from gateway.alerts.worker import AlertWorker
-from gateway.api import admin, chat, completions, embeddings, health, models
+from gateway.api import admin, chat, completions, embeddings, health, messages, models, responses
 from gateway.api.billing import router as billing_router
 from gateway.api.deps import Services
+from gateway.api.images import router as images_router
+from gateway.api.legacy_completions import router as legacy_completions_router
 from gateway.api.usage import router as usage_router
 from gateway.auth.principal import KeyStore
 from gateway.body_limit import BodySizeLimit
@@ -149,8 +151,10 @@ def create_app(config: GatewayConfig) -> FastAPI:
         description="One endpoint for every LLM provider; every request and cost recorded in a Data Vault.",
     )
     install_error_handlers(app)
-    for module in (completions, chat, embeddings, models, health, admin):
+    for module in (completions, chat, embeddings, messages, models, responses, health, admin):
         app.include_router(module.router)
+    for router in (legacy_completions_router, images_router):  # the smaller doors (issue 16)
+        app.include_router(router)
     for router in (usage_router, billing_router):  # warehouse marts, read for the calling customer
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)

@@ -5,6 +5,10 @@
 exception class and show the field; ``code`` stays OneVault's own. On the API routes (``/v1/``)
 a body that fails validation is a 400 ``invalid_request_error`` naming the field as ``param``;
 the admin API keeps 422 for its own bodies.
+
+A door whose clients expect another provider's error shape registers a renderer for its path
+(``register_error_renderer``: the Messages door renders Anthropic's ``{"type": "error", ...}``);
+every handler here, and so every error before the route runs (401s, validation), uses it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -140,6 +145,23 @@ def error_response(
     )
 
 
+ErrorRenderer = Callable[..., Response]  # error_response's signature
+_RENDERERS: dict[str, ErrorRenderer] = {}
+
+
+def register_error_renderer(path: str, renderer: ErrorRenderer) -> None:
+    """Render the errors of ``path`` and the paths under it with ``renderer``."""
+    _RENDERERS[path.rstrip("/")] = renderer
+
+
+def renderer_for(path: str) -> ErrorRenderer:
+    """The error renderer of a request path: a door's own, else the OneVault envelope."""
+    for prefix, renderer in _RENDERERS.items():
+        if path == prefix or path.startswith(f"{prefix}/"):
+            return renderer
+    return error_response
+
+
 _UNION_LABELS = ("function-", "union[", "tagged-union")
 _TYPE_LABELS = frozenset({"str", "int", "float", "bool", "none", "is-instance"})
 
@@ -190,7 +212,7 @@ def _validation_details(
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
-        return error_response(
+        return renderer_for(request.url.path)(
             exc.status,
             exc.code,
             exc.message,
@@ -205,7 +227,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         api_route = request.url.path.startswith("/v1/")
         status, code, message, details, param = _validation_details(exc, api_route)
-        return error_response(
+        return renderer_for(request.url.path)(
             status, code, message, request_id_of(request), details=details or None, param=param
         )
 
@@ -213,7 +235,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code
-        return error_response(exc.status_code, code, message, request_id_of(request))
+        return renderer_for(request.url.path)(exc.status_code, code, message, request_id_of(request))
 
     @app.exception_handler(SpoolError)
     async def _unrecorded(request: Request, exc: SpoolError) -> Response:
@@ -225,10 +247,11 @@ def install_error_handlers(app: FastAPI) -> None:
             "This request could not be recorded: the event stream is unreachable and the gateway's "
             "local spool cannot be written (disk full or read-only). Retry shortly."
         )
-        return error_response(503, "recording_unavailable", message, rid, headers={"retry-after": "5"})
+        render = renderer_for(request.url.path)
+        return render(503, "recording_unavailable", message, rid, headers={"retry-after": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         rid = request_id_of(request)
         log.exception("unhandled error in %s (request %s)", request.url.path, rid)
-        return error_response(500, "internal_error", "An internal error occurred.", rid)
+        return renderer_for(request.url.path)(500, "internal_error", "An internal error occurred.", rid)

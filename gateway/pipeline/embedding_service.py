@@ -1,6 +1,6 @@
 """Embeddings through the same pipeline as completions: plan, admit, call through the one
 attempt loop (retries, failover, breaker, the customer's own keys and their budgets), cost,
-record (``request_type='embedding'``).
+record (``request_type='embedding'``). Token-array inputs go only to wires that take them.
 
 It borrows the completion service's planner, admission, loop and recorder rather than copying
 them, so limits, budgets, customers' own keys, routing rules and the vault record work the same
@@ -10,7 +10,9 @@ for both. An embedding is costed as input tokens at the model's input price.
 from __future__ import annotations
 
 import dataclasses
+from decimal import Decimal
 
+from gateway.errors import ApiError
 from gateway.pipeline.attempts import Exhausted
 from gateway.pipeline.context import CallContext, Candidates, Outcome
 from gateway.pipeline.service import CompletionService
@@ -33,6 +35,33 @@ def sizing(request: EmbeddingRequest) -> ChatRequest:
     return ChatRequest(request.model, [ChatMessage("user", text) for text in request.inputs], max_tokens=1)
 
 
+def takes_tokens(ctx: CallContext, candidates: Candidates) -> Candidates:
+    """Token-array inputs: only wires that take token ids (OpenAI's family), and only where no
+    PII policy must rewrite or refuse the text (token ids cannot be screened). Else 400 ``input``."""
+    d = ctx.data
+    rule = ctx.routing_rule.options if ctx.routing_rule is not None else {}
+    mode = rule.get("pii_mode") or (d.policy.pii_mode if d is not None else "off")
+    if mode in ("redact", "block"):
+        raise ApiError(
+            400,
+            "unsupported_parameter",
+            f"input: token arrays cannot be screened for personal data, which this customer's PII "
+            f"policy ({mode}) requires. Send the input as text.",
+            param="input",
+        )
+    usable = [(r, m) for r, m in candidates if getattr(get_adapter(r.api_style), "token_inputs", False)]
+    if not usable:
+        where = ", ".join(f"{r.name}/{m}" for r, m in candidates[:5])
+        raise ApiError(
+            400,
+            "unsupported_parameter",
+            f"input: token arrays are accepted only by OpenAI-family embedding APIs; {where} take text. "
+            "Send the input as text.",
+            param="input",
+        )
+    return usable
+
+
 class EmbeddingService:
     def __init__(self, completions: CompletionService) -> None:
         self.svc = completions
@@ -42,6 +71,13 @@ class EmbeddingService:
         ctx.request_type = REQUEST_TYPE
         chat = sizing(request)
         candidates = await self.svc.prepare(ctx, chat)
+        if request.token_inputs is not None:
+            try:
+                candidates = takes_tokens(ctx, candidates)
+            except ApiError:
+                if self.svc.admission is not None:  # release the budget hold admission took
+                    await self.svc.admission.settle(ctx, Decimal(0), 0)
+                raise
         request = dataclasses.replace(request, inputs=[m.text for m in chat.messages])
         return await self.call(ctx, request, candidates)
 

@@ -58,7 +58,7 @@ from gateway.recording.emitter import EventEmitter
 from gateway.routing.catalog import ProviderRoute
 from gateway.routing.performance import OwnWindow
 from gateway.routing.rules import RoutingRule
-from warehouse.events import AttemptEvent
+from warehouse.events import AttemptEvent, RequestEvent
 
 
 @dataclass(slots=True)
@@ -488,10 +488,16 @@ class CompletionService:
             return f"{rule}: retried" if rule else "retried"
         return rule or ("requested model" if ctx.requested_model else "default model")
 
-    async def record(self, ctx: CallContext, outcome: Outcome) -> None:
+    async def record(
+        self, ctx: CallContext, outcome: Outcome, amend: Callable[[RequestEvent], RequestEvent] | None = None
+    ) -> None:
+        """Emit the request's event and settle its budgets; ``amend`` lets a call kind add what
+        only it knows (an image's per-image price) to the finished event."""
         event = success_event(ctx, outcome, self.planner.markup(ctx))
         if self.data is not None:
             event = await self.data.finish(ctx, outcome, event)
+        if amend is not None:
+            event = amend(event)
         await self.emitter.emit(event)
         if self.admission is not None:
             await self.admission.settle(ctx, outcome.cost.customer_cost, outcome.usage.total_tokens)

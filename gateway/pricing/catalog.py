@@ -25,6 +25,8 @@ from typing import Any
 from genai_prices import types as gp
 from genai_prices.data_snapshot import get_snapshot
 
+from gateway.pricing.images import ImagePrice, ImagePrices, image_override
+
 _PROVIDER_IDS: dict[str, str | None] = {
     "openai": "openai",
     "azure_openai": "azure",
@@ -61,7 +63,10 @@ class PriceFileError(ValueError):
 
 
 class PriceCatalog:
-    def __init__(self, overrides: list[ModelPrice] | None = None) -> None:
+    def __init__(
+        self, overrides: list[ModelPrice] | None = None, image_prices: list[ImagePrice] | None = None
+    ) -> None:
+        self.images = ImagePrices(image_prices)  # per-image prices (gateway/pricing/images.py)
         self._overrides: dict[tuple[str, str], list[ModelPrice]] = {}
         for p in overrides or []:
             self._overrides.setdefault((p.provider.lower(), p.model.lower()), []).append(p)
@@ -72,12 +77,17 @@ class PriceCatalog:
         """Overrides from an optional JSON file: ``{"prices": [{"provider", "model", ...}]}``
         (per item: ``input_per_mtok`` and ``output_per_mtok``, optionally ``cached_input_per_mtok``,
         ``cache_write_per_mtok``, ``input_audio_per_mtok``, ``reasoning_per_mtok``, ``currency``,
-        ``valid_from``, ``valid_to``)."""
+        ``valid_from``, ``valid_to``); per-image prices under ``"image_prices"``
+        (gateway/pricing/images.py)."""
         if path is None or not path.exists():
             return cls()
         try:
             doc = json.loads(path.read_text())
-            return cls([_override(item, path) for item in doc.get("prices", [])])
+            source = f"override:{path.name}"
+            return cls(
+                [_override(item, path) for item in doc.get("prices", [])],
+                [image_override(item, source) for item in doc.get("image_prices", [])],
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise PriceFileError(f"{path}: {exc}") from exc
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from gateway.pricing.catalog import ModelPrice
+if TYPE_CHECKING:  # the catalog imports the per-image prices, which use this module's arithmetic
+    from gateway.pricing.catalog import ModelPrice
 
 MONEY_PLACES = Decimal("0.000000000001")
 _MILLION = Decimal(1_000_000)

@@ -30,6 +30,8 @@ from gateway.providers.types import (
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
+    ImageRequest,
+    ImageResponse,
     ProviderError,
     StreamChunk,
     ToolCallDelta,
@@ -115,6 +117,8 @@ class HttpAdapter(ABC):
         return error_from_response(self.api_style, response, endpoint.api_key)
 
     # -- embeddings (wire formats that have an embeddings API override both) -------------------
+    token_inputs: ClassVar[bool] = False  # the embeddings API takes arrays of token ids too
+
     def build_embedding(self, endpoint: ProviderEndpoint, request: EmbeddingRequest) -> HttpCall:
         """The provider call that embeds ``request.inputs``."""
         raise ProviderError("bad_request", f"{self.api_style} has no embeddings API")
@@ -122,6 +126,31 @@ class HttpAdapter(ABC):
     def parse_embedding(self, data: Any, request: EmbeddingRequest) -> EmbeddingResponse:
         """Vectors in input order; may raise any of ``SHAPE_ERRORS``."""
         raise ProviderError("bad_request", f"{self.api_style} has no embeddings API")
+
+    # -- image generation (wire formats that have an image API override these) ----------------
+    def image_gaps(self, request: ImageRequest) -> list[str] | None:
+        """The fields of ``request`` this wire cannot carry (empty: it can), or None when the
+        wire has no image generation API at all — so the pipeline refuses before any call."""
+        return None
+
+    def build_image(self, endpoint: ProviderEndpoint, request: ImageRequest) -> HttpCall:
+        raise ProviderError("bad_request", f"{self.api_style} has no image generation API", param="model")
+
+    def parse_image(self, data: Any, request: ImageRequest) -> ImageResponse:
+        """The generated images; may raise any of ``SHAPE_ERRORS``."""
+        raise ProviderError("bad_request", f"{self.api_style} has no image generation API", param="model")
+
+    async def generate_image(
+        self, client: UpstreamClient, endpoint: ProviderEndpoint, request: ImageRequest
+    ) -> ImageResponse:
+        data, status = await self._post(client, endpoint, self.build_image(endpoint, request))
+        try:
+            response = self.parse_image(data, request)
+        except SHAPE_ERRORS as exc:
+            raise bad_response(self.api_style, describe_shape_error(exc), status=status) from None
+        if not response.images:
+            raise bad_response(self.api_style, "the answer holds no image", status=status)
+        return response
 
     # -- the shared cycle --------------------------------------------------------------------
     async def _post(

@@ -52,6 +52,10 @@ is mapped to Anthropic's own field; what Anthropic cannot take is a ``bad_reques
   reads (``cached_input_tokens``) and cache writes (``cache_write_tokens``) are added back so
   ``input_tokens`` is the whole prompt; ``output_tokens_details.thinking_tokens``, where given,
   is ``reasoning_tokens`` (thinking is always inside ``output_tokens``).
+- **Client headers and errors.** ``ChatRequest.provider_headers`` (the Messages door's
+  ``anthropic-version`` / ``anthropic-beta``) are sent as given; a tool result's ``is_error`` is
+  ``tool_result.is_error``. ``count_tokens`` asks ``/v1/messages/count_tokens`` for a prompt's
+  input tokens (the Messages door's ``POST /v1/messages/count_tokens``).
 - **Streams**: ``message_start`` (input usage), ``content_block_start`` (a ``tool_use`` block
   starts a call: id and name, numbered 0, 1, ... among the tool calls), ``content_block_delta``
   (``text_delta``, ``input_json_delta`` argument pieces, ``thinking_delta``; ``signature_delta``
@@ -68,9 +72,10 @@ from typing import Any, ClassVar, Final
 
 import orjson
 
-from gateway.providers.adapter import HttpAdapter, HttpCall, StreamDecoder
+from gateway.providers.adapter import SHAPE_ERRORS, HttpAdapter, HttpCall, StreamDecoder, describe_shape_error
 from gateway.providers.base import DEFAULT_ANTHROPIC_VERSION, ProviderEndpoint
-from gateway.providers.errors import sanitise
+from gateway.providers.errors import bad_response, sanitise
+from gateway.providers.http import UpstreamClient
 from gateway.providers.sse import SseEvent
 from gateway.providers.types import (
     ChatMessage,
@@ -88,6 +93,8 @@ from gateway.providers.types import (
 )
 
 DEFAULT_MAX_TOKENS: Final = 1024
+# What ``/v1/messages/count_tokens`` takes of a Messages body (sampling and limits are not counted).
+COUNTED_FIELDS: Final = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking"})
 MIN_THINKING_BUDGET: Final = 1024
 DEFAULT_FORMAT_TOOL: Final = "json_response"
 FORMAT_TOOL_DESCRIPTION: Final = (
@@ -137,6 +144,12 @@ def anthropic_usage(block: dict[str, Any]) -> Usage:
         cache_write_tokens=written,
         reasoning_tokens=int(details.get("thinking_tokens") or 0),
     )
+
+
+def client_headers(request: ChatRequest) -> dict[str, str]:
+    """The client's own ``anthropic-*`` headers (``anthropic-version``, ``anthropic-beta``), which
+    the Messages door passes through; the client's version wins over the endpoint's default."""
+    return {k: v for k, v in (request.provider_headers or {}).items() if k.startswith("anthropic-")}
 
 
 def finish_reason(stop_reason: str | None) -> str | None:
@@ -243,6 +256,8 @@ def _assistant(message: ChatMessage) -> str | list[dict[str, Any]]:
 
 def _tool_result(message: ChatMessage) -> list[dict[str, Any]]:
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id}
+    if message.is_error:
+        block["is_error"] = True
     content = message.content
     if isinstance(content, str):
         if content:
@@ -457,8 +472,23 @@ class AnthropicAdapter(HttpAdapter):
             "content-type": "application/json",
             "x-api-key": endpoint.api_key,
             "anthropic-version": endpoint.api_version or DEFAULT_ANTHROPIC_VERSION,
+            **client_headers(request),
         }
         return HttpCall(url, headers, body)
+
+    async def count_tokens(
+        self, client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest
+    ) -> int:
+        """``POST /v1/messages/count_tokens``: the prompt's input tokens as Anthropic counts them
+        (the request's messages, system, tools, tool choice and thinking; nothing is generated)."""
+        call = self.build(endpoint, request, stream=False)
+        body = {k: v for k, v in call.body.items() if k in COUNTED_FIELDS}
+        url = f"{call.url}/count_tokens"
+        data, status = await self._post(client, endpoint, HttpCall(url, call.headers, body))
+        try:
+            return int(data["input_tokens"])
+        except SHAPE_ERRORS as exc:
+            raise bad_response(self.api_style, describe_shape_error(exc), status=status) from None
 
     def parse(self, data: Any, request: ChatRequest) -> ChatResponse:
         answer_tool = format_tool(request)

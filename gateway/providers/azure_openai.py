@@ -1,7 +1,7 @@
 """Azure OpenAI: OpenAI's wire at a per-deployment URL with an ``api-key`` header.
 
 ``POST {base}/openai/deployments/{deployment}/chat/completions?api-version=...`` (and
-``.../embeddings`` for embeddings). The request's
+``.../embeddings`` for embeddings, ``.../images/generations`` for images). The request's
 model picks the deployment through ``endpoint.deployments`` (default: a deployment named like
 the model); the body carries no ``model`` since the deployment decides it. Streams may open with
 a ``choices: []`` event holding prompt-filter results, which the OpenAI decoder skips.
@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from gateway.providers.base import DEFAULT_AZURE_API_VERSION, ProviderEndpoint
 from gateway.providers.openai import OpenAIAdapter
-from gateway.providers.types import ChatRequest, EmbeddingRequest
+from gateway.providers.types import ChatRequest, EmbeddingRequest, ImageRequest
 
 
 class AzureOpenAIAdapter(OpenAIAdapter):
@@ -37,6 +37,12 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         deployment = quote(endpoint.deployments.get(request.model, request.model), safe="")
         version = quote(endpoint.api_version or DEFAULT_AZURE_API_VERSION, safe="")
         return f"{base}/openai/deployments/{deployment}/embeddings?api-version={version}"
+
+    def images_url(self, endpoint: ProviderEndpoint, request: ImageRequest) -> str:
+        base = endpoint.base_url.removesuffix("/openai")
+        deployment = quote(endpoint.deployments.get(request.model, request.model), safe="")
+        version = quote(endpoint.api_version or DEFAULT_AZURE_API_VERSION, safe="")
+        return f"{base}/openai/deployments/{deployment}/images/generations?api-version={version}"
 
     def auth_headers(self, endpoint: ProviderEndpoint) -> dict[str, str]:
         return {"api-key": endpoint.api_key}

@@ -126,6 +126,8 @@ def tool_calls_from_json(doc: list[dict[str, str]] | None) -> list[ToolCall]:
 def message_to_json(m: ChatMessage, *, media: Media = "inline") -> dict[str, Any]:
     # Written out in key order: this runs for every message of every cached request.
     doc: dict[str, Any] = {"content": content_to_json(m.content, media=media)}  # "" and None differ
+    if m.is_error:
+        doc["is_error"] = True
     if m.name is not None:
         doc["name"] = m.name
     if m.reasoning is not None:
@@ -149,6 +151,7 @@ def message_from_json(doc: dict[str, Any]) -> ChatMessage:
         tool_call_id=doc.get("tool_call_id"),
         refusal=doc.get("refusal"),
         reasoning=doc.get("reasoning"),
+        is_error=bool(doc.get("is_error", False)),
     )
 
 
@@ -206,6 +209,7 @@ _CONVERT: Final[dict[str, Callable[[Any], Any]]] = {
     "response_format": response_format_to_json,
     "logit_bias": _sorted_map,
     "metadata": _sorted_map,
+    "provider_headers": _sorted_map,
 }
 
 

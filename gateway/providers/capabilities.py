@@ -6,7 +6,9 @@ Two tables, both documented defaults:
   field for. ``user`` is not checked: OneVault itself honours it (it is the chargeback end user)
   and forwards it where the provider has a field (OpenAI ``user``, Anthropic
   ``metadata.user_id``). ``parallel_tool_calls`` counts as asked only when it turns parallel calls
-  *off* (on is every provider's default).
+  *off* (on is every provider's default). A ``thinking_budget`` sent together with a
+  ``reasoning_effort`` (the Messages door derives the effort from Anthropic's budget) is honoured
+  by wires that take only an effort: they get the effort.
 - ``MODEL_FEATURES``: the model-level features (``tools``, ``image_input``, ``audio_input``,
   ``file_input``, ``json_object``, ``json_schema``, ``reasoning``) by model-name prefix, longest
   prefix first. A model no prefix matches (a wildcard or self-hosted model) is assumed to have
@@ -199,10 +201,17 @@ def check(
     options = [
         name
         for name, feature in option_needs
-        if name not in wire or (feature is not None and feature not in features)
+        if (name not in wire and not _budget_as_effort(name, request, wire))
+        or (feature is not None and feature not in features)
     ]
     options.extend(_value_gaps(api_style, request))
     return Gap(content, tuple(dict.fromkeys(options)))
+
+
+def _budget_as_effort(name: str, request: ChatRequest, wire: frozenset[str]) -> bool:
+    """A thinking budget given with the effort it falls in (the Messages door's ``thinking``):
+    a wire that takes only an effort honours the request by the effort."""
+    return name == "thinking_budget" and request.reasoning_effort is not None and "reasoning_effort" in wire
 
 
 def _value_gaps(api_style: str, request: ChatRequest) -> list[str]:

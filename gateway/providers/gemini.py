@@ -55,6 +55,15 @@ name and all the arguments, indexed by its order across the stream.
 Embeddings use ``:batchEmbedContents`` (one ``EmbedContentRequest`` per input, each naming its
 model; answer ``{"embeddings": [{"values": [...]}]}``); the API reports no token counts for
 embeddings unless ``usageMetadata`` is present, so input tokens are estimated then.
+
+Images: Imagen models (``imagen-*``) generate through ``:predict`` (``{"instances": [{"prompt"}],
+"parameters": {"sampleCount", "aspectRatio"}}`` → ``{"predictions": [{"bytesBase64Encoded",
+"mimeType"}]}``). A ``size`` maps to the aspect ratio it has (1:1, 3:4, 4:3, 9:16, 16:9, within
+3%); a size of another shape, a ``quality`` other than ``auto`` and ``n`` above 4 have no Imagen
+field and are refused before the call. Other Gemini models have no image generation here
+(``gemini-*-image`` models answer images inside ``generateContent``, which the canonical chat
+answer cannot carry), so they are refused too. Predictions dropped by Imagen's safety filter
+(``raiFilteredReason``, no bytes) are left out.
 """
 
 from __future__ import annotations
@@ -84,7 +93,10 @@ from gateway.providers.types import (
     EmbeddingRequest,
     EmbeddingResponse,
     FilePart,
+    GeneratedImage,
     ImagePart,
+    ImageRequest,
+    ImageResponse,
     ProviderError,
     StreamChunk,
     TextPart,
@@ -100,6 +112,8 @@ _FILTERED: Final = frozenset(
 _AUTH_STATUSES: Final = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
 _AUTH_REASONS: Final = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+_ASPECT_RATIOS: Final = {"1:1": 1.0, "3:4": 0.75, "4:3": 4 / 3, "9:16": 9 / 16, "16:9": 16 / 9}
+IMAGEN_MAX_IMAGES: Final = 4
 _TASK_TYPES: Final = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
 _CALLING_MODES: Final = {"auto": "AUTO", "none": "NONE", "required": "ANY", "function": "ANY"}
 _MODALITY_FIELDS: Final = {"IMAGE": "image_input_tokens", "AUDIO": "audio_input_tokens"}
@@ -124,6 +138,18 @@ def gemini_usage(meta: dict[str, Any]) -> Usage:
         if name:
             setattr(usage, name, getattr(usage, name) + int(detail.get("tokenCount") or 0))
     return usage
+
+
+def aspect_ratio(size: str | None) -> str | None:
+    """``WIDTHxHEIGHT`` → the Imagen aspect ratio it has (within 3%), else None."""
+    width, sep, height = (size or "").partition("x")
+    if not (sep and width.isdigit() and height.isdigit() and int(width) and int(height)):
+        return None
+    ratio = int(width) / int(height)
+    for name, value in _ASPECT_RATIOS.items():
+        if abs(ratio - value) / value <= 0.03:
+            return name
+    return None
 
 
 def finish_reason(reason: str | None) -> str | None:
@@ -408,6 +434,39 @@ class GeminiAdapter(HttpAdapter):
         if tokens is None:
             tokens = sum(estimate_tokens(text) for text in request.inputs)
         return EmbeddingResponse(vectors, Usage(input_tokens=int(tokens)), request.model)
+
+    # -- images: Imagen's :predict ---------------------------------------------------------------
+    def image_gaps(self, request: ImageRequest) -> list[str] | None:
+        if not request.model.removeprefix("models/").startswith("imagen"):
+            return None
+        gaps = []
+        if request.size not in (None, "auto") and aspect_ratio(request.size) is None:
+            gaps.append("size")
+        if request.quality not in (None, "auto"):
+            gaps.append("quality")
+        if request.n > IMAGEN_MAX_IMAGES:
+            gaps.append("n")
+        return gaps
+
+    def build_image(self, endpoint: ProviderEndpoint, request: ImageRequest) -> HttpCall:
+        base = endpoint.base_url
+        root = base if base.endswith(("/v1beta", "/v1")) else f"{base}/v1beta"
+        name = request.model.removeprefix("models/")
+        parameters: dict[str, Any] = {"sampleCount": request.n}
+        ratio = aspect_ratio(request.size) if request.size not in (None, "auto") else None
+        if ratio is not None:
+            parameters["aspectRatio"] = ratio
+        body = {"instances": [{"prompt": request.prompt}], "parameters": parameters}
+        headers = {"content-type": "application/json", "x-goog-api-key": endpoint.api_key}
+        return HttpCall(f"{root}/models/{quote(name, safe='')}:predict", headers, body)
+
+    def parse_image(self, data: Any, request: ImageRequest) -> ImageResponse:
+        images = [
+            GeneratedImage(p["bytesBase64Encoded"], media_type=p.get("mimeType") or "image/png")
+            for p in data.get("predictions") or ()
+            if p.get("bytesBase64Encoded")
+        ]
+        return ImageResponse(images, Usage(), request.model, request.size, request.quality)
 
     def parse(self, data: Any, request: ChatRequest) -> ChatResponse:
         candidates = data.get("candidates")

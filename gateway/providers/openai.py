@@ -12,6 +12,11 @@ cached, audio, image and reasoning tokens. OpenAI answers a call forced by name
 (``tool_choice: {"type": "function"}``) with ``finish_reason: "stop"``; the canonical answer says
 ``tool_calls`` whenever the model called tools, so the adapter corrects that.
 
+Images (``POST {base}/images/generations``): ``prompt``, ``n``, ``size``, ``quality``, ``user``;
+DALL-E is asked for ``b64_json`` (GPT image models always answer base64 and reject the field);
+GPT image models report token usage, which is what OpenAI bills them by. Embeddings take token
+arrays as ``input`` as well as text.
+
 ``n`` > 1 is forwarded and billed in full (usage covers every choice) but only choice 0 is carried:
 the canonical response and every door hold one answer.
 
@@ -43,7 +48,10 @@ from gateway.providers.types import (
     EmbeddingRequest,
     EmbeddingResponse,
     FilePart,
+    GeneratedImage,
     ImagePart,
+    ImageRequest,
+    ImageResponse,
     ProviderError,
     ResponseFormat,
     StreamChunk,
@@ -155,6 +163,7 @@ class OpenAIAdapter(HttpAdapter):
     developer_role: ClassVar[str] = "developer"  # what a developer turn is sent as
     text_lists_as_strings: ClassVar[bool] = False  # send a text-only parts list as one string
     send_refusal: ClassVar[bool] = True  # the wire has an assistant ``refusal`` field
+    token_inputs: ClassVar[bool] = True  # embeddings ``input`` may be token ids (list[int] / list[list[int]])
 
     def url(self, endpoint: ProviderEndpoint, request: ChatRequest) -> str:
         return f"{endpoint.base_url}/chat/completions"
@@ -268,7 +277,8 @@ class OpenAIAdapter(HttpAdapter):
         return f"{endpoint.base_url}/embeddings"
 
     def build_embedding(self, endpoint: ProviderEndpoint, request: EmbeddingRequest) -> HttpCall:
-        body: dict[str, Any] = {"input": request.inputs, "encoding_format": "float"}
+        inputs = request.token_inputs if request.token_inputs is not None else request.inputs
+        body: dict[str, Any] = {"input": inputs, "encoding_format": "float"}
         if self.send_model:
             body["model"] = request.model
         if request.dimensions is not None:
@@ -291,6 +301,55 @@ class OpenAIAdapter(HttpAdapter):
 
     def missing_embedding_usage(self, request: EmbeddingRequest) -> Usage:
         raise KeyError("usage")
+
+    # -- images: POST {base}/images/generations -----------------------------------------------
+    def images_url(self, endpoint: ProviderEndpoint, request: ImageRequest) -> str:
+        return f"{endpoint.base_url}/images/generations"
+
+    def image_gaps(self, request: ImageRequest) -> list[str] | None:
+        return []  # the wire carries every field; the provider judges sizes and qualities
+
+    def asks_for_base64(self, model: str) -> bool:
+        """DALL-E answers URLs unless asked for ``b64_json``; GPT image models always answer
+        base64 and reject ``response_format``."""
+        return model.startswith("dall-e")
+
+    def build_image(self, endpoint: ProviderEndpoint, request: ImageRequest) -> HttpCall:
+        body: dict[str, Any] = {"prompt": request.prompt, "n": request.n}
+        if self.send_model:
+            body["model"] = request.model
+        for name in ("size", "quality", "user"):
+            value = getattr(request, name)
+            if value is not None:
+                body[name] = value
+        if self.asks_for_base64(request.model):
+            body["response_format"] = "b64_json"
+        headers = {"content-type": "application/json", **self.auth_headers(endpoint)}
+        return HttpCall(self.images_url(endpoint, request), headers, body)
+
+    def parse_image(self, data: Any, request: ImageRequest) -> ImageResponse:
+        media_type = f"image/{data.get('output_format') or 'png'}"
+        images = []
+        for item in data["data"]:
+            if not (item.get("b64_json") or item.get("url")):
+                raise KeyError("b64_json")
+            images.append(
+                GeneratedImage(item.get("b64_json"), item.get("url"), media_type, item.get("revised_prompt"))
+            )
+        block = data.get("usage") or {}
+        details = block.get("input_tokens_details") or {}
+        usage = Usage(
+            input_tokens=int(block.get("input_tokens") or 0),
+            output_tokens=int(block.get("output_tokens") or 0),
+            image_input_tokens=int(details.get("image_tokens") or 0),
+        )
+        return ImageResponse(
+            images,
+            usage,
+            data.get("model") or request.model,
+            data.get("size") or request.size,
+            data.get("quality") or request.quality,
+        )
 
     def decoder(self, request: ChatRequest) -> StreamDecoder:
         return OpenAIStreamDecoder(self.api_style, self.done_required)

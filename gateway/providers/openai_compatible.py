@@ -12,7 +12,8 @@ Same wire as ``openai``, with the tolerance such servers need:
   token) instead of failing the call, so the request is still costed; streams without usage
   leave it to the caller;
 - a stream may end after its ``finish_reason`` without ``data: [DONE]``, or arrive as NDJSON;
-- a server that rejects ``stream_options`` is retried once without it, and remembered.
+- a server that rejects ``stream_options`` is retried once without it, and remembered;
+- image generation asks for ``response_format: b64_json`` (DALL-E's wire answers URLs by default).
 """
 
 from __future__ import annotations
@@ -68,7 +69,12 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
         )
 
     def missing_embedding_usage(self, request: EmbeddingRequest) -> Usage:
+        if request.token_inputs is not None:
+            return Usage(input_tokens=sum(len(tokens) for tokens in request.token_inputs))
         return Usage(input_tokens=sum(estimate_tokens(text) for text in request.inputs))
+
+    def asks_for_base64(self, model: str) -> bool:
+        return True  # such servers follow DALL-E's wire, whose default answer is a URL
 
     async def stream(
         self, client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest

@@ -169,6 +169,9 @@ class ChatMessage:
     # client. Kept in the conversation (retention, caches); not sent back upstream, because no
     # provider takes prior reasoning as plain text (Anthropic needs its signed thinking blocks).
     reasoning: str | None = None
+    # tool: the result reports a failure (Anthropic ``tool_result.is_error``, which its adapter
+    # sends back); wires without such a flag carry the result's content, which says what failed.
+    is_error: bool = False
 
     @property
     def text(self) -> str:
@@ -246,6 +249,10 @@ class ChatRequest:
     service_tier: str | None = None
     metadata: dict[str, str] | None = None  # forwarded to providers that store it (OpenAI)
     store: bool | None = None  # OpenAI: keep the completion at OpenAI (its metadata needs this)
+    # Headers the client sent for a provider's own API, lower-case name -> value (the Messages
+    # door's ``anthropic-version`` / ``anthropic-beta``). An adapter sends only those of its own
+    # wire (the Anthropic adapter: ``anthropic-*``); not an option, so never a capability gap.
+    provider_headers: dict[str, str] | None = None
 
     def options_set(self) -> list[str]:
         """The forwarded options this request gives (a value that asks for something)."""
@@ -335,6 +342,10 @@ class EmbeddingRequest:
     dimensions: int | None = None
     purpose: str = "query"  # query | document
     user: str | None = None
+    # Pre-tokenised inputs (OpenAI accepts arrays of token ids; LangChain's OpenAIEmbeddings
+    # sends them by default). When set they are what is sent, one per entry of ``inputs``
+    # (which then only stand in for sizing); wires that take only text refuse them.
+    token_inputs: list[list[int]] | None = None
 
 
 @dataclass(slots=True)
@@ -342,6 +353,40 @@ class EmbeddingResponse:
     vectors: list[list[float]]  # one per input, in input order
     usage: Usage  # input tokens only
     model: str
+
+
+@dataclass(slots=True)
+class ImageRequest:
+    """Images to generate from a text prompt. ``size`` is ``WIDTHxHEIGHT`` (or ``auto``) and
+    ``quality`` the provider's word for it (``low|medium|high|auto`` for GPT image models,
+    ``standard|hd`` for DALL-E); None leaves either to the provider's default."""
+
+    model: str
+    prompt: str
+    n: int = 1
+    size: str | None = None
+    quality: str | None = None
+    user: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class GeneratedImage:
+    """One image: base64 bytes (what OneVault asks every provider for), else the provider's URL."""
+
+    b64_json: str | None = None
+    url: str | None = None
+    media_type: str = "image/png"
+    revised_prompt: str | None = None
+
+
+@dataclass(slots=True)
+class ImageResponse:
+    images: list[GeneratedImage]
+    usage: Usage  # tokens where the provider bills images by tokens (GPT image models), else zeros
+    model: str
+    size: str | None = None  # as the provider reports it (else as asked)
+    quality: str | None = None
+    provider_request_id: str | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -19,9 +19,9 @@ from gateway.providers.types import ChatRequest
 from gateway.routing.quality import default_quality
 
 _FAMILIES = (
-    (("gpt-", "o1", "o3", "o4", "chatgpt", "text-embedding"), ("openai", "azure_openai")),
+    (("gpt-", "o1", "o3", "o4", "chatgpt", "text-embedding", "dall-e"), ("openai", "azure_openai")),
     (("claude",), ("anthropic",)),
-    (("gemini",), ("gemini",)),
+    (("gemini", "imagen"), ("gemini",)),
     (("command", "c4ai"), ("cohere",)),
 )
 

@@ -5,11 +5,14 @@ Provider endpoints::
     POST /v1/chat/completions                                   openai (and openai_compatible)
     POST /openai/deployments/{deployment}/chat/completions      azure_openai (?api-version= required)
     POST /v1/messages                                           anthropic
+    POST /v1/messages/count_tokens                              anthropic token count
     POST /v1beta/models/{model}:generateContent                 gemini
     POST /v1beta/models/{model}:streamGenerateContent?alt=sse   gemini, streamed
     POST /v2/chat                                               cohere
     POST /v1/embeddings, /openai/deployments/{d}/embeddings,
          /v1beta/models/{model}:embedContent|:batchEmbedContents, /v2/embed   embeddings
+    POST /v1/images/generations, /openai/deployments/{d}/images/generations,
+         /v1beta/models/{model}:predict                         images (small real PNGs)
 
 Control endpoints (so a gateway in another process can be driven from a test)::
 
@@ -35,10 +38,11 @@ from starlette.routing import Route
 
 from gateway.simulator.config import SimulatorConfig
 from gateway.simulator.embeddings import handle_embedding
-from gateway.simulator.engine import Simulator
+from gateway.simulator.engine import INVALID_KEY, SECRET_HEADERS, Simulator
 from gateway.simulator.faults import FaultSpec
+from gateway.simulator.images import handle_image
 from gateway.simulator.wires import DIALECTS
-from gateway.simulator.wires.base import Dialect
+from gateway.simulator.wires.base import STATUS_MESSAGES, Dialect, WireError
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -113,12 +117,39 @@ def create_app(simulator: Simulator | None = None, config: SimulatorConfig | Non
 
         return endpoint
 
+    async def count_tokens(request: Request) -> Response:
+        """Anthropic's token count: authenticated, checked and recorded like a message."""
+        dialect = DIALECTS["anthropic"]
+        key = dialect.api_key(request)
+        if not key or key == INVALID_KEY:
+            return sim.error(dialect, 401, STATUS_MESSAGES[401])
+        body = await read_json(request)
+        try:
+            dialect.check_headers(request)
+            counted = dialect.count_tokens(body, request)  # type: ignore[attr-defined]
+        except WireError as exc:
+            return sim.error(dialect, exc.status, exc.message)
+        headers = {k: ("***" if k in SECRET_HEADERS else v) for k, v in request.headers.items()}
+        entry = {"path": request.url.path, "stream": False, "headers": headers, "body": body, "fault": None}
+        sim.stats.record(dialect.api_style, str(body.get("model")), entry)
+        entry["status"] = 200
+        return _json(counted)
+
+    def images(api_style: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            return await handle_image(sim, api_style, request)
+
+        return endpoint
+
     gemini_chat, gemini_embed = provider(DIALECTS["gemini"]), embeddings("gemini")
+    gemini_images = images("gemini")
 
     async def gemini(request: Request) -> Response:
         """One path for every Gemini method: ``models/{model}:{method}``."""
         if request.path_params["target"].endswith((":embedContent", ":batchEmbedContents")):
             return await gemini_embed(request)
+        if request.path_params["target"].endswith(":predict"):
+            return await gemini_images(request)
         return await gemini_chat(request)
 
     routes = [
@@ -129,12 +160,17 @@ def create_app(simulator: Simulator | None = None, config: SimulatorConfig | Non
             methods=["POST"],
         ),
         Route("/v1/messages", provider(DIALECTS["anthropic"]), methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/v1beta/models/{target}", gemini, methods=["POST"]),
         Route("/v1/models/{target}", gemini, methods=["POST"]),
         Route("/v2/chat", provider(DIALECTS["cohere"]), methods=["POST"]),
         Route("/v1/embeddings", embeddings("openai"), methods=["POST"]),
         Route("/openai/deployments/{deployment}/embeddings", embeddings("azure_openai"), methods=["POST"]),
         Route("/v2/embed", embeddings("cohere"), methods=["POST"]),
+        Route("/v1/images/generations", images("openai"), methods=["POST"]),
+        Route(
+            "/openai/deployments/{deployment}/images/generations", images("azure_openai"), methods=["POST"]
+        ),
         Route("/_sim/faults", add_fault, methods=["POST"]),
         Route("/_sim/faults", list_faults, methods=["GET"]),
         Route("/_sim/faults", clear_faults, methods=["DELETE"]),

@@ -7,6 +7,9 @@ trick"), then L2-normalised. So the same text always gives the same vector (in a
 high cosine, and unrelated texts score near zero — enough to exercise a semantic cache and its
 threshold without a model.
 
+OpenAI's wire also takes token arrays as ``input`` (``list[int]`` / ``list[list[int]]``); each
+id is then a "word" of the vector and the usage counts the ids. Gemini and Cohere take text only.
+
 Wire formats served (request and answer shapes as the providers document them)::
 
     POST /v1/embeddings                                    openai (and openai_compatible)
@@ -72,6 +75,7 @@ class EmbedCall:
     dims: int | None
     base64: bool = False  # OpenAI's encoding_format=base64 (the official SDK's default)
     single: bool = False  # Gemini :embedContent answers one object, not a list
+    token_counts: list[int] | None = None  # OpenAI token-array inputs: tokens per input
 
 
 def _dims(value: Any, name: str) -> int | None:
@@ -99,13 +103,29 @@ def _openai(style: str, body: dict[str, Any], request: Request) -> EmbedCall:
     fmt = body.get("encoding_format", "float")
     if fmt not in ("float", "base64"):
         raise WireError(400, "encoding_format must be 'float' or 'base64'")
+    raw = body.get("input")
+    tokens = _token_arrays(raw)
     return EmbedCall(
         style,
         model,
-        _texts(body.get("input"), "input"),
+        [" ".join(f"t{i}" for i in t) for t in tokens] if tokens else _texts(raw, "input"),
         _dims(body.get("dimensions"), "dimensions"),
         base64=fmt == "base64",
+        token_counts=[len(t) for t in tokens] if tokens else None,
     )
+
+
+def _token_arrays(value: Any) -> list[list[int]] | None:
+    """OpenAI's token-array ``input`` (``list[int]`` or ``list[list[int]]``), else None."""
+    if not isinstance(value, list) or not value or isinstance(value[0], str):
+        return None
+    arrays = value if isinstance(value[0], list) else [value]
+    for tokens in arrays:
+        if not isinstance(tokens, list) or not tokens:
+            raise WireError(400, "'input' token arrays must be non-empty arrays of integers")
+        if not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in tokens):
+            raise WireError(400, "'input' token arrays must hold non-negative integers")
+    return arrays
 
 
 def _gemini(body: dict[str, Any], request: Request) -> EmbedCall:
@@ -226,7 +246,7 @@ async def handle_embedding(sim: Simulator, api_style: str, request: Request) -> 
         return sim.error(dialect, status, STATUS_MESSAGES[status], retry_after)
     dims = call.dims or config.embedding_dims
     vectors = [embed_text(text, dims) for text in call.texts]
-    tokens = sum(count_tokens(text) for text in call.texts)
+    tokens = sum(call.token_counts) if call.token_counts else sum(count_tokens(t) for t in call.texts)
     entry["status"] = 200
     answer = _answer(call, vectors, tokens, f"sim-emb-{entry['seq']:08d}")
     return Response(orjson.dumps(answer), media_type="application/json")

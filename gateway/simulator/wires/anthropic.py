@@ -24,6 +24,8 @@ the real event sequence: ``message_start``; per block ``content_block_start``, i
 ``tool_use`` start with ``input: {}``) and ``content_block_stop``; ``ping`` after the first
 block starts; ``message_delta`` (stop reason, output usage) and ``message_stop``.
 Images count ``IMAGE_TOKENS`` each and documents by their size (``toolgen.MediaTokens``).
+``POST /v1/messages/count_tokens`` answers ``{"input_tokens"}`` for a body as the answer to it
+would count them (``AnthropicDialect.count_tokens``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any, ClassVar, Final
 import orjson
 from starlette.requests import Request
 
-from gateway.simulator.textgen import SimReply, is_reasoning_model
+from gateway.simulator.textgen import SimReply, count_tokens, is_reasoning_model
 from gateway.simulator.toolgen import MediaTokens, SimTool, ToolSchemaError, check_tool, json_pieces
 from gateway.simulator.wires.base import Dialect, Frame, SimCall, WireError, int_or_none, text_of
 
@@ -55,6 +57,10 @@ MIN_THINKING_BUDGET: Final = 1024
 USER_BLOCKS: Final = frozenset({"text", "image", "document", "tool_result"})
 ASSISTANT_BLOCKS: Final = frozenset({"text", "tool_use", "thinking", "redacted_thinking"})
 RESULT_BLOCKS: Final = frozenset({"text", "image", "document"})
+COUNT_REFUSED: Final = frozenset(
+    {"max_tokens", "stream", "temperature", "top_p", "top_k", "stop_sequences", "metadata", "service_tier"}
+)
+MAX_COUNTED_OUTPUT: Final = 1_000_000  # stands in for max_tokens when parsing a count request
 
 
 def anthropic_usage(reply: SimReply) -> dict[str, Any]:
@@ -415,6 +421,17 @@ class AnthropicDialect(Dialect):
             reasoning=reasoning,
             thinking_budget=budget,
         )
+
+    def count_tokens(self, body: Any, request: Request) -> dict[str, int]:
+        """``POST /v1/messages/count_tokens``: the input tokens the same body would be billed
+        (text and media, as ``answer.answer_for`` counts them). Like the real endpoint it takes
+        no ``max_tokens``, ``stream`` or sampling fields."""
+        if isinstance(body, dict):
+            for name in sorted(set(body) & COUNT_REFUSED):
+                raise WireError(400, f"{name}: Extra inputs are not permitted")
+            body = {**body, "max_tokens": MAX_COUNTED_OUTPUT}
+        call = self.parse(body, request)
+        return {"input_tokens": (sum(count_tokens(t) for t in call.input_texts) or 1) + call.media.total}
 
     def completion(self, call: SimCall, reply: SimReply, request_id: str) -> dict[str, Any]:
         content: list[dict[str, Any]] = []

@@ -266,7 +266,7 @@ async def test_embeddings_take_token_arrays(gateway: Gateway, vault_pool: asyncp
 
     one = await client.embeddings.create(model="text-embedding-3-small", input=[9906, 1917])
     assert len(one.data) == 1 and one.usage.prompt_tokens == 2
-    assert last_sent(gateway)["body"]["input"] == [9906, 1917]
+    assert last_sent(gateway)["body"]["input"] == [[9906, 1917]]  # one array: a list of one
     text = await client.embeddings.create(model="text-embedding-3-small", input="still text")
     assert len(text.data) == 1
 
