@@ -124,9 +124,11 @@ recomputed as (
 select
     *,
     recomputed_provider_cost - provider_cost as cost_difference,
-    -- A cache hit is not billed at list price, and an unpriced event has nothing to compare.
+    -- A cache hit is not billed at list price, an unpriced event has nothing to compare, and an
+    -- image priced per image (price_source 'image:...', gateway/pricing/images.py) has no token
+    -- price to recompute from: its unit price and count are in the price_source itself.
     case
-        when optimisation like 'cache%' or not is_priced then false
+        when optimisation like 'cache%' or not is_priced or price_source like 'image:%' then false
         else recomputed_provider_cost is distinct from provider_cost
     end as is_cost_mismatch,
     now() as built_at
