@@ -5,13 +5,15 @@ The same zero-latency simulator is called directly and through the gateway (Open
 loaded into PostgreSQL). Sequentially and at each concurrency level it reports latency
 percentiles for both, the *added* latency (gateway percentile minus direct percentile), RPS,
 gateway CPU per request and RSS; then the same for streaming (``stream: true``, 64 one-token
-SSE chunks): the time to first token added; then, sequentially, an agent's body (5 function
-tools, a 3-turn history with tool calls and results) against the plain-text figure; at the end
-it checks every answered request is in the vault.
+SSE chunks): the time to first token added; then, sequentially and interleaved, each door
+against the same direct call — chat plain, chat with an agent's body (5 function tools, a 3-turn
+history with tool calls and results), the Responses and the Messages door; at the end it checks
+every answered request is in the vault.
 
 Targets on a 2-core machine (issue 3): median added latency <= 2 ms sequential, p99 added
 <= 10 ms at concurrency 50; the tool-calling body's sequential added p50 within 0.1 ms of the
-plain body's (issue 15). Writes benchmarks/results/gateway_overhead.json.
+plain body's (issue 15); /v1/responses and /v1/messages within 0.2 ms of /v1/chat/completions
+(issue 16). Writes benchmarks/results/gateway_overhead.json.
 
     python benchmarks/gateway_overhead.py [--levels 1,10,50,200] [--requests 5000] [--workers N]
         [--stream-levels 1,10,50] [--stream-requests 1000]
@@ -91,6 +93,63 @@ TOOL_BODY = {
         {"role": "tool", "tool_call_id": "call_3", "content": '{"ticket": "T-42"}'},
     ],
 }
+
+
+# The same question through each door (all served by gpt-4o-mini, i.e. OpenAI's chat wire upstream).
+DOOR_BODIES = {
+    "chat, plain": ("/v1/chat/completions", BODY),
+    "chat, 5 tools + 3-turn history": ("/v1/chat/completions", TOOL_BODY),
+    "responses, plain": ("/v1/responses", {"model": "gpt-4o-mini", "input": "Say hello to the vault."}),
+    "messages, plain": (
+        "/v1/messages",
+        {"model": "gpt-4o-mini", "max_tokens": 256, "messages": BODY["messages"]},
+    ),
+}
+
+
+async def compare_doors(stack: object, n: int) -> list[dict]:
+    """Sequential added p50 of each door against the same direct call, interleaved in one phase
+    so that drift in the machine's load does not favour one door."""
+    direct = build_request(
+        stack.simulator_url,
+        "/v1/chat/completions",
+        BODY,
+        {"authorization": "Bearer sim-openai"},  # type: ignore[attr-defined]
+    )
+    targets = {
+        name: build_request(stack.gateway_url, path, body, {"authorization": f"Bearer {stack.key}"})  # type: ignore[attr-defined]
+        for name, (path, body) in DOOR_BODIES.items()
+    }
+    gateway_ms: dict[str, list[float]] = {name: [] for name in targets}
+    direct_ms: list[float] = []
+    errors = dict.fromkeys(targets, 0)
+    for target in targets.values():
+        await run_load(target, 100, 1)  # warm each route
+    rounds = 10
+    for _ in range(rounds):
+        direct_ms += (await run_load(direct, n // rounds, 1)).latencies_ms
+        for name, target in targets.items():
+            result = await run_load(target, n // rounds, 1)
+            gateway_ms[name] += result.latencies_ms
+            errors[name] += result.errors
+    base = percentile(direct_ms, 50)
+    chat = percentile(gateway_ms["chat, plain"], 50) - base
+    rows = []
+    for name, latencies in gateway_ms.items():
+        added = percentile(latencies, 50) - base
+        rows.append(
+            {
+                "door": name,
+                "requests": len(latencies),
+                "added_p50_ms": round(added, 3),
+                "difference_ms": round(added - chat, 3),
+                "gateway_errors": errors[name],
+                "answered": len(latencies) + 100,
+                "direct": summary(direct_ms),
+                "gateway": summary(latencies),
+            }
+        )
+    return rows
 
 
 async def wait_for_vault(database_url: str, expected: int, timeout: float = 120.0) -> tuple[int, float]:
@@ -183,29 +242,8 @@ async def measure(
                     "gateway_rss_mb": rss_mb(stack.gateway_pids()),
                 }
             )
-        tool_row = None
-        if sequential:
-            plain_added = next((r["added_p50_ms"] for r in rows if r["concurrency"] == 1), None)
-            direct_t = build_request(
-                stack.simulator_url, "/v1/chat/completions", TOOL_BODY, {"authorization": "Bearer sim-openai"}
-            )
-            via_t = build_request(
-                stack.gateway_url, "/v1/chat/completions", TOOL_BODY, {"authorization": f"Bearer {stack.key}"}
-            )
-            await run_load(via_t, 200, 1)
-            d = await run_load(direct_t, sequential, 1)
-            g = await run_load(via_t, sequential, 1)
-            answered += 200 + len(g.latencies_ms)
-            added = round(percentile(g.latencies_ms, 50) - percentile(d.latencies_ms, 50), 3)
-            tool_row = {
-                "requests": sequential,
-                "added_p50_ms": added,
-                "plain_added_p50_ms": plain_added,
-                "difference_ms": round(added - plain_added, 3) if plain_added is not None else None,
-                "gateway_errors": g.errors,
-                "direct": summary(d.latencies_ms),
-                "gateway": summary(g.latencies_ms),
-            }
+        doors = await compare_doors(stack, sequential) if sequential else []
+        answered += sum(row["answered"] for row in doors)
         in_vault, drain_s = await wait_for_vault(stack.database_url, answered)
     return {
         "benchmark": "gateway_overhead",
@@ -215,7 +253,7 @@ async def measure(
         "simulator_latency_ms": 0,
         "levels": rows,
         "streaming": stream_rows,
-        "tool_calling_sequential": tool_row,
+        "doors_sequential": doors,
         "vault": {
             "answered": answered,
             "in_vault": in_vault,
@@ -225,6 +263,7 @@ async def measure(
             "median_added_sequential_ms": 2.0,
             "p99_added_c50_ms": 10.0,
             "tool_calling_added_p50_within_ms_of_plain": 0.1,
+            "responses_and_messages_added_p50_within_ms_of_chat": 0.2,
         },
     }
 
@@ -260,11 +299,13 @@ def main() -> None:
             for row in result["streaming"]
         ]
     )
-    tools = result["tool_calling_sequential"]
-    if tools:
-        print(
-            f"tool-calling body (5 tools, 3-turn history), sequential: added p50 {tools['added_p50_ms']} ms "
-            f"vs plain {tools['plain_added_p50_ms']} ms (difference {tools['difference_ms']} ms)"
+    if result["doors_sequential"]:
+        print("sequential, added p50 against the same direct call (difference: against chat, plain):")
+        print_table(
+            [
+                {k: v for k, v in row.items() if k not in ("direct", "gateway")}
+                for row in result["doors_sequential"]
+            ]
         )
     print(f"vault: {result['vault']}")
     print(f"wrote {write_json('gateway_overhead', result)}")
