@@ -174,10 +174,11 @@ async def _read_when_loaded(data: Any, customer: str, resp_id: str, request_id: 
     lands a request and its payload in one transaction, so once it is there, waiting is over)."""
     deadline = _issued_at(request_id) + LOAD_GRACE_S
     while True:
+        loaded = time.time() >= deadline or await _loaded(data.pool, request_id)  # asked first: no race
         try:
             return await read_payload(data.pool, data.keys, customer, request_id)
         except PayloadUnreadable:
-            if time.time() >= deadline or await _loaded(data.pool, request_id):
+            if loaded:
                 raise _not_found(resp_id) from None
         except (asyncpg.PostgresError, OSError) as exc:
             raise _vault_unavailable() from exc
