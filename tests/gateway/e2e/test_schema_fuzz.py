@@ -29,11 +29,18 @@ EXPECTED_5XX = {(503, "marts_not_built")}
 
 
 def error_envelope(ctx: object, response: schemathesis.Response, case: schemathesis.Case) -> bool | None:
-    """Any error is ``{"error": {"code", "message", "request_id"}}`` with a matching header, and
-    no 5xx but the documented ones."""
+    """Any error is ``{"error": {"code", "message", "request_id"}}`` with a matching header (on the
+    Anthropic door, Anthropic's ``{"type": "error", "error": {"type", "message"}}``), and no 5xx
+    but the documented ones."""
     if response.status_code < 400:
         return None
-    error = response.json()["error"]
+    body = response.json()
+    error = body["error"]
+    if case.path.startswith("/v1/messages"):  # the Anthropic door answers in Anthropic's shape
+        assert body["type"] == "error" and error["type"] and error["message"], body
+        assert response.status_code < 500 or error["type"] in ("api_error", "overloaded_error"), body
+        assert response.headers["request-id"][0] == response.headers["x-request-id"][0]
+        return None
     if response.status_code >= 500:
         assert (response.status_code, error["code"]) in EXPECTED_5XX, (response.status_code, error)
     assert isinstance(error["code"], str) and error["code"], error
