@@ -21,7 +21,6 @@ Wire formats served (request and answer shapes as the providers document them)::
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import math
 import re
@@ -199,18 +198,11 @@ def _answer(call: EmbedCall, vectors: list[list[float]], tokens: int, request_id
 
 async def handle_embedding(sim: Simulator, api_style: str, request: Request) -> Response:
     """Authenticate, parse, apply an injected fault (errors, latency), answer, count it."""
-    from gateway.simulator.engine import INVALID_KEY, SECRET_HEADERS
-
     dialect = DIALECTS[api_style]
-    key = dialect.api_key(request)
-    if not key or key == INVALID_KEY:
+    if not sim.authenticated(dialect, request):
         return sim.error(dialect, 401, STATUS_MESSAGES[401])
     try:
-        dialect.check_headers(request)
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            raise WireError(400, "We could not parse the JSON body of your request.") from None
+        body = await sim.json_body(dialect, request)
         if not isinstance(body, dict):
             raise WireError(400, "the request body must be a JSON object")
         if api_style == "gemini":
@@ -221,29 +213,10 @@ async def handle_embedding(sim: Simulator, api_style: str, request: Request) -> 
             call = _openai(api_style, body, request)
     except WireError as exc:
         return sim.error(dialect, exc.status, exc.message)
-    fault = sim.faults.take(api_style, call.model)
-    entry = sim.stats.record(
-        api_style,
-        call.model,
-        {
-            "path": request.url.path,
-            "kind": "embedding",
-            "stream": False,
-            "headers": {k: ("***" if k in SECRET_HEADERS else v) for k, v in request.headers.items()},
-            "body": body,
-            "fault": fault.kind if fault else None,
-        },
-    )
+    entry, failed = await sim.side_call(dialect, request, "embedding", call.model, body)
+    if failed is not None:
+        return failed
     config = sim.config
-    if config.latency_ms:
-        await asyncio.sleep(config.latency_ms / 1000)
-    if fault is not None and fault.kind == "latency":
-        await asyncio.sleep((fault.latency_ms if fault.latency_ms is not None else 1000) / 1000)
-    elif fault is not None and fault.kind in ("http_429", "http_500", "http_503"):
-        status = int(fault.kind[5:])
-        retry_after = fault.retry_after if fault.retry_after is not None or status != 429 else 1.0
-        entry["status"] = status
-        return sim.error(dialect, status, STATUS_MESSAGES[status], retry_after)
     dims = call.dims or config.embedding_dims
     vectors = [embed_text(text, dims) for text in call.texts]
     tokens = sum(call.token_counts) if call.token_counts else sum(count_tokens(t) for t in call.texts)

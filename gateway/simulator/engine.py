@@ -63,17 +63,52 @@ class Simulator:
         self.config = self.initial_config.model_copy()
 
     # -- the provider endpoints ----------------------------------------------------------------
-    async def handle(self, dialect: Dialect, request: Request) -> Response:
+    def authenticated(self, dialect: Dialect, request: Request) -> bool:
         key = dialect.api_key(request)
-        if not key or key == INVALID_KEY:
+        return bool(key) and key != INVALID_KEY
+
+    async def json_body(self, dialect: Dialect, request: Request) -> Any:
+        """The request's JSON body once the provider's own header checks pass (``WireError`` else)."""
+        dialect.check_headers(request)
+        try:
+            return orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            raise WireError(400, "We could not parse the JSON body of your request.") from None
+
+    async def side_call(
+        self, dialect: Dialect, request: Request, kind: str, model: str, body: Any
+    ) -> tuple[dict[str, Any], Response | None]:
+        """A non-chat call (embedding, image): counted, delayed and failed as configured.
+        Returns its stats entry and, when an injected fault answers instead, that error."""
+        fault = self.faults.take(dialect.api_style, model)
+        entry = self.stats.record(
+            dialect.api_style,
+            model,
+            {
+                "path": request.url.path,
+                "kind": kind,
+                "stream": False,
+                "headers": {k: ("***" if k in SECRET_HEADERS else v) for k, v in request.headers.items()},
+                "body": body,
+                "fault": fault.kind if fault else None,
+            },
+        )
+        if self.config.latency_ms:
+            await asyncio.sleep(self.config.latency_ms / 1000)
+        if fault is not None and fault.kind == "latency":
+            await asyncio.sleep((fault.latency_ms if fault.latency_ms is not None else 1000) / 1000)
+        elif fault is not None and fault.kind in ("http_429", "http_500", "http_503"):
+            status = int(fault.kind[5:])
+            retry_after = fault.retry_after if fault.retry_after is not None or status != 429 else 1.0
+            entry["status"] = status
+            return entry, self.error(dialect, status, STATUS_MESSAGES[status], retry_after)
+        return entry, None
+
+    async def handle(self, dialect: Dialect, request: Request) -> Response:
+        if not self.authenticated(dialect, request):
             return self.error(dialect, 401, STATUS_MESSAGES[401])
         try:
-            dialect.check_headers(request)
-            raw = await request.body()
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                raise WireError(400, "We could not parse the JSON body of your request.") from None
+            body = await self.json_body(dialect, request)
             call = dialect.parse(body, request)
         except WireError as exc:
             return self.error(dialect, exc.status, exc.message)

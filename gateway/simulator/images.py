@@ -17,7 +17,6 @@ sizes; DALL-E 2 its three square sizes. Imagen takes ``sampleCount`` 1-4 and the
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import struct
 import time
@@ -176,18 +175,11 @@ def _imagen_answer(body: dict[str, Any], model: str) -> dict[str, Any]:
 
 async def handle_image(sim: Simulator, api_style: str, request: Request) -> Response:
     """Authenticate, parse, apply an injected fault (errors, latency), answer, count it."""
-    from gateway.simulator.engine import INVALID_KEY, SECRET_HEADERS
-
     dialect = DIALECTS[api_style]
-    key = dialect.api_key(request)
-    if not key or key == INVALID_KEY:
+    if not sim.authenticated(dialect, request):
         return sim.error(dialect, 401, STATUS_MESSAGES[401])
     try:
-        dialect.check_headers(request)
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            raise WireError(400, "We could not parse the JSON body of your request.") from None
+        body = await sim.json_body(dialect, request)
         if not isinstance(body, dict):
             raise WireError(400, "the request body must be a JSON object")
         if api_style == "gemini":
@@ -200,29 +192,9 @@ async def handle_image(sim: Simulator, api_style: str, request: Request) -> Resp
             raise WireError(400, "'model' must be a string")
     except WireError as exc:
         return sim.error(dialect, exc.status, exc.message)
-    fault = sim.faults.take(api_style, model)
-    headers = {k: ("***" if k in SECRET_HEADERS else v) for k, v in request.headers.items()}
-    entry = sim.stats.record(
-        api_style,
-        model,
-        {
-            "path": request.url.path,
-            "kind": "image",
-            "stream": False,
-            "headers": headers,
-            "body": body,
-            "fault": fault.kind if fault else None,
-        },
-    )
-    if sim.config.latency_ms:
-        await asyncio.sleep(sim.config.latency_ms / 1000)
-    if fault is not None and fault.kind == "latency":
-        await asyncio.sleep((fault.latency_ms if fault.latency_ms is not None else 1000) / 1000)
-    elif fault is not None and fault.kind in ("http_429", "http_500", "http_503"):
-        status = int(fault.kind[5:])
-        retry_after = fault.retry_after if fault.retry_after is not None or status != 429 else 1.0
-        entry["status"] = status
-        return sim.error(dialect, status, STATUS_MESSAGES[status], retry_after)
+    entry, failed = await sim.side_call(dialect, request, "image", model, body)
+    if failed is not None:
+        return failed
     try:
         answer = _imagen_answer(body, model) if api_style == "gemini" else _openai_answer(sim, body, model)
     except WireError as exc:
