@@ -1,7 +1,8 @@
 """``POST /v1/responses``: the OpenAI Responses API, so Codex CLI, the OpenAI Agents SDK and
 ``client.responses.create()`` work unchanged against OneVault — on any provider.
 
-The wire is gateway/api/openai_responses.py; this module is the route. Behind it the request is
+The wire is gateway/api/openai_responses.py (request) and openai_responses_output.py (response
+and stream events); this module is the route. Behind it the request is
 the same canonical request as ``/v1/chat/completions`` (auth, limits, budgets, routing, caches,
 PII, costing, the vault), recorded with endpoint ``/v1/responses``.
 
@@ -33,19 +34,16 @@ from gateway.api.completions import summary
 from gateway.api.deps import base_context, principal, services
 from gateway.api.door import apply_extras, extras_of, start
 from gateway.api.openai_chat import ONEVAULT_METADATA
-from gateway.api.openai_responses import (
+from gateway.api.openai_responses import ResponsesBody, ToolNames, prior_turn, to_canonical
+from gateway.api.openai_responses_output import (
     Envelope,
     ItemIds,
-    ResponsesBody,
     ResponseStream,
-    ToolNames,
     echo,
     output_items,
-    prior_turn,
     request_id_of_response,
     response_id,
     status_of,
-    to_canonical,
 )
 from gateway.api.sse import SSE_HEADERS
 from gateway.auth.principal import Principal
