@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.api import anthropic_messages as wire
+from gateway.api import anthropic_messages_output as out
 from gateway.api.completions import summary
 from gateway.api.deps import base_context, principal, services
 from gateway.api.door import apply_extras, extras_of, start
@@ -39,7 +40,7 @@ from gateway.providers.types import ChatRequest, ProviderError
 
 ENDPOINT = "/v1/messages"
 router = APIRouter()
-register_error_renderer(ENDPOINT, wire.error_response)
+register_error_renderer(ENDPOINT, out.error_response)
 
 
 def _context(request: Request, who: Principal, body: wire.MessagesBody) -> CallContext:
@@ -70,7 +71,7 @@ async def messages(
             headers={**SSE_HEADERS, **headers},
         )
     await svc.record(ctx, started)
-    payload = {**wire.message_json(f"msg_{ctx.request_id}", started), "onevault": summary(ctx, started)}
+    payload = {**out.message_json(f"msg_{ctx.request_id}", started), "onevault": summary(ctx, started)}
     headers["x-onevault-customer-cost"] = str(started.cost.customer_cost)
     return Response(orjson.dumps(payload), media_type="application/json", headers=headers)
 
@@ -79,28 +80,28 @@ async def _stream(
     svc: CompletionService, ctx: CallContext, chat: ChatRequest, candidates: Candidates
 ) -> AsyncIterator[bytes]:
     estimate = estimate_prompt_tokens(chat.messages, chat.tools)
-    yield wire.message_start(f"msg_{ctx.request_id}", chat.model, estimate)
-    yield wire.event("ping", {})
-    blocks = wire.StreamBlocks()
+    yield out.message_start(f"msg_{ctx.request_id}", chat.model, estimate)
+    yield out.event("ping", {})
+    blocks = out.StreamBlocks()
     try:
         async for item in svc.stream(ctx, chat, candidates):
             if isinstance(item, StreamSummary):
                 for piece in blocks.close():
                     yield piece
-                yield wire.message_end(item.outcome)
+                yield out.message_end(item.outcome)
                 return
             for piece in blocks.feed(item):
                 yield piece
     except ApiError as err:
-        yield wire.event("error", _error(err.status, err.code, err.message, ctx.request_id, err.param))
+        yield out.event("error", _error(err.status, err.code, err.message, ctx.request_id, err.param))
         return
     # The provider's stream broke after content reached the client (recorded as an error).
     message = "The provider's stream ended before the answer was complete."
-    yield wire.event("error", _error(502, "stream_broken", message, ctx.request_id))
+    yield out.event("error", _error(502, "stream_broken", message, ctx.request_id))
 
 
 def _error(status: int, code: str, message: str, request_id: str, param: str | None = None) -> dict[str, Any]:
-    body = wire.error_json(status, code, message, request_id, param)
+    body = out.error_json(status, code, message, request_id, param)
     return {"error": body["error"], "request_id": request_id}
 
 
