@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from decimal import Decimal
 
 from gateway.enforcement.breaker import CircuitBreaker
@@ -34,6 +33,7 @@ from gateway.pipeline.data_stages import DataStages
 from gateway.pipeline.events import attempt_event, failure_event, rejection_event, success_event
 from gateway.pipeline.per_customer import PerCustomer
 from gateway.pipeline.planning import Planner
+from gateway.pipeline.stream_state import PrimedStream, StreamState
 from gateway.pipeline.upstream import with_model
 from gateway.pipeline.validation import invalid_output, validate
 from gateway.pricing import (
@@ -51,7 +51,6 @@ from gateway.providers.types import (
     ChatResponse,
     ProviderError,
     StreamChunk,
-    ToolCallAssembler,
     Usage,
 )
 from gateway.recording.emitter import EventEmitter
@@ -59,62 +58,6 @@ from gateway.routing.catalog import ProviderRoute
 from gateway.routing.performance import OwnWindow
 from gateway.routing.rules import RoutingRule
 from warehouse.events import AttemptEvent, RequestEvent
-
-
-@dataclass(slots=True)
-class PrimedStream:
-    """A stream opened up to its first content chunk (what the attempt loop waits for)."""
-
-    head: list[StreamChunk]
-    chunks: AsyncIterator[StreamChunk]
-    ended: bool
-
-
-class StreamState:
-    """What a stream has delivered so far: text, tool calls, reasoning, usage, finish reason."""
-
-    __slots__ = ("finish", "logprobs", "reasoning", "refusal", "text", "tools", "usage")
-
-    def __init__(self) -> None:
-        self.text: list[str] = []
-        self.reasoning: list[str] = []
-        self.refusal: list[str] = []
-        self.tools = ToolCallAssembler()
-        self.usage: Usage | None = None
-        self.finish: str | None = None
-        self.logprobs: list | None = None
-
-    def add(self, chunk: StreamChunk) -> None:
-        if chunk.usage is not None:
-            self.usage = chunk.usage
-        if chunk.finish_reason:
-            self.finish = chunk.finish_reason
-        if chunk.delta:
-            self.text.append(chunk.delta)
-        if chunk.reasoning:
-            self.reasoning.append(chunk.reasoning)
-        if chunk.refusal:
-            self.refusal.append(chunk.refusal)
-        if chunk.tool_calls:
-            self.tools.add(chunk.tool_calls)
-        if chunk.logprobs:
-            self.logprobs = [*(self.logprobs or []), *chunk.logprobs]
-
-    @property
-    def delivered(self) -> bool:
-        return bool(self.text or self.reasoning or self.refusal or self.tools.calls())
-
-    def response(self, finish: str | None, usage: Usage, model: str) -> ChatResponse:
-        return ChatResponse(
-            "".join(self.text),
-            finish,
-            usage,
-            model,
-            tool_calls=self.tools.calls(),
-            refusal="".join(self.refusal) or None,
-            reasoning="".join(self.reasoning) or None,
-            logprobs=self.logprobs,
-        )
 
 
 def add_costs(cost: CostBreakdown, others: list[CostBreakdown]) -> CostBreakdown:
