@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any, Final, Literal
 
 ERROR_CLASSES: Final = frozenset(
@@ -293,13 +293,12 @@ class ChatRequest:
 
     def without(self, names: list[str]) -> ChatRequest:
         """A copy with the named options unset (``drop_unsupported_params``)."""
-        import dataclasses
-
-        defaults = {f.name: f.default for f in fields(self) if f.name in names}
-        for f in fields(self):
-            if f.name in names and f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-                defaults[f.name] = f.default_factory()  # type: ignore[misc]
-        return dataclasses.replace(self, **defaults)
+        unset = {
+            f.name: f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
+            for f in fields(self)
+            if f.name in names
+        }
+        return replace(self, **unset)
 
 
 @dataclass(slots=True)
