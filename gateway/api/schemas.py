@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -46,8 +46,3 @@ class CompletionBody(BaseModel):
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("give exactly one of 'prompt' or 'messages'")
         return self
-
-
-def metadata_extras(metadata: dict[str, Any] | None) -> dict[str, Any]:
-    """OneVault extras in OpenAI ``metadata``: type, priority, max_cost, provider, tag_<key>."""
-    return dict(metadata or {})
