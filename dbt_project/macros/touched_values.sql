@@ -20,3 +20,22 @@
 {% macro touched_values(sql, cast) -%}
     {{ sql_list(query_values(sql), cast) }}
 {%- endmacro %}
+
+{#- The request dates a day-grained spend mart must recompute: days with requests or cost events
+    rebuilt since this model's last run (spend_daily, spend_by_feature). -#}
+{% macro touched_request_dates_sql() -%}
+    select distinct request_date
+    from {{ ref('bridge_api_request') }}
+    where {{ built_since_last_run(ref('bridge_api_request'), 'built_at') }}
+    union
+    select distinct b.request_date
+    from {{ ref('sat_cost_event_computed') }} as c
+    cross join lateral (
+        -- the request of each rebuilt cost event, by its index (offset 0: a probe per event,
+        -- not a join the planner may hash over every request)
+        select request_date from {{ ref('bridge_api_request') }} as r
+        where r.api_request_hk = c.api_request_hk
+        offset 0
+    ) as b
+    where {{ built_since_last_run(ref('sat_cost_event_computed'), 'c.built_at') }}
+{%- endmacro %}

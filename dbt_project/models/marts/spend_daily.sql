@@ -21,30 +21,12 @@
     ],
 ) }}
 
-{% if is_incremental() %}
-{% set touched_sql %}
-    select distinct request_date
-    from {{ ref('bridge_api_request') }}
-    where {{ built_since_last_run(ref('bridge_api_request'), 'built_at') }}
-    union
-    select distinct b.request_date
-    from {{ ref('sat_cost_event_computed') }} as c
-    cross join lateral (
-        -- the request of each rebuilt cost event, by its index (offset 0: a probe per event,
-        -- not a join the planner may hash over every request)
-        select request_date from {{ ref('bridge_api_request') }} as r
-        where r.api_request_hk = c.api_request_hk
-        offset 0
-    ) as b
-    where {{ built_since_last_run(ref('sat_cost_event_computed'), 'c.built_at') }}
-{% endset %}
-{% endif %}
 
 with requests as (
     select b.*
     from {{ ref('bridge_api_request') }} as b
     {% if is_incremental() %}
-    where b.request_date in {{ touched_values(touched_sql, 'date') }}
+    where b.request_date in {{ touched_values(touched_request_dates_sql(), 'date') }}
     {% endif %}
 )
 
