@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from gateway import background
 from gateway.alerts.thresholds import BudgetAlerts
 from gateway.alerts.worker import AlertWorker
 from gateway.api import admin, chat, completions, embeddings, health, messages, models, responses
@@ -126,12 +127,15 @@ def create_app(config: GatewayConfig) -> FastAPI:
         app.state.pool, app.state.redis, app.state.spool, app.state.loader = pool, redis, spool, loader
         app.state.emitter = emitter
         app.state.services = Services(KeyStore(pool, redis), completions_service)
-        tasks = [asyncio.create_task(emitter.run_replayer(), name="spool-replayer")]
-        tasks.append(asyncio.create_task(window.run(), name="performance-window"))
         alerts = AlertWorker(redis, pool, keyring, stream=f"{settings.event_stream}:alerts")
-        tasks.append(asyncio.create_task(alerts.run(), name="budget-alerts"))
+        tasks = [
+            background.start("spool-replayer", emitter.run_replayer),
+            background.start("performance-window", window.run),
+            background.start("budget-alerts", alerts.run),
+        ]
         if loader is not None:
-            tasks.append(asyncio.create_task(loader.run(), name="vault-loader"))
+            tasks.append(background.start("vault-loader", loader.run))
+        app.state.background = tasks  # what the fault suite inspects when a test fails
         try:
             yield
         finally:

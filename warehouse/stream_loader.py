@@ -57,6 +57,15 @@ DATA_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.exceptions._base.DataError,  # client-side: a value the binary COPY codec refuses
 )
 
+# Reaching PostgreSQL or Redis failed: the batch stays pending and is tried again.
+OUTAGES: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    RedisError,
+    TimeoutError,
+)
+
 GROUP = "vault-loader"
 DEAD_LETTER_SUFFIX = ":dead"
 
@@ -113,6 +122,7 @@ class StreamLoader:
         consumer: str | None = None,
     ) -> None:
         self.redis = redis
+        self.pool = pool
         self.loader = VaultLoader(pool)
         self.stream = stream
         self.batch_size = batch_size
@@ -153,12 +163,23 @@ class StreamLoader:
                     await self._claim_abandoned()
                 elif last < self.batch_size and self.linger_ms:
                     await self._sleep(self.linger_ms / 1000)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RedisError, TimeoutError) as exc:
-                self.stats.failures += 1
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            except OUTAGES as exc:
+                self._failed(exc)
                 log.warning("vault load failed, will retry: %s", self.stats.last_error)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except Exception as exc:  # never stop loading: what is not loaded stays pending
+                # e.g. asyncpg's InternalClientError when a connection dies mid-COPY, which
+                # leaves the connection's protocol wedged: start every connection afresh.
+                self._failed(exc)
+                log.exception("vault load failed unexpectedly, will retry")
+                await self.pool.expire_connections()
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _failed(self, exc: Exception) -> None:
+        self.stats.failures += 1
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"[:300]
 
     def stop(self) -> None:
         self._stopping.set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import signal
@@ -155,6 +156,28 @@ async def wait_for_vault(dsn: str, ids: set[str], timeout: float = 60.0) -> dict
         if time.monotonic() > deadline:
             return {}
         await asyncio.sleep(0.25)
+
+
+async def loader_report(gateway: object, redis_url: str) -> str:
+    """What an in-process gateway's vault loader and its stream say, for a failure message."""
+    app = gateway.server.config.app  # type: ignore[attr-defined]
+    loader, stream = app.state.loader, app.state.emitter.stream
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        length, pending = await redis.xlen(stream), await redis.xpending(stream, "vault-loader")
+    finally:
+        await redis.aclose()
+    spool = sorted(p.name for p in app.state.spool.directory.glob("*"))
+    tasks = []
+    for task in app.state.background:
+        stack = io.StringIO()
+        if task.done():
+            stack.write(repr(task.exception() if not task.cancelled() else "cancelled"))
+        else:
+            task.print_stack(file=stack)
+        tasks.append(f"{task.get_name()}: {stack.getvalue()}")
+    summary = f"loader {loader.stats}; stream length {length}, pending {pending}; spool {spool}"
+    return "\n".join([summary, *tasks])
 
 
 def env_for(**values: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.faults.conftest import StartGateway
-from tests.faults.faultkit import Load, issue_key, wait_for_vault
+from tests.faults.faultkit import Load, issue_key, loader_report, wait_for_vault
 from warehouse.db import connect
 from warehouse.embedded import EmbeddedPostgres, RedisEndpoint
 from warehouse.migrations import migrate
@@ -44,7 +44,11 @@ async def test_thirty_seconds_without_postgres_loses_and_duplicates_nothing(
         assert load.non_200() == 0, load.codes
         answered = load.ok_ids
         rows = await wait_for_vault(dsn, answered, timeout=60)
-        assert answered - rows.keys() == set(), "answered requests missing from the vault"
+        missing = answered - rows.keys()
+        assert not missing, (
+            f"{len(missing)} of {len(answered)} answered requests missing from the vault; "
+            f"{await loader_report(gateway, redis_server.url)}"
+        )
         assert rows.keys() - answered == set(), "the vault holds requests nobody was answered for"
         assert {n for n in rows.values()} == {1}, "a request was recorded twice"
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import asyncpg
@@ -131,4 +132,35 @@ async def test_an_event_postgres_refuses_is_isolated_and_dead_lettered(
     assert (loader.stats.loaded_events, loader.stats.refused_events, loader.stats.dead_lettered) == (40, 1, 1)
     [(_, dead)] = await redis_client.xrange(STREAM + DEAD_LETTER_SUFFIX)
     assert dead[b"event"] == poison.to_json() and b"overflow" in dead[b"error"]
+    assert await redis_client.xlen(STREAM) == 0
+
+
+async def test_run_keeps_loading_after_an_unexpected_client_error(
+    vault_pool: asyncpg.Pool, redis_client: aioredis.Redis
+) -> None:
+    """asyncpg raises InternalClientError (not a PostgresError) when a connection dies mid-COPY
+    during a PostgreSQL shutdown; the loader once died of it and loaded nothing after the thaw."""
+    for ev in synthetic_events(30, seed=17):
+        await redis_client.xadd(STREAM, {"event": ev.to_json()})
+    loader = StreamLoader(redis_client, vault_pool, stream=STREAM, block_ms=20, linger_ms=0)
+    real_load, calls = loader.loader.load, []
+
+    async def wedged_once(batch: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            raise asyncpg.InternalClientError("cannot switch to state 12; another operation is in progress")
+        return await real_load(batch)  # type: ignore[arg-type]
+
+    loader.loader.load = wedged_once  # type: ignore[method-assign]
+    task = asyncio.create_task(loader.run())
+    try:
+        for _ in range(100):
+            if await _requests(vault_pool) == 30:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        loader.stop()
+        await asyncio.wait_for(task, 5)
+    assert await _requests(vault_pool) == 30
+    assert loader.stats.failures == 1 and "InternalClientError" in (loader.stats.last_error or "")
     assert await redis_client.xlen(STREAM) == 0
