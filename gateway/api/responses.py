@@ -7,11 +7,9 @@ the same canonical request as ``/v1/chat/completions`` (auth, limits, budgets, r
 PII, costing, the vault), recorded with endpoint ``/v1/responses``.
 
 Statelessness is the default: the client sends the whole conversation (``store: false``, what
-Codex does). ``previous_response_id`` continues a conversation OneVault kept — only when the
-customer's retention is ``encrypted``, where the previous request's sealed payload (its
-conversation and answer) is read back from the vault. A response id is ``resp_<request id>``;
-the payload query is scoped to the calling customer, so another customer's id is a 404. The vault
-loads asynchronously, so a just-answered response is waited for briefly (its id carries its time).
+Codex does). ``previous_response_id``, ``GET /v1/responses/{id}`` and its ``input_items`` read a
+response OneVault kept — only when the customer's retention is ``encrypted``
+(gateway/api/stored_responses.py).
 
 A stream is refused with a proper HTTP status while no byte is sent: the route waits for the
 first piece of the answer before it starts the event stream. After that, a broken upstream is a
@@ -20,44 +18,37 @@ first piece of the answer before it starts the event stream. After that, a broke
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
-import asyncpg
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from gateway.api import stored_responses as stored
 from gateway.api.completions import summary
 from gateway.api.deps import base_context, principal, services
 from gateway.api.door import apply_extras, extras_of, start
 from gateway.api.openai_chat import ONEVAULT_METADATA
-from gateway.api.openai_responses import ResponsesBody, ToolNames, prior_turn, to_canonical
+from gateway.api.openai_responses import ResponsesBody, ToolNames, to_canonical
 from gateway.api.openai_responses_output import (
     Envelope,
     ItemIds,
     ResponseStream,
     echo,
     output_items,
-    request_id_of_response,
     response_id,
     status_of,
 )
 from gateway.api.sse import SSE_HEADERS
 from gateway.auth.principal import Principal
-from gateway.crypto.data_keys import PayloadUnreadable
 from gateway.errors import ApiError
 from gateway.pipeline import CallContext, Outcome, StreamSummary
-from gateway.privacy.payloads import StoredPayload, read_payload
-from gateway.providers.types import ChatMessage, StreamChunk
-from warehouse.hashing import hash_key
+from gateway.providers.thinking import encode_blocks
+from gateway.providers.types import StreamChunk
 
 router = APIRouter()
-LOAD_GRACE_S = 10.0  # how long after a request its payload may still be on its way to the vault
-POLL_S = 0.05
-_LOADED = "select true from raw_vault.hub_api_request where api_request_hk = $1"
 
 
 def forwarded_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
@@ -69,6 +60,26 @@ def forwarded_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
     }
 
 
+@router.get("/v1/responses/{response_id}")
+async def get_response(response_id: str, request: Request, who: Principal = Depends(principal)) -> Response:
+    """A stored response (retention ``encrypted``), rebuilt from the vault (stored_responses.py)."""
+    doc = await stored.retrieve(request, who, response_id)
+    return Response(orjson.dumps(doc), media_type="application/json")
+
+
+@router.get("/v1/responses/{response_id}/input_items")
+async def list_input_items(
+    response_id: str,
+    request: Request,
+    order: Literal["asc", "desc"] = "desc",
+    limit: int = Query(20, ge=1, le=100),
+    after: str | None = None,
+    who: Principal = Depends(principal),
+) -> Response:
+    page = await stored.input_items(request, who, response_id, order=order, limit=limit, after=after)
+    return Response(orjson.dumps(page), media_type="application/json")
+
+
 @router.post("/v1/responses")
 async def create_response(
     body: ResponsesBody, request: Request, who: Principal = Depends(principal)
@@ -78,13 +89,15 @@ async def create_response(
     ctx.door, ctx.stream = "responses", body.stream
     ctx.end_user = body.user or body.safety_identifier
     apply_extras(ctx, extras_of(request, body.metadata))
-    prior = await previous_conversation(request, who, body.previous_response_id)
+    prior = await stored.previous_conversation(request, who, body.previous_response_id)
     chat, names = to_canonical(body, prior, forwarded_metadata(body.metadata))
     started = await start(svc, ctx, chat)
     envelope = Envelope(response_id(ctx.request_id), int(time.time()), echo(body))
     headers = {**ctx.response_headers, "x-request-id": ctx.request_id}
     if body.stream:
-        renderer = ResponseStream(ItemIds(ctx.request_id), names, envelope, chat.model)
+        renderer = ResponseStream(
+            ItemIds(ctx.request_id), names, envelope, chat.model, encrypted=body.encrypted_reasoning
+        )
         items = svc.stream(ctx, chat, started)  # type: ignore[arg-type]
         first = await anext(items, None)  # an ApiError here is still a proper HTTP status
         return StreamingResponse(
@@ -95,15 +108,23 @@ async def create_response(
     outcome: Outcome = started  # type: ignore[assignment]
     await svc.record(ctx, outcome)
     headers["x-onevault-customer-cost"] = str(outcome.cost.customer_cost)
-    return Response(
-        orjson.dumps(_whole(ctx, envelope, names, outcome)), media_type="application/json", headers=headers
-    )
+    doc = _whole(ctx, envelope, names, outcome, encrypted=body.encrypted_reasoning)
+    return Response(orjson.dumps(doc), media_type="application/json", headers=headers)
 
 
-def _whole(ctx: CallContext, envelope: Envelope, names: ToolNames, o: Outcome) -> dict[str, Any]:
+def _whole(
+    ctx: CallContext, envelope: Envelope, names: ToolNames, o: Outcome, *, encrypted: bool
+) -> dict[str, Any]:
     status, incomplete = status_of(o.finish_reason)
     output = output_items(
-        ItemIds(ctx.request_id), o.text, o.tool_calls, o.refusal, o.reasoning, o.logprobs, names
+        ItemIds(ctx.request_id),
+        o.text,
+        o.tool_calls,
+        o.refusal,
+        o.reasoning,
+        o.logprobs,
+        names,
+        encode_blocks(o.thinking_blocks) if encrypted else None,
     )
     doc = envelope.render(model=o.model, status=status, output=output, usage=o.usage, incomplete=incomplete)
     return {**doc, "onevault": summary(ctx, o)}
@@ -142,74 +163,3 @@ async def _events(
             yield event
     finally:
         await items.aclose()  # type: ignore[attr-defined]
-
-
-# -- previous_response_id -----------------------------------------------------------------------------
-async def previous_conversation(request: Request, who: Principal, resp_id: str | None) -> list[ChatMessage]:
-    """The conversation ``resp_id`` answered, with its answer, as history for the new input."""
-    if resp_id is None:
-        return []
-    data = services(request).completions.data
-    retention = (await data.policies.get(who.customer)).retention if data is not None else "none"
-    if retention != "encrypted":
-        raise ApiError(
-            400,
-            "previous_response_unavailable",
-            f"previous_response_id needs the customer's retention to be 'encrypted' (it is {retention!r}): "
-            "OneVault keeps no conversation otherwise. Send the whole conversation in 'input' "
-            "(store: false), or have an admin set retention_mode to 'encrypted'.",
-            param="previous_response_id",
-        )
-    request_id = request_id_of_response(resp_id)
-    if request_id is None:
-        raise _not_found(resp_id)
-    stored = await _read_when_loaded(data, who.customer, resp_id, request_id)
-    return prior_turn(stored.messages, stored.answer)
-
-
-async def _read_when_loaded(data: Any, customer: str, resp_id: str, request_id: str) -> StoredPayload:
-    """The payload, waiting while the request may still be on its way to the vault (the loader
-    lands a request and its payload in one transaction, so once it is there, waiting is over)."""
-    deadline = _issued_at(request_id) + LOAD_GRACE_S
-    while True:
-        loaded = time.time() >= deadline or await _loaded(data.pool, request_id)  # asked first: no race
-        try:
-            return await read_payload(data.pool, data.keys, customer, request_id)
-        except PayloadUnreadable:
-            if loaded:
-                raise _not_found(resp_id) from None
-        except (asyncpg.PostgresError, OSError) as exc:
-            raise _vault_unavailable() from exc
-        await asyncio.sleep(POLL_S)
-
-
-async def _loaded(pool: asyncpg.Pool, request_id: str) -> bool:
-    """Whether the request (anyone's: the answer is a 404 either way) is in the vault yet."""
-    try:
-        return bool(await pool.fetchval(_LOADED, hash_key(request_id)))
-    except (asyncpg.PostgresError, OSError) as exc:
-        raise _vault_unavailable() from exc
-
-
-def _vault_unavailable() -> ApiError:
-    return ApiError(
-        503, "vault_unavailable", "The stored conversation cannot be read right now; retry shortly."
-    )
-
-
-def _issued_at(request_id: str) -> float:
-    """Request ids start with their creation time in milliseconds (``new_request_id``)."""
-    try:
-        return int(request_id[4:16], 16) / 1000
-    except ValueError:
-        return 0.0
-
-
-def _not_found(resp_id: str) -> ApiError:
-    return ApiError(
-        404,
-        "response_not_found",
-        f"No stored response {resp_id!r} for this key's customer: the id is unknown, belongs to "
-        "another customer, was answered before retention was 'encrypted', or its payload was erased.",
-        param="previous_response_id",
-    )

@@ -295,6 +295,58 @@ async def test_previous_response_id_continues_from_the_vault(
     assert call.call_id in sent and "temp_c" in sent and "My name is Ann" in sent
 
 
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-3-5-sonnet-latest"])
+async def test_a_stored_response_and_its_input_items_are_retrieved(
+    gateway: Gateway, vault_pool: asyncpg.Pool, model: str
+) -> None:
+    await update_customer(vault_pool, "acme", {"retention_mode": "encrypted"}, changed_by="t")
+    client = sdk(gateway)
+    first = await client.responses.create(model=model, instructions="Be brief.", input="My name is Ann.")
+    called = await client.responses.create(
+        model=model,
+        input=[
+            {"role": "user", "content": [{"type": "input_text", "text": "Call get_weather for Bern"}]},
+        ],
+        tools=[WEATHER],
+        tool_choice={"type": "function", "name": "get_weather"},
+        previous_response_id=first.id,
+        max_output_tokens=64,
+    )
+    got = await client.responses.retrieve(called.id)  # the SDK parses it as a Response
+    assert (got.id, got.status, got.model) == (called.id, "completed", called.model)
+    assert [i.model_dump() for i in got.output] == [i.model_dump() for i in called.output]
+    assert got.usage is not None and called.usage is not None
+    assert (got.usage.input_tokens, got.usage.output_tokens) == (
+        called.usage.input_tokens,
+        called.usage.output_tokens,
+    )
+    assert got.tools[0].name == "get_weather" and got.max_output_tokens == 64
+    assert got.tool_choice.name == "get_weather"  # type: ignore[union-attr]
+
+    items = await client.responses.input_items.list(called.id, order="asc")
+    kinds = [(i.type, getattr(i, "role", None)) for i in items.data]
+    # first's input, first's answer, then this request's input (instructions are not items)
+    assert kinds == [("message", "user"), ("message", "assistant"), ("message", "user")]
+    assert items.data[0].content[0].text == "My name is Ann."  # type: ignore[union-attr]
+    assert items.data[1].content[0].text == first.output_text  # type: ignore[union-attr]
+    newest = await client.responses.input_items.list(called.id, limit=1)  # desc by default
+    assert newest.data[0].id == items.data[-1].id and newest.has_more
+
+    other_key, _ = await issue_key(vault_pool, "globex", retention_mode="encrypted")
+    with pytest.raises(openai.NotFoundError):
+        await sdk(gateway, other_key).responses.retrieve(called.id)
+    with pytest.raises(openai.NotFoundError):
+        await sdk(gateway, other_key).responses.input_items.list(called.id)
+
+
+async def test_retrieving_without_encrypted_retention_says_why(gateway: Gateway) -> None:
+    client = sdk(gateway)
+    first = await client.responses.create(model="gpt-4o-mini", input="hello")
+    with pytest.raises(openai.NotFoundError) as refused:
+        await client.responses.retrieve(first.id)
+    assert "'encrypted'" in refused.value.message
+
+
 async def test_previous_response_id_without_encrypted_retention_is_a_clear_400(gateway: Gateway) -> None:
     client = sdk(gateway)
     first = await client.responses.create(model="gpt-4o-mini", input="hello")
