@@ -26,6 +26,17 @@ TEMPLATE_DB = "ov_template"
 _db_counter = itertools.count()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadgroup``, set in pyproject.toml) a file's tests run on one
+    worker, so module-scoped fixtures (a built warehouse, a gateway) are set up once. A module
+    marked ``xdist_group`` shares its worker with the others of that group instead (e.g. those
+    that write the repository's dbt target)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

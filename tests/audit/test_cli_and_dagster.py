@@ -27,6 +27,9 @@ from warehouse.hashing import hash_key
 from warehouse.loader import VaultLoader
 from warehouse.settings import get_settings
 
+# Dagster reads the manifest in dbt_project/target, which the session parses into: one worker.
+pytestmark = pytest.mark.xdist_group("dbt_target")
+
 
 @pytest.fixture
 def cli_env(

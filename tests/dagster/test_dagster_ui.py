@@ -15,6 +15,9 @@ from dagster_pipelines.instance import stop
 from gateway.cli.dagster import start_dagster
 from warehouse.settings import Settings
 
+# Dagster reads the manifest in dbt_project/target, which the session parses into: one worker.
+pytestmark = pytest.mark.xdist_group("dbt_target")
+
 LOCATION = "dagster_pipelines.definitions"
 REPOSITORY = """
 { repositoriesOrError { ... on RepositoryConnection { nodes {

@@ -16,6 +16,9 @@ from warehouse.billing import MonthStillOpen, Period, finalise_month
 from warehouse.billing.finalise import issuer_lock_id
 from warehouse.billing.invoices import InvoiceDoc, render_text
 
+# Dagster reads the manifest in dbt_project/target, which the session parses into: one worker.
+pytestmark = pytest.mark.xdist_group("dbt_target")
+
 
 async def test_an_open_month_is_never_finalised(vault_pool: asyncpg.Pool) -> None:
     inside_grace = datetime(2025, 4, 1, 0, 30, tzinfo=UTC)
