@@ -36,6 +36,8 @@ from harness import (
     write_json,
 )
 
+from warehouse.embedded import embedded_redis
+
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Steady as she goes."}]}
 WINDOW_S = 10
 REQUESTS_IN_VAULT = "select count(*) - 1 from raw_vault.hub_api_request"  # minus the ghost row
@@ -146,7 +148,7 @@ async def measure(duration: float, rate: float, connections: int, workers: int) 
         target = build_request(
             stack.gateway_url, "/v1/chat/completions", BODY, {"authorization": f"Bearer {stack.key}"}
         )
-        redis = aioredis.Redis(unix_socket_path=str(stack.home / "redis" / "redis.sock"))
+        redis = aioredis.Redis.from_url(embedded_redis(stack.settings).endpoint().url)  # with its password
         samples: list[dict] = []
         stop = asyncio.Event()
         sampling = asyncio.create_task(sampler(stack, redis, stack.settings.event_stream, samples, stop))

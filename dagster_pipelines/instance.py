@@ -8,11 +8,13 @@ webserver and daemon containers of the compose stack share runs, schedules and e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import yaml
 
 from warehouse.settings import Settings
@@ -88,7 +90,13 @@ def start(
 
 
 def stop(procs: list[subprocess.Popen], timeout: float = 15.0) -> None:
-    """SIGTERM each child (they stop their own children), then wait; kill what lingers."""
+    """SIGTERM each child (they stop their own children: code servers, run workers), then wait;
+    kill what lingers — of the children and of their descendants, so nothing keeps firing
+    schedules after ``onevault up`` has gone."""
+    family: list[psutil.Process] = []
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            family += psutil.Process(p.pid).children(recursive=True)
     for p in procs:
         if p.poll() is None:
             p.terminate()
@@ -98,3 +106,7 @@ def stop(procs: list[subprocess.Popen], timeout: float = 15.0) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(timeout=5)
+    _, lingering = psutil.wait_procs(family, timeout=5)
+    for q in lingering:
+        with contextlib.suppress(psutil.Error):
+            q.kill()

@@ -14,12 +14,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 
-from gateway import background
+from gateway import background, metrics
+from gateway.admin.refusals import RefusalRecorder
 from gateway.alerts.thresholds import BudgetAlerts
 from gateway.alerts.worker import AlertWorker
 from gateway.api import admin, chat, completions, embeddings, health, messages, models, responses
@@ -29,10 +27,15 @@ from gateway.api.images import router as images_router
 from gateway.api.legacy_completions import router as legacy_completions_router
 from gateway.api.usage import router as usage_router
 from gateway.auth.principal import KeyStore
+from gateway.auth.seal import PrincipalSeal
+from gateway.auth.throttle import FailureThrottle
 from gateway.body_limit import BodySizeLimit
-from gateway.crypto.keyring import admin_token, keyring_from
+from gateway.crypto.keyring import admin_token, auth_cache_key, keyring_from
+from gateway.egress.config import egress_policy
+from gateway.egress.loop import LoopGuard
 from gateway.enforcement import BudgetGuard, RateLimiter
 from gateway.enforcement.breaker import CircuitBreaker
+from gateway.enforcement.concurrency import LeaseBook
 from gateway.errors import install_error_handlers
 from gateway.pipeline import CompletionService
 from gateway.pipeline.admission import Admission
@@ -41,11 +44,11 @@ from gateway.pipeline.customer_keys import CustomerKeys
 from gateway.pipeline.data_stages import DataStages
 from gateway.pipeline.embedding_service import EmbeddingService
 from gateway.pipeline.per_customer import PerCustomer
-from gateway.pipeline.planning import Planner
-from gateway.pricing import PriceCatalog
+from gateway.pipeline.planning import configured_planner
 from gateway.providers.http import create_http_client
 from gateway.recording.emitter import EventEmitter
 from gateway.recording.spool import Spool
+from gateway.redis_client import connect_redis
 from gateway.request_metrics import RequestMetrics
 from gateway.routing.catalog import ProviderCatalog
 from gateway.routing.performance import OwnWindow, PerformanceSource
@@ -72,46 +75,60 @@ def create_app(config: GatewayConfig) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings = config.settings
+        # Two pools: ``hot`` serves the request path and bounds every wait (a frozen PostgreSQL
+        # turns into a quick error, and cached state answers); ``pool`` serves the loader, the
+        # admin API and background work, whose waits (the writers' turn, COPY) may be long.
         pool = await create_pool(config.database_url, min_size=1, max_size=10)
-        # A blocking pool: under a burst, requests wait briefly for a connection instead of
-        # failing over to the spool (redis-py's default pool raises at 100 connections).
-        redis = aioredis.Redis.from_pool(
-            aioredis.BlockingConnectionPool.from_url(
-                config.redis_url,
-                max_connections=settings.redis_max_connections,
-                timeout=2,
-                socket_timeout=2,
-                socket_connect_timeout=2,
-                health_check_interval=10,
-                # Fail fast to the spool rather than hold requests in redis-py's retry backoff.
-                retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1),
-            )
+        hot = await create_pool(
+            config.database_url,
+            min_size=1,
+            max_size=10,
+            command_timeout=settings.pg_command_timeout_s,
+            acquire_timeout=settings.pg_acquire_timeout_s,
+            connect_timeout=settings.pg_connect_timeout_s,
         )
-        http = create_http_client()
+        redis = connect_redis(
+            config.redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout_s=settings.redis_timeout_s,
+            down_s=settings.redis_down_s,
+        )
+        # Customer URLs (own-key base URLs, webhooks) reach only what the egress policy allows.
+        app.state.egress = egress = egress_policy(settings, hop_secret=admin_token(settings))
+        http = create_http_client(
+            customer_egress=egress,
+            max_body_bytes=settings.upstream_max_body_bytes,
+            max_event_bytes=settings.upstream_max_event_bytes,
+        )
         spool = Spool(settings.home_dir / "spool")
         emitter = EventEmitter(redis, settings.event_stream, spool)
         loader = StreamLoader.from_settings(redis, pool, settings) if config.run_loader else None
         keyring = keyring_from(settings)
         app.state.keyring, app.state.admin_token = keyring, admin_token(settings)
         window = OwnWindow(redis)
-        planner = Planner(
-            ProviderCatalog.from_file(config.catalog_path),
-            PriceCatalog.from_file(settings.prices_path),
-            settings.default_markup_pct,
-            PerformanceSource(pool, window),
+        leases = LeaseBook(redis, settings.concurrency_lease_s)  # requests in flight per customer/key
+        planner = configured_planner(
+            settings, ProviderCatalog.from_file(config.catalog_path), PerformanceSource(hot, window)
         )
-        data = DataStages(planner, pool, redis, keyring)
+        data = DataStages(planner, hot, redis, keyring, pii_max_scan_chars=settings.pii_max_scan_chars)
+        metrics.bound_models(settings.metrics_max_models, (m for _, m in planner.catalog.models()))
         completions_service = CompletionService(
             planner,
             http,
             emitter,
             admission=Admission(
-                RateLimiter(redis),
-                BudgetGuard(redis, pool),
+                RateLimiter(
+                    redis,
+                    leases=leases,
+                    per_customer=settings.max_concurrent_per_customer,
+                    per_key=settings.max_concurrent_per_key,
+                ),
+                BudgetGuard(redis, hot),
                 BudgetAlerts(redis, f"{settings.event_stream}:alerts"),
+                fail_open=settings.fail_open,
             ),
-            customer_keys=CustomerKeys(pool, keyring),
-            rules=PerCustomer(lambda customer: customer_rules(pool, customer)),
+            customer_keys=CustomerKeys(hot, keyring),
+            rules=PerCustomer(lambda customer: customer_rules(hot, customer)),
             window=window,
             breaker=CircuitBreaker(
                 redis,
@@ -121,17 +138,30 @@ def create_app(config: GatewayConfig) -> FastAPI:
             ),
             clock=config.clock,
             data=data,
+            drain_s=settings.stream_drain_s,
+            drain_bytes=settings.stream_drain_bytes,
         )
         # The semantic cache embeds through the same attempt loop as every other call.
         data.embedder = EmbeddingService(completions_service)
         app.state.pool, app.state.redis, app.state.spool, app.state.loader = pool, redis, spool, loader
         app.state.emitter = emitter
-        app.state.services = Services(KeyStore(pool, redis), completions_service)
-        alerts = AlertWorker(redis, pool, keyring, stream=f"{settings.event_stream}:alerts")
+        keys = KeyStore(
+            hot,
+            redis,
+            seal=PrincipalSeal(auth_cache_key(settings)),
+            failures=FailureThrottle(redis, "auth", settings.auth_failures_per_minute),
+        )
+        app.state.services = Services(keys, completions_service)
+        # Refused admin calls: counted per address, recorded in batches (gateway.admin.refusals).
+        app.state.admin_failures = FailureThrottle(redis, "admin", settings.admin_failures_per_minute)
+        app.state.admin_refusals = refusals = RefusalRecorder(pool)
+        alerts = AlertWorker(redis, pool, keyring, stream=f"{settings.event_stream}:alerts", egress=egress)
         tasks = [
             background.start("spool-replayer", emitter.run_replayer),
             background.start("performance-window", window.run),
+            background.start("concurrency-leases", leases.run),
             background.start("budget-alerts", alerts.run),
+            background.start("admin-refusals", refusals.run),
         ]
         if loader is not None:
             tasks.append(background.start("vault-loader", loader.run))
@@ -139,13 +169,17 @@ def create_app(config: GatewayConfig) -> FastAPI:
         try:
             yield
         finally:
+            await completions_service.aclose()  # streams read on after a disconnect: recorded
             if loader is not None:
                 loader.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await refusals.flush()  # what the last interval refused
             await http.aclose()
             await redis.aclose()
+            await hot.close()
             await pool.close()
 
     app = FastAPI(
@@ -163,4 +197,5 @@ def create_app(config: GatewayConfig) -> FastAPI:
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestMetrics)
+    app.add_middleware(LoopGuard)  # outermost: the gateway's own calls never reach a route
     return app

@@ -1,9 +1,17 @@
-"""Prometheus metrics; names follow the OpenTelemetry GenAI conventions where they exist."""
+"""Prometheus metrics; names follow the OpenTelemetry GenAI conventions where they exist.
+
+Every label value that a request can choose (a model name, an upstream's error code, a provider
+name) is bounded here, once for every metric (``child``): the catalog's listed models always keep
+their own series, then the first ``ONEVAULT_METRICS_MAX_MODELS`` other names seen; any name after
+that is counted as ``other``. Without the bound, random model names would grow the series (and
+the scrape, and Prometheus's memory) without end.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -67,7 +75,53 @@ LOADER_DEAD_LETTERED = Gauge(
 )
 
 
+OTHER: Final = "other"
+
+
+class BoundedValues:
+    """The values one kind of label may take: the declared ones, then the first ``limit`` others
+    seen; later ones read as ``other``. O(1) per call, and a value's answer never changes."""
+
+    __slots__ = ("declared", "limit", "seen")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.declared: set[str] = set()
+        self.seen: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self.declared or value in self.seen:
+            return value
+        if len(self.seen) >= self.limit:
+            return OTHER
+        self.seen.add(value)
+        return value
+
+
+MODELS = BoundedValues(200)
+PROVIDERS = BoundedValues(100)
+CODES = BoundedValues(200)
+# Per metric, which of its labels (in order) are bounded, and by what.
+_BOUNDED: Final[dict[Any, tuple[BoundedValues | None, ...]]] = {
+    ERRORS: (CODES,),
+    UPSTREAM_DURATION: (PROVIDERS, MODELS, None),
+    TOKEN_USAGE: (PROVIDERS, MODELS, None),
+    COST: (PROVIDERS, MODELS, None),
+    UNPRICED: (PROVIDERS, MODELS),
+}
+
+
+def bound_models(limit: int, listed: Iterable[str]) -> None:
+    """The gateway's bound (``ONEVAULT_METRICS_MAX_MODELS``) and the catalog's listed models."""
+    MODELS.limit = limit
+    MODELS.declared.update(listed)
+
+
 @lru_cache(maxsize=4096)
 def child(metric: Any, *labels: str) -> Any:
-    """``metric.labels(*labels)``, memoised: the lookup takes a lock and builds a tuple each call."""
+    """``metric.labels(*labels)`` with request-chosen values bounded (see the module docstring),
+    memoised: the lookup takes a lock and builds a tuple each call."""
+    bounds = _BOUNDED.get(metric)
+    if bounds is not None:
+        labels = tuple(v if b is None else b(v) for b, v in zip(bounds, labels, strict=True))
     return metric.labels(*labels)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -26,10 +26,54 @@ async def connect(dsn: str) -> asyncpg.Connection:
     return conn
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
-    assert pool is not None
-    return pool
+class BoundedPool(asyncpg.Pool):
+    """A pool whose every wait is bounded: taking a connection (``acquire_timeout``, also what
+    giving it back may take), each command (``command_timeout``: asyncpg then cancels it, and the
+    cancel request itself gets the same bound) and opening a connection (``connect_timeout``).
+
+    For the request path: a frozen server (connections accepted, nothing answered) must turn into
+    a quick error, never a request that hangs until its client gives up.
+    """
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    command_timeout: float | None = None,
+    acquire_timeout: float | None = None,
+    connect_timeout: float = 60.0,
+) -> asyncpg.Pool:
+    """A pool; with ``command_timeout`` and ``acquire_timeout`` a ``BoundedPool`` (request path)."""
+    if command_timeout is None and acquire_timeout is None:
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, init=_init_connection, timeout=connect_timeout
+        )
+        assert pool is not None
+        return pool
+    bounded = BoundedPool(
+        dsn,
+        acquire_timeout=acquire_timeout or connect_timeout,
+        min_size=min_size,
+        max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        init=_init_connection,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        command_timeout=command_timeout,
+        timeout=connect_timeout,
+    )
+    return await bounded
 
 
 def run_with_pool(dsn: str, fn: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:

@@ -15,6 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidat
 
 EVENT_VERSION = 1
 
+# What a request's tokens (and so its cost) were counted from: the provider's own usage report,
+# or the gateway's estimate when it had none. ``*_after_disconnect``: a streaming client left
+# early; the gateway read on (bounded) and got the provider's count, or hit the bound, cancelled
+# the upstream and estimated everything it had received (docs/security/money.md).
+UsageSource = Literal["provider", "estimate", "provider_after_disconnect", "estimate_after_disconnect"]
+
 
 def _storable(value: Any) -> Any:
     """PostgreSQL text cannot hold NUL: one in an upstream error message or a header would make
@@ -132,6 +138,8 @@ class PayloadEvent(_Event):
     prompt_ciphertext: Base64Bytes | None = None
     completion_nonce: Base64Bytes | None = None
     completion_ciphertext: Base64Bytes | None = None
+    # sql/015: ``encrypted`` retention that could not be sealed (kept as digests): the reason
+    seal_error: str | None = Field(default=None, max_length=200)
 
 
 class RequestEvent(_Event):
@@ -157,6 +165,7 @@ class RequestEvent(_Event):
     error_code: str | None = None
     error_message: str | None = None
     finish_reason: str | None = None
+    usage_source: UsageSource = "provider"
     latency_ms: float | None = None
     upstream_latency_ms: float | None = None
     route_reason: str | None = None

@@ -150,6 +150,7 @@ _LATE_FEATURES = (
     "dropped_params",
     *_LATE_TOKENS,
 )
+_LATE_BILLING = ("usage_source",)  # sql/014: what the cost was counted from (NULL = the provider)
 SAT_CUSTOMER_CONFIG = SatSpec(
     "sat_customer_config",
     "customer_hk",
@@ -178,8 +179,10 @@ SAT_CUSTOMER_CONFIG = SatSpec(
         "pii_mode",
         "embedding_model",
         "drop_unsupported_params",  # 013
+        "max_concurrent",  # 016
+        "max_concurrent_per_key",
     ),
-    late=("drop_unsupported_params",),
+    late=("drop_unsupported_params", "max_concurrent", "max_concurrent_per_key"),
 )
 SAT_GATEWAY_KEY_DETAILS = SatSpec(
     "sat_gateway_key_details",
@@ -291,8 +294,9 @@ SAT_API_REQUEST_DETAILS = SatSpec(
         "compliance_flags",
         "pii_actions",
         *_LATE_FEATURES,
+        *_LATE_BILLING,
     ),
-    late=_LATE_FEATURES,
+    late=(*_LATE_FEATURES, *_LATE_BILLING),
 )
 SAT_API_REQUEST_ATTEMPT = SatSpec(
     "sat_api_request_attempt",
@@ -425,7 +429,9 @@ SAT_API_REQUEST_PAYLOAD = SatSpec(
         "prompt_ciphertext",
         "completion_nonce",
         "completion_ciphertext",
+        "seal_error",  # sql/015: why an encrypted payload was kept as digests only
     ),
+    late=("seal_error",),
 )
 
 # -- 011: audit exports and their chain --------------------------------------------------------

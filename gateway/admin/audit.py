@@ -2,6 +2,8 @@
 
 Admin traffic is rare and must not be lost, so it is written straight to the vault (not
 through the event stream); if PostgreSQL is down the admin change itself cannot happen either.
+Refusals of callers without the admin token are the exception: anyone can send them, so they go
+through ``gateway.admin.refusals`` (batched, bounded) instead of a transaction each.
 """
 
 from __future__ import annotations
@@ -39,8 +41,15 @@ class AdminAction:
 
 
 async def record_admin_action(pool: asyncpg.Pool, action: AdminAction) -> str:
-    action_id = f"adm_{uuid.uuid4().hex}"
     batch = VaultBatch()
+    action_id = add_admin_action(batch, action)
+    await VaultLoader(pool).load(batch)
+    return action_id
+
+
+def add_admin_action(batch: VaultBatch, action: AdminAction, at: datetime | None = None) -> str:
+    """Add one admin action's rows to ``batch``; returns its id (several fit in one batch)."""
+    action_id = f"adm_{uuid.uuid4().hex}"
     hk = batch.hub(t.HUB_ADMIN_ACTION, action_id, record_source=action.record_source, cache=False)
     customer = batch.hub(t.HUB_CUSTOMER, action.customer, record_source=action.record_source)
     batch.link(
@@ -53,7 +62,7 @@ async def record_admin_action(pool: asyncpg.Pool, action: AdminAction) -> str:
         t.SAT_ADMIN_ACTION_DETAILS,
         hk,
         (
-            datetime.now(timezone.utc),
+            at or datetime.now(timezone.utc),
             action.actor,
             action.action,
             action.target,
@@ -65,7 +74,6 @@ async def record_admin_action(pool: asyncpg.Pool, action: AdminAction) -> str:
         ),
         record_source=action.record_source,
     )
-    await VaultLoader(pool).load(batch)
     return action_id
 
 

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from gateway.egress import EgressPolicy, EgressRefused
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.hashing import hash_key
@@ -20,7 +21,11 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 
 class AdminError(ValueError):
-    """A refused admin change, with a message fit for the operator."""
+    """A refused admin change, with a message fit for the operator (``field``: the one at fault)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,9 @@ class CustomerConfig:
     embedding_model: str | None = None
     # sql/013: drop options a provider cannot honour instead of refusing them (None = false)
     drop_unsupported_params: bool | None = None
+    # sql/016: requests in flight at once (None = the gateway default, 0 = no limit)
+    max_concurrent: int | None = None
+    max_concurrent_per_key: int | None = None
 
     def values(self, changed_by: str) -> tuple:
         return (
@@ -77,6 +85,8 @@ class CustomerConfig:
             self.pii_mode,
             self.embedding_model,
             self.drop_unsupported_params,
+            self.max_concurrent,
+            self.max_concurrent_per_key,
         )
 
 
@@ -114,7 +124,15 @@ def check_config(config: CustomerConfig) -> None:
         raise AdminError("currency is an ISO 4217 code such as USD or EUR")
     if config.budget_webhook_url is not None:
         check_webhook_url(config.budget_webhook_url)
-    for name in ("budget_daily", "budget_monthly", "markup_pct", "rate_limit_rpm", "rate_limit_tpm"):
+    for name in (
+        "budget_daily",
+        "budget_monthly",
+        "markup_pct",
+        "rate_limit_rpm",
+        "rate_limit_tpm",
+        "max_concurrent",
+        "max_concurrent_per_key",
+    ):
         value = getattr(config, name)
         if value is not None and value < 0:
             raise AdminError(f"{name} must not be negative")
@@ -145,13 +163,31 @@ def check_data_settings(config: CustomerConfig) -> None:
             raise AdminError(f"{name} must not be negative")
 
 
+async def check_webhook_egress(url: str | None, egress: EgressPolicy | None) -> None:
+    """A webhook URL is tenant input: public addresses only, unless the operator allows more
+    (``ONEVAULT_EGRESS_ALLOW``; ``egress`` None = none). The worker checks again at connect time."""
+    if url is None:
+        return
+    try:
+        await (egress or EgressPolicy()).check_url(url, "budget_webhook_url")
+    except EgressRefused as exc:
+        raise AdminError(str(exc), field="budget_webhook_url") from None
+
+
 async def customer_exists(pool: asyncpg.Pool, slug: str) -> bool:
     return bool(
         await pool.fetchval("select 1 from raw_vault.hub_customer where customer_hk = $1", hash_key(slug))
     )
 
 
-async def create_customer(pool: asyncpg.Pool, slug: str, config: CustomerConfig, *, changed_by: str) -> None:
+async def create_customer(
+    pool: asyncpg.Pool,
+    slug: str,
+    config: CustomerConfig,
+    *,
+    changed_by: str,
+    egress: EgressPolicy | None = None,
+) -> None:
     if not _SLUG.match(slug):
         raise AdminError(
             "a customer slug is 2-63 characters of a-z, 0-9 and '-', starting with a letter or digit"
@@ -159,6 +195,7 @@ async def create_customer(pool: asyncpg.Pool, slug: str, config: CustomerConfig,
     if await customer_exists(pool, slug):
         raise AdminError(f"customer {slug!r} already exists")
     check_config(config)
+    await check_webhook_egress(config.budget_webhook_url, egress)
     batch = VaultBatch()
     hk = batch.hub(t.HUB_CUSTOMER, slug, record_source=SOURCE)
     batch.sat(t.SAT_CUSTOMER_CONFIG, hk, config.values(changed_by), record_source=SOURCE)
@@ -183,7 +220,12 @@ async def current_config(pool: asyncpg.Pool, slug: str) -> CustomerConfig:
 
 
 async def update_customer(
-    pool: asyncpg.Pool, slug: str, changes: dict[str, Any], *, changed_by: str
+    pool: asyncpg.Pool,
+    slug: str,
+    changes: dict[str, Any],
+    *,
+    changed_by: str,
+    egress: EgressPolicy | None = None,
 ) -> CustomerConfig:
     """Record a new configuration state (insert-only: the old one stays as history)."""
     unknown = set(changes) - {f.name for f in fields(CustomerConfig)}
@@ -193,6 +235,8 @@ async def update_customer(
         changes = {**changes, "subscribed_services": tuple(changes["subscribed_services"] or ())}
     config = replace(await current_config(pool, slug), **changes)
     check_config(config)
+    if "budget_webhook_url" in changes:
+        await check_webhook_egress(config.budget_webhook_url, egress)
     batch = VaultBatch()
     hk = batch.hub(t.HUB_CUSTOMER, slug, record_source=SOURCE)
     batch.sat(t.SAT_CUSTOMER_CONFIG, hk, config.values(changed_by), record_source=SOURCE)

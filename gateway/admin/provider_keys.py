@@ -15,9 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+from cryptography.exceptions import InvalidTag
 
 from gateway.admin.customers import SOURCE, AdminError, customer_exists
 from gateway.crypto import KeyRing, Sealed, fingerprint
+from gateway.crypto.envelope import KeyRingError
+from gateway.egress import EgressPolicy, EgressRefused
 from gateway.providers.base import API_STYLES, ProviderEndpoint, get_adapter
 from gateway.providers.http import UpstreamClient
 from gateway.providers.types import ChatMessage, ChatRequest, ProviderError
@@ -123,13 +126,21 @@ async def add_provider_key(
     allowed_models: tuple[str, ...] | None = None,
     budget_daily: Decimal | None = None,
     budget_monthly: Decimal | None = None,
+    egress: EgressPolicy | None = None,
 ) -> dict[str, Any]:
+    """Seal and record a customer's key. A ``base_url`` is tenant input: it must resolve to public
+    addresses unless ``egress`` (the operator's ``ONEVAULT_EGRESS_ALLOW``; default none) allows it."""
     if api_style not in API_STYLES:
         raise AdminError(f"api_style must be one of {', '.join(sorted(API_STYLES))}")
     if not secret.strip():
         raise AdminError("the provider key is empty")
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise AdminError("base_url must be an http(s) URL")
+    if base_url is not None:
+        try:
+            await (egress or EgressPolicy()).check_url(base_url, "base_url")
+        except EgressRefused as exc:
+            raise AdminError(str(exc), field="base_url") from None
     for name, value in (("budget_daily", budget_daily), ("budget_monthly", budget_monthly)):
         if value is not None and value < 0:
             raise AdminError(f"{name} must not be negative")
@@ -170,22 +181,28 @@ async def revoke_provider_key(pool: asyncpg.Pool, key_id: str, *, changed_by: st
     return row["customer"]
 
 
-async def rotate_kek(pool: asyncpg.Pool, keyring: KeyRing, *, changed_by: str) -> int:
-    """Re-wrap every key not yet under the current KEK (new satellite rows); returns how many."""
+async def rewrap_provider_keys(pool: asyncpg.Pool, keyring: KeyRing, *, changed_by: str) -> tuple[int, int]:
+    """Re-wrap every key not yet under the current KEK (new satellite rows). Returns (re-wrapped,
+    unreadable): a key whose KEK is not loaded any more is left as it is. The whole rotation, every
+    kind of wrapped secret, is ``gateway.admin.kek_rotation.rotate_kek``."""
     rows = await pool.fetch(_LATEST.format(where="true"))
-    moved = 0
+    moved = unreadable = 0
     for row in rows:
         if row["kek_id"] == keyring.current_id:
             continue
         old = Sealed(row["ciphertext"], row["nonce"], row["wrapped_dek"], row["kek_id"])
-        sealed = keyring.rewrap(old, row["key_id"])
+        try:
+            sealed = keyring.rewrap(old, row["key_id"])
+        except (KeyRingError, InvalidTag):
+            unreadable += 1
+            continue
         await _write(
             pool,
             dict(row),
             _row_values(dict(row), changed_by=changed_by, sealed=sealed, status=row["status"]),
         )
         moved += 1
-    return moved
+    return moved, unreadable
 
 
 async def active_provider_keys(
@@ -244,10 +261,15 @@ async def validate_provider_key(
         raise AdminError("no model to validate with: give the key allowed_models")
     sealed = Sealed(row["ciphertext"], row["nonce"], row["wrapped_dek"], row["kek_id"])
     template = route.endpoint if route else None
+    own_url = row["base_url"] is not None  # the customer's URL: the guarded client calls it
     endpoint = (
-        dataclasses.replace(template, api_key=keyring.open(sealed, key_id), base_url=base_url)
+        dataclasses.replace(
+            template, api_key=keyring.open(sealed, key_id), base_url=base_url, customer_url=own_url
+        )
         if template is not None and template.api_style == row["api_style"]
-        else ProviderEndpoint(row["api_style"], base_url, keyring.open(sealed, key_id), timeout_s=15.0)
+        else ProviderEndpoint(
+            row["api_style"], base_url, keyring.open(sealed, key_id), timeout_s=15.0, customer_url=own_url
+        )
     )
     request = ChatRequest(models[0], [ChatMessage("user", "ping")], max_tokens=1)
     detail: str | None = None

@@ -11,9 +11,11 @@ from __future__ import annotations
 import secrets
 
 import asyncpg
+from cryptography.exceptions import InvalidTag
 
 from gateway.admin.customers import SOURCE, AdminError, customer_exists
 from gateway.crypto import KeyRing, Sealed, fingerprint
+from gateway.crypto.envelope import KeyRingError
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.hashing import hash_key
@@ -47,6 +49,48 @@ async def create_webhook_secret(
     )
     await VaultLoader(pool).load(batch)
     return {"customer": customer, "webhook_secret": secret, "fingerprint": fingerprint(secret)}
+
+
+_EVERY_LATEST = """
+select distinct on (s.customer_hk) c.customer_bk as customer, s.*
+from raw_vault.sat_customer_webhook_secret s join raw_vault.hub_customer c using (customer_hk)
+order by s.customer_hk, s.load_dts desc
+"""
+
+
+async def rewrap_webhook_secrets(pool: asyncpg.Pool, keyring: KeyRing, *, changed_by: str) -> tuple[int, int]:
+    """Re-wrap every customer's current secret not yet under the current KEK (a new satellite
+    row each; superseded secrets stay as history). Returns (re-wrapped, unreadable): a secret whose
+    KEK is not loaded any more cannot be re-wrapped and is left as it is."""
+    batch = VaultBatch()
+    moved = unreadable = 0
+    for row in await pool.fetch(_EVERY_LATEST):
+        if row["kek_id"] == keyring.current_id:
+            continue
+        old = Sealed(row["ciphertext"], row["nonce"], row["wrapped_dek"], row["kek_id"])
+        try:
+            sealed = keyring.rewrap(old, _record_id(row["customer"]))
+        except (KeyRingError, InvalidTag):
+            unreadable += 1
+            continue
+        hk = batch.hub(t.HUB_CUSTOMER, row["customer"], record_source=SOURCE)
+        batch.sat(
+            t.SAT_CUSTOMER_WEBHOOK_SECRET,
+            hk,
+            (
+                changed_by,
+                sealed.ciphertext,
+                sealed.nonce,
+                sealed.wrapped_dek,
+                sealed.kek_id,
+                row["fingerprint"],
+            ),
+            record_source=SOURCE,
+        )
+        moved += 1
+    if moved:
+        await VaultLoader(pool).load(batch)
+    return moved, unreadable
 
 
 async def has_webhook_secret(pool: asyncpg.Pool, customer: str) -> bool:

@@ -6,6 +6,10 @@ customer's ``budget_webhook_url`` as configured *now*; a 2xx answer is success. 
 retried with exponential backoff (``backoff_s`` × 2^(attempt-1)) through a Redis sorted set of
 due times, up to ``max_attempts``; then the alert is given up. Every attempt — delivered,
 failed or given up — is a row of ``raw_vault.sat_budget_alert_delivery``.
+
+The URL is the customer's: the client connects only to addresses the egress policy allows
+(public ones, or ``ONEVAULT_EGRESS_ALLOW``), checked at connect time, and never reads the
+receiver's answer body — only its status — so a hostile receiver cannot fill the worker's memory.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from gateway.alerts.signing import HEADER, sign
 from gateway.alerts.thresholds import STREAM
 from gateway.alerts.webhook_secrets import webhook_secret
 from gateway.crypto import KeyRing
+from gateway.egress import EgressPolicy
+from gateway.egress.connect import guarded_transport
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.loader import VaultLoader
@@ -50,8 +56,10 @@ class AlertWorker:
         max_attempts: int = 5,
         backoff_s: float = 2.0,
         timeout_s: float = 5.0,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.redis = redis
+        self.egress = egress or EgressPolicy()
         self.pool = pool
         self.keyring = keyring
         self.stream = stream
@@ -61,8 +69,14 @@ class AlertWorker:
         self.timeout_s = timeout_s
         self.consumer = f"{socket.gethostname()}-{id(self):x}"
 
+    def client(self) -> httpx.AsyncClient:
+        """The delivery client: egress-guarded, no redirects, no proxies from the environment."""
+        return httpx.AsyncClient(
+            timeout=self.timeout_s, trust_env=False, transport=guarded_transport(self.egress)
+        )
+
     async def run(self) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout_s, trust_env=False) as client:
+        async with self.client() as client:
             while True:
                 try:
                     await self.step(client)
@@ -112,10 +126,10 @@ class AlertWorker:
             "x-onevault-delivery": f"{job['alert_id']}#{attempt}",
         }
         try:
-            answer = await client.post(url, content=body, headers=headers)
-            status = answer.status_code
+            async with client.stream("POST", url, content=body, headers=headers) as answer:
+                status = answer.status_code  # the body is never read: only the status matters
         except httpx.HTTPError as exc:
-            error = type(exc).__name__
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if status is not None and 200 <= status < 300:
             outcome = "delivered"
         else:

@@ -14,9 +14,11 @@ canonical field is listed here with the reason:
   ``tool_result`` blocks (each a canonical ``tool`` turn, in block order, with ``is_error``);
   ``assistant`` turns of ``text``, ``tool_use`` (a tool call whose arguments are the input as
   JSON), ``thinking`` (its text is the turn's ``reasoning``) and ``redacted_thinking``.
-  Thinking blocks are accepted because clients must replay them; their ``signature`` and a
-  redacted block's ``data`` are Anthropic's opaque proof of its own thinking, which no provider
-  takes back through the canonical model (gateway/providers/types.py, ``ChatMessage.reasoning``).
+  Thinking blocks are accepted because clients must replay them: a signed ``thinking`` block and
+  a ``redacted_thinking`` block are kept whole as the turn's ``thinking_blocks``
+  (gateway/providers/thinking.py), which an Anthropic upstream gets back unmodified, first in the
+  turn, so extended thinking goes on across tool calls; a block signed with OneVault's marker
+  (``THINKING_SIGNATURE``: another provider's reasoning, see Answers) is reasoning text only.
   Server-tool blocks, Files API sources, citations and search results are refused.
 - **cache_control** markers (on blocks, tools and the request) are accepted and not carried.
   They are a hint to Anthropic's prompt cache, not part of the conversation: the answer is the
@@ -42,14 +44,17 @@ canonical field is listed here with the reason:
   ``top_k``). OneVault's extras ride in ``x-onevault-*`` headers (``metadata`` holds only
   ``user_id`` on this wire).
 
-Answers: content blocks in order — ``thinking`` (the reasoning; its ``signature`` is OneVault's
-marker, not Anthropic's, and is accepted back by this door only), ``text``, then each
-``tool_use``; ``stop_reason`` end_turn | max_tokens | tool_use | refusal (the canonical finish
-reason does not say which stop sequence matched, so ``stop_sequence`` stays null); ``usage``
-with ``input_tokens`` uncached, as Anthropic counts it. Streams send Anthropic's event sequence;
+Answers: content blocks in order — the thinking blocks (an Anthropic answer's own, with
+Anthropic's signature, and its ``redacted_thinking`` blocks; another provider's reasoning as one
+``thinking`` block signed with OneVault's marker ``"onevault"``, which means nothing to Anthropic
+and is never sent to it), ``text``, then each ``tool_use``; ``stop_reason`` end_turn |
+max_tokens | tool_use | refusal (the canonical finish reason does not say which stop sequence
+matched, so ``stop_sequence`` stays null); ``usage`` with ``input_tokens`` uncached, as
+Anthropic counts it. Streams send Anthropic's event sequence;
 the input usage in ``message_start`` is an estimate (the canonical stream reports usage at its
 end), and ``message_delta`` carries the provider's final counts, which the SDK's accumulator
-takes over.
+takes over. A streamed thinking block gets its ``signature_delta`` (Anthropic's signature, else
+the marker) just before its ``content_block_stop``, as Anthropic streams it.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from gateway.api.fields import PRINTABLE
 from gateway.api.openai_chat import MAX_TEXT, TOOL_NAME
 from gateway.errors import ApiError
+from gateway.providers.thinking import MARKER_SIGNATURE
 from gateway.providers.types import (
     THINKING_BUDGETS,
     ChatMessage,
@@ -80,7 +86,7 @@ from gateway.providers.types import (
 
 MAX_DATA = 30_000_000
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
-THINKING_SIGNATURE = "onevault"  # not Anthropic's signature: see the module docstring
+THINKING_SIGNATURE = MARKER_SIGNATURE  # not Anthropic's signature: see the module docstring
 UNPARSED_ARGUMENTS = "_unparsed_arguments"  # a tool call whose arguments are not a JSON object
 
 # Anthropic's error ``type`` per HTTP status (its API reference, "Errors").
@@ -397,6 +403,7 @@ def _assistant(blocks: list[Any]) -> ChatMessage:
     texts: list[ContentPart] = []
     calls: list[ToolCall] = []
     thinking: list[str] = []
+    signed: list[dict[str, Any]] = []
     for block in blocks:
         if isinstance(block, TextBlockIn):
             texts.append(TextPart(block.text))
@@ -404,11 +411,16 @@ def _assistant(blocks: list[Any]) -> ChatMessage:
             calls.append(ToolCall(block.id, block.name, orjson.dumps(block.input).decode()))
         elif isinstance(block, ThinkingBlockIn):
             thinking.append(block.thinking)
-        # redacted_thinking: opaque to every provider but Anthropic (module docstring)
+            if block.signature and block.signature != THINKING_SIGNATURE:
+                signed.append(block.model_dump())  # Anthropic's signed state (module docstring)
+        elif isinstance(block, RedactedThinkingBlockIn):
+            signed.append(block.model_dump())  # opaque to every provider but Anthropic
     content: str | list[ContentPart] | None = texts or (None if calls else "")
     if len(texts) == 1:
         content = texts[0].text  # type: ignore[union-attr]
-    return ChatMessage("assistant", content, tool_calls=calls, reasoning="".join(thinking) or None)
+    return ChatMessage(
+        "assistant", content, tool_calls=calls, reasoning="".join(thinking) or None, thinking_blocks=signed
+    )
 
 
 def canonical_messages(body: MessagesBody) -> list[ChatMessage]:

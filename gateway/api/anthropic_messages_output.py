@@ -1,6 +1,6 @@
 """The Anthropic Messages API's output side: the message object, its streamed events and
 Anthropic's error shape, built from the pipeline's outcome and stream chunks (the request side is
-gateway/api/anthropic_messages.py).
+gateway/api/anthropic_messages.py, whose docstring says which signature a thinking block gets).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from gateway import metrics
 from gateway.pipeline import Outcome
+from gateway.providers.thinking import MARKER_SIGNATURE
 from gateway.providers.types import (
     StreamChunk,
     Usage,
@@ -20,7 +21,7 @@ from gateway.providers.types import (
 
 MAX_DATA = 30_000_000
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
-THINKING_SIGNATURE = "onevault"  # not Anthropic's signature: see the module docstring
+THINKING_SIGNATURE = MARKER_SIGNATURE  # another provider's reasoning: not Anthropic's signature
 UNPARSED_ARGUMENTS = "_unparsed_arguments"  # a tool call whose arguments are not a JSON object
 
 # Anthropic's error ``type`` per HTTP status (its API reference, "Errors").
@@ -73,8 +74,8 @@ def tool_input(arguments: str) -> dict[str, Any]:
 
 
 def content_json(o: Outcome) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
-    if o.reasoning:
+    blocks: list[dict[str, Any]] = list(o.thinking_blocks)  # Anthropic's own, signed
+    if o.reasoning and not blocks:
         blocks.append({"type": "thinking", "thinking": o.reasoning, "signature": THINKING_SIGNATURE})
     text = o.text or o.refusal or ""
     if text or not o.tool_calls:
@@ -106,7 +107,10 @@ def event(kind: str, payload: dict[str, Any]) -> bytes:
 
 class StreamBlocks:
     """Turns canonical chunks into Anthropic's content-block events: one block open at a time
-    (thinking, text, or one tool call), each started, filled with deltas and stopped in order."""
+    (thinking, text, or one tool call), each started, filled with deltas and stopped in order.
+    A signed thinking block (``StreamChunk.thinking_blocks``) closes the thinking block its text
+    streamed into with its own signature; a thinking block still open at a switch is another
+    provider's reasoning and gets the marker signature."""
 
     __slots__ = ("_index", "_open", "_tools")
 
@@ -119,6 +123,8 @@ class StreamBlocks:
         if chunk.reasoning:
             yield from self._switch("thinking", {"type": "thinking", "thinking": "", "signature": ""})
             yield self._delta(self._index, {"type": "thinking_delta", "thinking": chunk.reasoning})
+        for block in chunk.thinking_blocks or ():
+            yield from self._signed(block)
         text = chunk.delta + chunk.refusal
         if text:
             yield from self._switch("text", {"type": "text", "text": ""})
@@ -131,6 +137,23 @@ class StreamBlocks:
             if d.arguments:
                 delta = {"type": "input_json_delta", "partial_json": d.arguments}
                 yield self._delta(self._tools[d.index], delta)
+
+    def _signed(self, block: dict[str, Any]) -> Iterator[bytes]:
+        """Anthropic's own thinking block, now complete: its signature ends the open thinking
+        block (a block whose text did not stream, or a redacted one, is sent whole)."""
+        if block.get("type") == "thinking":
+            if self._open != "thinking":
+                yield from self._switch("thinking", {"type": "thinking", "thinking": "", "signature": ""})
+                if block.get("thinking"):
+                    yield self._delta(self._index, {"type": "thinking_delta", "thinking": block["thinking"]})
+            signature = {"type": "signature_delta", "signature": block.get("signature") or ""}
+            yield self._delta(self._index, signature)
+        else:
+            yield from self.close()
+            self._index += 1
+            yield event("content_block_start", {"index": self._index, "content_block": block})
+        yield event("content_block_stop", {"index": self._index})
+        self._open = None
 
     def close(self) -> Iterator[bytes]:
         if self._open == "thinking":

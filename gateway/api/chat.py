@@ -90,7 +90,12 @@ async def chat_completions(
             {
                 "index": 0,
                 "message": message_json(
-                    outcome.text, outcome.tool_calls, outcome.refusal, outcome.reasoning, legacy=legacy
+                    outcome.text,
+                    outcome.tool_calls,
+                    outcome.refusal,
+                    outcome.reasoning,
+                    legacy=legacy,
+                    thinking_blocks=outcome.thinking_blocks,
                 ),
                 "finish_reason": finish_reason_for(outcome.finish_reason, legacy=legacy),
                 "logprobs": {"content": outcome.logprobs, "refusal": None} if outcome.logprobs else None,

@@ -123,7 +123,12 @@ async def completions(
         output={
             "text": outcome.text,
             "message": message_json(
-                outcome.text, outcome.tool_calls, outcome.refusal, outcome.reasoning, legacy=False
+                outcome.text,
+                outcome.tool_calls,
+                outcome.refusal,
+                outcome.reasoning,
+                legacy=False,
+                thinking_blocks=outcome.thinking_blocks,
             ),
             "finish_reason": outcome.finish_reason,
         },

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from gateway.auth.principal import KeyStore, Principal
+from gateway.auth.principal import AuthThrottled, AuthUnavailable, KeyStore, Principal
 from gateway.errors import ApiError, request_id_of
 from gateway.pipeline import CallContext, CompletionService
 
@@ -44,7 +44,25 @@ async def principal(request: Request) -> Principal:
             "Send your OneVault key as 'Authorization: Bearer <key>' (or 'x-api-key' / 'api-key').",
             headers={"www-authenticate": "Bearer"},
         )
-    found = await services(request).keys.authenticate(key)
+    try:
+        found = await services(request).keys.authenticate(
+            key, request.client.host if request.client else None
+        )
+    except AuthThrottled as throttled:
+        raise ApiError(
+            429,
+            "auth_throttled",
+            "Too many failed authentications from this address; retry in "
+            f"{throttled.retry_after}s with a valid key.",
+            headers={"retry-after": str(throttled.retry_after)},
+        ) from None
+    except AuthUnavailable:
+        raise ApiError(
+            503,
+            "auth_unavailable",
+            "The key could not be checked in time; retry shortly.",
+            headers={"retry-after": "1"},
+        ) from None
     if found is None:
         raise ApiError(
             401,

@@ -1,16 +1,26 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness, readiness and Prometheus metrics.
+
+``/health`` is public. ``/ready`` answers anyone with its status code and ``{"status"}`` (what a
+load balancer or a container health check needs; computed at most once a second for them), and
+the operator (the admin token, gateway/api/operator.py) with the details. ``/metrics`` is for the
+operator only.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse, Response
 
 from gateway import metrics
+from gateway.api.operator import is_operator, require_operator
 
 router = APIRouter()
+SUMMARY_TTL_S = 1.0  # how stale an anonymous /ready may be (a flood of them costs one check a second)
 
 
 @router.get("/health")
@@ -32,6 +42,18 @@ async def ready(request: Request) -> Response:
 
     PostgreSQL being down degrades (events wait in the stream) but does not stop traffic.
     """
+    if is_operator(request):
+        status, body = await _readiness(request)
+        return JSONResponse(body, status_code=status)
+    state = request.app.state
+    cached: tuple[float, int, str] | None = getattr(state, "ready_summary", None)
+    if cached is None or time.monotonic() - cached[0] > SUMMARY_TTL_S:
+        status, body = await _readiness(request)
+        cached = state.ready_summary = (time.monotonic(), status, body["status"])
+    return JSONResponse({"status": cached[2]}, status_code=cached[1])
+
+
+async def _readiness(request: Request) -> tuple[int, dict[str, Any]]:
     state = request.app.state
     pg_error = await _check(state.pool.fetchval("select 1"))
     redis_error = await _check(state.redis.ping())
@@ -53,11 +75,12 @@ async def ready(request: Request) -> Response:
         },
         "loader": {"lag_seconds": round(lag, 3), "in_process": state.loader is not None},
     }
-    return JSONResponse(body, status_code=200 if can_record else 503)
+    return (200 if can_record else 503), body
 
 
 @router.get("/metrics")
 async def prometheus(request: Request) -> Response:
+    require_operator(request)
     if request.app.state.loader is not None:
         metrics.LOADER_LAG.set(await request.app.state.loader.lag_seconds())
         metrics.LOADER_EVENTS.set(request.app.state.loader.stats.loaded_events)

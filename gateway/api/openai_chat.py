@@ -5,6 +5,14 @@ Every field of the Chat Completions API is either mapped onto ``ChatRequest`` or
 400 naming it (``extra="forbid"``): a field OneVault does not carry must never be ignored. The
 legacy ``functions`` / ``function_call`` / ``role: "function"`` shapes become tools (and the
 answer comes back in the legacy shape), as OpenAI still accepts them.
+
+Reasoning, as LiteLLM spells it: an answer's assistant message carries ``reasoning_content``
+(the text) and, when Anthropic answered with extended thinking, ``thinking_blocks`` — its signed
+``thinking`` / ``redacted_thinking`` blocks exactly as Anthropic returned them
+(gateway/providers/thinking.py). A stream's deltas carry ``reasoning_content`` pieces and each
+signed block whole in ``thinking_blocks`` once it is complete. Replayed assistant messages may
+carry both back; the blocks are what lets an Anthropic upstream keep thinking on across a tool
+call (without them that turn is served without thinking, recorded in ``dropped_params``).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.api.fields import PRINTABLE
 from gateway.errors import ApiError
+from gateway.providers.thinking import signed, thinking_text
 from gateway.providers.types import (
     AudioPart,
     ChatMessage,
@@ -105,6 +114,22 @@ class ToolCallIn(_Strict):
     function: FunctionCallIn
 
 
+class ThinkingBlockIn(_Strict):
+    """A block this door returned in ``thinking_blocks``, replayed as it was (LiteLLM's shape; a
+    block without a signature, or with OneVault's marker, is reasoning text, not signed state)."""
+
+    type: Literal["thinking", "redacted_thinking"]
+    thinking: str | None = Field(None, max_length=MAX_TEXT)
+    signature: str | None = Field(None, max_length=30_000_000)
+    data: str | None = Field(None, max_length=30_000_000)
+    cache_control: dict[str, Any] | None = None  # LiteLLM's; a prompt-cache hint, not carried
+
+    def block(self) -> dict[str, Any]:
+        if self.type == "thinking":
+            return {"type": "thinking", "thinking": self.thinking or "", "signature": self.signature}
+        return {"type": "redacted_thinking", "data": self.data}
+
+
 class MessageIn(_Strict):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[PartIn] | None = Field(None, max_length=MAX_TEXT)
@@ -114,11 +139,18 @@ class MessageIn(_Strict):
     function_call: FunctionCallIn | None = None
     refusal: str | None = Field(None, max_length=MAX_TEXT)
     reasoning_content: str | None = Field(None, max_length=MAX_TEXT)  # what OneVault returned, replayed
+    thinking_blocks: list[ThinkingBlockIn] | None = Field(None, max_length=1024)  # likewise (docstring)
 
     @model_validator(mode="after")
     def _shape(self) -> MessageIn:
         role = self.role
-        carried = self.tool_calls or self.function_call or self.refusal is not None or self.reasoning_content
+        carried = (
+            self.tool_calls
+            or self.function_call
+            or self.refusal is not None
+            or self.reasoning_content
+            or self.thinking_blocks
+        )
         if role != "assistant" and carried:
             raise ValueError(
                 f"only assistant messages carry tool_calls, function_call, refusal or reasoning ({role})"
@@ -297,6 +329,8 @@ def canonical_messages(messages: list[MessageIn]) -> list[ChatMessage]:
         if m.role == "function":
             out.append(ChatMessage("tool", _content(m, i), m.name, tool_call_id=legacy_call_id(legacy_calls)))
             continue
+        given = [b.block() for b in m.thinking_blocks or ()]
+        blocks = signed(given)
         out.append(
             ChatMessage(
                 m.role,
@@ -305,7 +339,8 @@ def canonical_messages(messages: list[MessageIn]) -> list[ChatMessage]:
                 tool_calls=calls,
                 tool_call_id=m.tool_call_id,
                 refusal=m.refusal,
-                reasoning=m.reasoning_content,
+                reasoning=m.reasoning_content or thinking_text(given) or None,
+                thinking_blocks=blocks,
             )
         )
     return out
@@ -390,6 +425,7 @@ def message_json(
     reasoning: str | None,
     *,
     legacy: bool,
+    thinking_blocks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     message: dict[str, Any] = {
         "role": "assistant",
@@ -403,6 +439,8 @@ def message_json(
         message["tool_calls"] = tool_calls_json(tool_calls)
     if reasoning:
         message["reasoning_content"] = reasoning  # the field reasoning-aware clients read
+    if thinking_blocks:
+        message["thinking_blocks"] = thinking_blocks  # Anthropic's signed state (module docstring)
     return message
 
 
@@ -418,6 +456,8 @@ def delta_json(chunk: Any, *, legacy: bool) -> dict[str, Any]:
         delta["content"] = chunk.delta
     if chunk.reasoning:
         delta["reasoning_content"] = chunk.reasoning
+    if chunk.thinking_blocks:
+        delta["thinking_blocks"] = chunk.thinking_blocks
     if chunk.refusal:
         delta["refusal"] = chunk.refusal
     if chunk.tool_calls:

@@ -13,6 +13,14 @@ and ``text.verbosity: "medium"`` (the default).
 The Responses item model is flatter than the canonical (Chat) one: assistant ``message``,
 ``function_call`` and ``reasoning`` items of one turn become one assistant ``ChatMessage`` with
 ``tool_calls`` and ``reasoning``; ``function_call_output`` items become ``tool`` messages.
+A reasoning item's ``encrypted_content`` is, as at OpenAI, returned only when ``include`` asks
+for ``reasoning.encrypted_content`` (Codex does, with ``store: false``): it carries Anthropic's
+signed thinking blocks of that answer in OneVault's own opaque format (null when the answer has
+none), and an input reasoning item's ``encrypted_content`` in that format is taken back as the
+turn's ``thinking_blocks`` (gateway/providers/thinking.py), so extended thinking on an Anthropic
+model goes on across tool calls. Encrypted content in any other format (OpenAI's own) is
+ignored: no provider behind OneVault can read it. With ``previous_response_id`` the stored
+answer's blocks come back by themselves.
 ``namespace`` tools (Codex groups its sub-agent tools so) are flattened to
 ``<namespace>__<name>`` functions for the provider and split back in the answer.
 """
@@ -27,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from gateway.api.fields import PRINTABLE
 from gateway.api.openai_chat import MAX_TEXT, TOOL_NAME
 from gateway.errors import ApiError
+from gateway.providers.thinking import decode_blocks
 from gateway.providers.types import (
     ChatMessage,
     ChatRequest,
@@ -42,8 +51,8 @@ from gateway.providers.types import (
 )
 
 NAMESPACE_SEPARATOR = "__"
-# ``include`` values this door honours: reasoning items are returned (their encrypted content is
-# null: upstream reasoning reaches OneVault as text), and logprobs on output_text.
+# ``include`` values this door honours: the encrypted content of reasoning items (Anthropic's signed
+# thinking, module docstring), and logprobs on output_text.
 INCLUDABLE = frozenset({"reasoning.encrypted_content", "message.output_text.logprobs"})
 OPENAI_INCLUDABLE = INCLUDABLE | {
     "file_search_call.results",
@@ -282,6 +291,10 @@ class ResponsesBody(_Strict):
     def logprobs(self) -> bool:
         return "message.output_text.logprobs" in (self.include or ()) or self.top_logprobs is not None
 
+    @property
+    def encrypted_reasoning(self) -> bool:
+        return "reasoning.encrypted_content" in (self.include or ())
+
 
 # -- request → canonical ----------------------------------------------------------------------------
 def unsupported(param: str, message: str) -> ApiError:
@@ -430,6 +443,7 @@ class _Conversation:
         self.names = names
         self.messages: list[ChatMessage] = []
         self.reasoning: list[str] = []  # reasoning items waiting for their assistant output
+        self.thinking: list[dict[str, Any]] = []  # and their signed thinking blocks
 
     def _assistant(self, *, merge: bool) -> ChatMessage:
         last = self.messages[-1] if self.messages else None
@@ -445,11 +459,15 @@ class _Conversation:
                 [*([message.reasoning] if message.reasoning else []), *self.reasoning]
             )
             self.reasoning = []
+        if self.thinking:
+            message.thinking_blocks = [*message.thinking_blocks, *self.thinking]
+            self.thinking = []
 
     def add(self, item: Any, where: str) -> None:
         if isinstance(item, ReasoningItemIn):
             if item.text:
                 self.reasoning.append(item.text)
+            self.thinking += decode_blocks(item.encrypted_content)
             return
         if isinstance(item, FunctionCallItemIn):
             call = ToolCall(item.call_id, self.names.flat(item.name, item.namespace), item.arguments)
@@ -466,8 +484,8 @@ class _Conversation:
             self.messages.append(ChatMessage(item.role, _content(item.content, f"{where}.content")))
 
     def attach_left_over(self) -> None:
-        """Reasoning no output followed belongs to the turn before it (it is never sent upstream)."""
-        if self.reasoning and self.messages and self.messages[-1].role == "assistant":
+        """Reasoning no output followed belongs to the turn before it."""
+        if (self.reasoning or self.thinking) and self.messages and self.messages[-1].role == "assistant":
             self._attach(self.messages[-1])
 
     def _assistant_message(self, item: MessageItemIn) -> None:
@@ -572,5 +590,6 @@ def prior_turn(messages: list[ChatMessage], answer: dict[str, Any]) -> list[Chat
         tool_calls=calls,
         refusal=refusal,
         reasoning=answer.get("reasoning"),
+        thinking_blocks=list(answer.get("thinking_blocks") or ()),
     )
     return [*messages, reply]

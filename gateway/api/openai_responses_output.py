@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from gateway.api.openai_responses import ResponsesBody, ToolNames
 from gateway.api.sse import sse
+from gateway.providers.thinking import encode_blocks
 from gateway.providers.types import (
     StreamChunk,
     ToolCall,
@@ -47,13 +48,17 @@ class ItemIds:
         return f"fc_{self.request_id}_{index}"
 
 
-def reasoning_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+def reasoning_item(
+    item_id: str, text: str, status: str = "completed", encrypted: str | None = None
+) -> dict[str, Any]:
+    """``encrypted``: Anthropic's signed thinking (``thinking.encode_blocks``), when ``include``
+    asks for ``reasoning.encrypted_content``."""
     summary = [{"type": "summary_text", "text": text}] if text else []
     return {
         "type": "reasoning",
         "id": item_id,
         "summary": summary,
-        "encrypted_content": None,
+        "encrypted_content": encrypted,
         "status": status,
     }
 
@@ -89,11 +94,12 @@ def output_items(
     reasoning: str | None,
     logprobs: list[dict[str, Any]] | None,
     names: ToolNames,
+    encrypted: str | None = None,
 ) -> list[dict[str, Any]]:
     """The ``output`` array of a whole answer: reasoning, the message, then function calls."""
     items: list[dict[str, Any]] = []
-    if reasoning:
-        items.append(reasoning_item(ids.reasoning, reasoning))
+    if reasoning or encrypted:
+        items.append(reasoning_item(ids.reasoning, reasoning or "", encrypted=encrypted))
     content = [text_part(text, logprobs)] if text or not (tool_calls or refusal) else []
     if refusal:
         content.append({"type": "refusal", "refusal": refusal})
@@ -205,11 +211,17 @@ class ResponseStream:
     Items open lazily in the order their content arrives (reasoning summary, the message's
     output_text / refusal parts, function calls by index) and close when the next kind begins or
     the answer ends, so every ``*.delta`` sits between its item's ``added`` and ``done``; the
-    final ``response.completed`` repeats the same items with the same ids.
+    final ``response.completed`` repeats the same items with the same ids. Signed thinking blocks
+    (``StreamChunk.thinking_blocks``) belong to the reasoning item they follow (one is opened for
+    a block with no text); with ``encrypted``, its ``done`` carries them as ``encrypted_content``.
     """
 
-    def __init__(self, ids: ItemIds, names: ToolNames, envelope: Envelope, model: str) -> None:
+    def __init__(
+        self, ids: ItemIds, names: ToolNames, envelope: Envelope, model: str, *, encrypted: bool = False
+    ) -> None:
         self.ids, self.names, self.envelope, self.model = ids, names, envelope, model
+        self.encrypted = encrypted  # include has reasoning.encrypted_content
+        self.thinking: list[dict[str, Any]] = []  # the open reasoning item's signed blocks
         self.seq = 0
         self.items: list[dict[str, Any]] = []  # in output_index order
         self.open_reasoning: int | None = None
@@ -247,6 +259,9 @@ class ResponseStream:
             return []
         index, self.open_reasoning = self.open_reasoning, None
         item = self.items[index]
+        if self.encrypted:
+            item["encrypted_content"] = encode_blocks(self.thinking)
+        self.thinking = []
         text = item["summary"][0]["text"]
         at = {"item_id": item["id"], "output_index": index, "summary_index": 0}
         return [
@@ -293,7 +308,7 @@ class ResponseStream:
         return out
 
     # -- content ---------------------------------------------------------------------------------
-    def _reasoning(self, delta: str) -> list[bytes]:
+    def _open_reasoning(self) -> list[bytes]:
         out = self._close_message() + self._close_calls()
         if self.open_reasoning is None:
             item = reasoning_item(self.ids.reasoning, "", status="in_progress")
@@ -303,7 +318,12 @@ class ResponseStream:
             at = {"item_id": item["id"], "output_index": index, "summary_index": 0}
             part = {"type": "summary_text", "text": ""}
             out += [added, self.event("response.reasoning_summary_part.added", {**at, "part": part})]
+        return out
+
+    def _reasoning(self, delta: str) -> list[bytes]:
+        out = self._open_reasoning()
         index = self.open_reasoning
+        assert index is not None
         item = self.items[index]
         item["summary"][0]["text"] += delta
         at = {"item_id": item["id"], "output_index": index, "summary_index": 0}
@@ -371,6 +391,9 @@ class ResponseStream:
         out: list[bytes] = []
         if chunk.reasoning:
             out += self._reasoning(chunk.reasoning)
+        if chunk.thinking_blocks:
+            out += self._open_reasoning()
+            self.thinking += chunk.thinking_blocks
         if chunk.delta:
             out += self._text(chunk.delta, chunk.logprobs)
         if chunk.refusal:

@@ -48,6 +48,7 @@ class CachedAnswer:
     refusal: str | None = None
     reasoning: str | None = None
     logprobs: list[dict[str, Any]] | None = None
+    thinking_blocks: list[dict[str, Any]] = field(default_factory=list)  # Anthropic's signed thinking
 
     def to_bytes(self) -> bytes:
         u = self.usage
@@ -76,6 +77,7 @@ class CachedAnswer:
             d.get("refusal"),
             d.get("reasoning"),
             d.get("logprobs"),
+            list(d.get("thinking_blocks") or ()),
         )
 
 

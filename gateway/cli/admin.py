@@ -25,7 +25,8 @@ from gateway.admin.customers import (
 )
 from gateway.admin.keys import IssuedKey, create_gateway_key, key_hashes, list_keys, revoke_key, rotate_key
 from gateway.auth.principal import Limits, forget
-from gateway.cli.runtime import operator, with_pool, with_pool_and_redis
+from gateway.cli.runtime import operator, settings, with_pool, with_pool_and_redis
+from gateway.egress.config import egress_policy
 from gateway.privacy.erasure import Erasure, erase_payloads
 
 T = TypeVar("T")
@@ -91,7 +92,9 @@ def customers_create(
     )
     run_audited(
         admin_call("customers.create", slug, slug),
-        lambda pool: create_customer(pool, slug, config, changed_by=operator()),
+        lambda pool: create_customer(
+            pool, slug, config, changed_by=operator(), egress=egress_policy(settings())
+        ),
     )
     typer.echo(json.dumps({"customer": slug, "created": True}) if as_json else f"created customer {slug}")
 
@@ -184,6 +187,12 @@ def customers_update(
         "--drop-unsupported-params/--refuse-unsupported-params",
         help="Options a provider cannot honour: dropped and recorded, or refused with 400 (default).",
     ),
+    max_concurrent: int = typer.Option(
+        None, help="Requests in flight at once, all keys together (0 = no limit; default: the gateway's)."
+    ),
+    max_concurrent_per_key: int = typer.Option(
+        None, help="Requests in flight at once per key (0 = no limit; default: the gateway's)."
+    ),
     tier: str = typer.Option(None, help=_TIER),
     services: str = typer.Option(None, help=_SERVICES),
     tax_rate: Decimal = typer.Option(None, help="Tax rate %% applied to invoices."),
@@ -217,6 +226,8 @@ def customers_update(
             "cache_price_per_1k_tokens": cache_price_1k,
             "embedding_model": embedding_model,
             "drop_unsupported_params": drop_unsupported_params,
+            "max_concurrent": max_concurrent,
+            "max_concurrent_per_key": max_concurrent_per_key,
         }.items()
         if v is not None
     }
@@ -226,7 +237,11 @@ def customers_update(
     async def apply(pool: asyncpg.Pool, redis: aioredis.Redis) -> CustomerConfig:
         call = replace(admin_call("customers.update", slug, slug), detail=", ".join(sorted(changes)))
         config = await audited(
-            pool, call, lambda: update_customer(pool, slug, changes, changed_by=operator())
+            pool,
+            call,
+            lambda: update_customer(
+                pool, slug, changes, changed_by=operator(), egress=egress_policy(settings())
+            ),
         )
         await forget(redis, [bytes(k["key_hash"]) for k in await key_hashes(pool, slug)])
         return config

@@ -179,7 +179,11 @@ def _vault_dsn() -> str | None:
 def verify(
     directory: Path = typer.Argument(..., exists=True, file_okay=False, help="The export directory."),
     public_key_file: Path = typer.Option(
-        None, "--public-key", exists=True, dir_okay=False, help="The published public key (PEM)."
+        None,
+        "--public-key",
+        exists=True,
+        dir_okay=False,
+        help="The published public key (PEM); required unless this installation signed the export.",
     ),
     previous: Path = typer.Option(
         None,
@@ -195,7 +199,7 @@ def verify(
     --offline, the vault's record of it and its totals. Exit 1 and name the file on any failure."""
     if public_key_file is not None:
         public = load_public_key(public_key_file.read_bytes())
-    else:  # this installation's key if it has one; else the manifest's own (with a warning)
+    else:  # this installation's own key if it has one; else none, and the export is not verified
         local = SigningKey.existing(settings())
         public = local.public if local else None
     result = verify_offline(directory, public, previous)

@@ -5,6 +5,12 @@ migration 007 grants exactly that) and runs read-only transactions. A per-custom
 only that customer's rows: row-level security on every mart (dbt's post-hook) checks
 ``bi_access.role_customer``, where this command records the role's customer. The password is
 printed once and stored only as PostgreSQL's SCRAM verifier.
+
+Every login can list every role (``pg_roles`` is readable by all, and revoking that breaks
+clients), so a role's name must not say whose it is: the default is random (``bi_<12 hex>``);
+which customer a role serves is only in ``bi_access.role_customer``, which BI roles cannot read.
+A role's queries stop after ``statement_timeout`` (``ONEVAULT_BI_STATEMENT_TIMEOUT_S``), so one
+dashboard cannot hold a backend — or the marts' locks that dbt's rebuild waits for — at will.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import typer
 
 from gateway.admin.customers import AdminError, customer_exists
 from gateway.cli.admin import admin_call, run_audited
-from gateway.cli.runtime import operator, servers, with_pool
+from gateway.cli.runtime import operator, servers, settings, with_pool
 
 bi_role = typer.Typer(help="Read-only database logins for BI tools (marts only).", no_args_is_help=True)
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -34,7 +40,8 @@ class BiRole:
 
 
 def default_role_name(customer: str | None) -> str:
-    return "bi_all" if customer is None else "bi_" + customer.replace("-", "_")
+    """A name that reveals nothing, not even whether the role sees one customer or all."""
+    return "bi_" + secrets.token_hex(6)
 
 
 def connection_string(base_url: str, role: str, password: str) -> str:
@@ -47,7 +54,14 @@ def connection_string(base_url: str, role: str, password: str) -> str:
     return urlunsplit((url.scheme, netloc, url.path, url.query, ""))
 
 
-async def create_bi_role(pool: asyncpg.Pool, customer: str | None, role: str, *, created_by: str) -> BiRole:
+async def create_bi_role(
+    pool: asyncpg.Pool,
+    customer: str | None,
+    role: str,
+    *,
+    created_by: str,
+    statement_timeout_s: float = 30.0,
+) -> BiRole:
     if not _NAME.match(role):
         raise AdminError("a role name is 1-63 characters of a-z, 0-9 and '_', not starting with a digit")
     if customer is not None and not await customer_exists(pool, customer):
@@ -66,11 +80,18 @@ async def create_bi_role(pool: asyncpg.Pool, customer: str | None, role: str, *,
             password,
         )
         await conn.execute(create_sql)
-        await conn.execute(
-            await conn.fetchval(
-                "select format('alter role %I set default_transaction_read_only = on', $1::text)", role
+        for setting, value in (
+            ("default_transaction_read_only", "on"),
+            ("statement_timeout", f"{max(1, round(statement_timeout_s * 1000))}ms"),
+        ):
+            await conn.execute(
+                await conn.fetchval(
+                    "select format('alter role %I set %s = %L', $1::text, $2::text, $3::text)",
+                    role,
+                    setting,
+                    value,
+                )
             )
-        )
         await conn.execute(
             "insert into bi_access.role_customer (role_name, customer_slug, created_by) values ($1, $2, $3)",
             role,
@@ -99,7 +120,9 @@ async def drop_bi_role(pool: asyncpg.Pool, role: str) -> None:
 def create(
     customer: str = typer.Argument(None, help="The customer whose rows the role may see."),
     all_customers: bool = typer.Option(False, "--all", help="A role that sees every customer's rows."),
-    name: str = typer.Option(None, help="Role name (default bi_<customer>, or bi_all)."),
+    name: str = typer.Option(
+        None, help="Role name (default: random, bi_<12 hex>). Every BI login can list every role name."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create a read-only login for BI tools; prints its password and connection string once."""
@@ -110,7 +133,9 @@ def create(
     role = name or default_role_name(scope)
     created = run_audited(
         admin_call("bi-roles.create", role, scope),
-        lambda pool: create_bi_role(pool, scope, role, created_by=operator()),
+        lambda pool: create_bi_role(
+            pool, scope, role, created_by=operator(), statement_timeout_s=settings().bi_statement_timeout_s
+        ),
     )
     assert created.password is not None
     url = connection_string(servers().bi_database_url, role, created.password)

@@ -221,11 +221,16 @@ def _first_weekday_from(period: Period, day: int) -> int:
     return day
 
 
-def _write_config(work_dir: Path, period: Period, simulator_url: str) -> tuple[Path, Path]:
+def _write_config(
+    work_dir: Path, period: Period, simulator_url: str, *, any_model: bool = False
+) -> tuple[Path, Path]:
     """The demo gateway's provider catalog (all served by the simulator) and price overrides."""
     work_dir.mkdir(parents=True, exist_ok=True)
     catalog, prices = work_dir / "providers.json", work_dir / "prices.json"
-    catalog.write_text(json.dumps(simulator_catalog(simulator_url), indent=2))
+    doc = simulator_catalog(simulator_url)
+    for provider in doc["providers"] if any_model else ():
+        provider["accept_any_model"] = True
+    catalog.write_text(json.dumps(doc, indent=2))
     prices.write_text(json.dumps(price_overrides(period), indent=2))
     return catalog, prices
 
@@ -265,18 +270,20 @@ class ShiftedGateway:
 
 @contextlib.asynccontextmanager
 async def shifted_gateway(
-    database_url: str, redis_url: str, work_dir: Path, period: Period
+    database_url: str, redis_url: str, work_dir: Path, period: Period, *, unpriced: bool = False
 ) -> AsyncIterator[ShiftedGateway]:
     """The real gateway app (in-process loader included) on a loopback port, its clock at
-    ``period``'s start, every provider served by a fresh simulator."""
+    ``period``'s start, every provider served by a fresh simulator. ``unpriced``: any model name
+    is served, priced or not (both refused by default; a billing test needs unpriced usage)."""
     with SimulatorServer() as sim:
-        catalog, prices = _write_config(work_dir, period, sim.url)
+        catalog, prices = _write_config(work_dir, period, sim.url, any_model=unpriced)
         settings = Settings(
             home=work_dir,
             prices_file=prices,
             event_stream=f"onevault:demo:{uuid.uuid4().hex[:8]}",
             breaker_cooldown_s=0.5,  # simulated hours pass in milliseconds: let probes through soon
             loader_linger_ms=20,
+            allow_unpriced=unpriced,
         )
         clock = ShiftedClock(period.start_ts)
         app = create_app(GatewayConfig(settings, database_url, redis_url, catalog, clock=clock))

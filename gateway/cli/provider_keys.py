@@ -10,16 +10,17 @@ from typing import Any
 import asyncpg
 import typer
 
+from gateway.admin.kek_rotation import rotate_kek
 from gateway.admin.provider_keys import (
     add_provider_key,
     list_provider_keys,
     revoke_provider_key,
-    rotate_kek,
     validate_provider_key,
 )
 from gateway.cli.admin import admin_call, echo_result, fail, run_audited
 from gateway.cli.runtime import operator, settings, with_pool
 from gateway.crypto.keyring import keyring_from
+from gateway.egress.config import egress_policy
 from gateway.providers.http import create_http_client
 from gateway.routing.catalog import CatalogError, ProviderCatalog
 
@@ -62,6 +63,7 @@ def provider_keys_add(
             allowed_models=allowed,
             budget_daily=budget_daily,
             budget_monthly=budget_monthly,
+            egress=egress_policy(settings()),
         ),
     )
     echo_result(added, as_json, f"added {added['key_id']} ({added['fingerprint']}) for {customer}/{provider}")
@@ -93,16 +95,27 @@ def provider_keys_revoke(
 
 @provider_keys.command("rotate-kek")
 def provider_keys_rotate_kek(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Re-wrap every provider key under the current KEK (first in ONEVAULT_MASTER_KEY)."""
+    """Re-wrap every wrapped secret under the current KEK (first in ONEVAULT_MASTER_KEY): provider
+    keys, webhook secrets and customer data keys. Exit 3 if some could not be read (their KEK is
+    not loaded): do not remove an old KEK then."""
     keyring = keyring_from(settings())
-    moved = run_audited(
+    done = run_audited(
         admin_call("provider_keys.rotate_kek"), lambda pool: rotate_kek(pool, keyring, changed_by=operator())
     )
     echo_result(
-        {"rewrapped": moved, "kek_id": keyring.current_id},
+        done,
         as_json,
-        f"re-wrapped {moved} key(s) under {keyring.current_id}",
+        f"re-wrapped {done['rewrapped']} secret(s) under {keyring.current_id} "
+        f"({done['provider_keys']} provider keys, {done['webhook_secrets']} webhook secrets, "
+        f"{done['data_keys']} data keys)"
+        + (
+            f"; {done['unreadable']} unreadable: keep their KEK in ONEVAULT_MASTER_KEY"
+            if done["unreadable"]
+            else ""
+        ),
     )
+    if done["unreadable"]:
+        raise typer.Exit(3)
 
 
 @provider_keys.command("validate")
@@ -119,7 +132,7 @@ def provider_keys_validate(
         raise fail(exc) from exc
 
     async def check(pool: asyncpg.Pool) -> dict[str, Any]:
-        http = create_http_client()
+        http = create_http_client(customer_egress=egress_policy(s))
         try:
             return await validate_provider_key(pool, keyring, catalog, http, key_id, changed_by=operator())
         finally:

@@ -14,8 +14,7 @@ from gateway.admin.rule_test import explain_routing, explanation_text
 from gateway.admin.rules import create_rule, disable_rule, update_rule
 from gateway.cli.admin import admin_call, echo_result, fail, run_audited
 from gateway.cli.runtime import operator, settings, with_pool, with_pool_and_redis
-from gateway.pipeline.planning import Planner
-from gateway.pricing import PriceCatalog
+from gateway.pipeline.planning import Planner, configured_planner
 from gateway.routing.catalog import CatalogError, ProviderCatalog
 from gateway.routing.performance import OwnWindow, PerformanceSource
 from gateway.routing.rules import STRATEGIES, customer_rules
@@ -146,12 +145,7 @@ def cli_planner(pool: asyncpg.Pool, redis: aioredis.Redis) -> Planner:
     """A planner as the gateway builds it, from this machine's catalog, prices and data."""
     s = settings()
     catalog = ProviderCatalog.from_file(s.catalog_path)
-    return Planner(
-        catalog,
-        PriceCatalog.from_file(s.prices_path),
-        s.default_markup_pct,
-        PerformanceSource(pool, OwnWindow(redis)),
-    )
+    return configured_planner(s, catalog, PerformanceSource(pool, OwnWindow(redis)))
 
 
 @rules.command("test")

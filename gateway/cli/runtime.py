@@ -11,6 +11,7 @@ import asyncpg
 import redis.asyncio as aioredis
 import typer
 
+from gateway.crypto.keyring import AdminTokenError, admin_token
 from warehouse.db import run_with_pool, run_with_pool_and_redis
 from warehouse.embedded import EmbeddedServerError, Endpoints, ensure_servers
 from warehouse.settings import Settings, get_settings
@@ -20,6 +21,15 @@ T = TypeVar("T")
 
 def settings() -> Settings:
     return get_settings()
+
+
+def require_admin_token(s: Settings) -> None:
+    """Refuse to serve the gateway with an admin token anyone could guess (clear error, exit 2)."""
+    try:
+        admin_token(s)
+    except AdminTokenError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
 
 
 def servers() -> Endpoints:

@@ -9,7 +9,7 @@ import signal
 import typer
 import uvicorn
 
-from gateway.cli.runtime import servers, settings
+from gateway.cli.runtime import require_admin_token, servers, settings
 from warehouse.db import create_pool
 from warehouse.settings import get_settings
 from warehouse.stream_loader import StreamLoader
@@ -23,6 +23,7 @@ def serve(
 ) -> None:
     """Serve the gateway with uvicorn (uvloop + httptools) against configured or embedded servers."""
     s = settings()
+    require_admin_token(s)
     servers()  # start the embedded servers once, before the workers fork
     os.environ["ONEVAULT_RUN_LOADER"] = "true" if loader else "false"
     get_settings.cache_clear()  # with one worker the app is built in this process: re-read

@@ -11,7 +11,7 @@ import typer
 
 from gateway.cli.runtime import servers, settings
 from warehouse.db import connect
-from warehouse.embedded import stop_servers
+from warehouse.embedded import redact_url, stop_servers
 from warehouse.migrations import migrate as apply_migrations
 from warehouse.migrations import schema_version
 from warehouse.tables import ALL_TABLES
@@ -56,7 +56,7 @@ def status() -> None:
     typer.echo("  BI tools, marts only: `onevault bi-role create <customer|--all>` prints a read-only login")
     if ep.embedded:
         typer.echo(f"  password file:        {s.home_dir / 'secrets' / 'postgres-password'}")
-    typer.echo(f"Redis ({'embedded' if s.embedded_redis else 'external'}): {ep.redis_url}")
+    typer.echo(f"Redis ({'embedded' if s.embedded_redis else 'external'}): {redact_url(ep.redis_url)}")
     typer.echo(f"Schema version: {version if version is not None else 'not migrated (run onevault migrate)'}")
     if counts:
         typer.echo("Raw vault rows:")

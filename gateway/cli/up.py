@@ -1,29 +1,33 @@
 """``onevault up``: servers, migrations, the simulator, the gateway and the Dagster UI + daemon
 — in the foreground.
 
-Ctrl-C / SIGTERM stops what this command started (embedded servers it found already running
-stay up). On a fresh ONEVAULT_HOME it also writes a provider catalog pointing at the
+Ctrl-C, SIGTERM and SIGHUP all stop what this command started — the Dagster webserver and
+daemon, the simulator, and the embedded servers unless it found them already running
+(``gateway.cli.stopping``). On a fresh ONEVAULT_HOME it also writes a provider catalog pointing at the
 simulator and creates a demo customer and key, and prints a ready-to-paste curl.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import subprocess
 from pathlib import Path
 
 import typer
 import uvicorn
 
+from dagster_pipelines import instance as dagster_instance
 from dagster_pipelines.instance import stop as stop_dagster
 from gateway.admin.customers import CustomerConfig, create_customer, customer_exists
 from gateway.admin.keys import create_gateway_key
 from gateway.app import GatewayConfig, create_app
-from gateway.cli.dagster import start_dagster
-from gateway.cli.runtime import operator, settings
+from gateway.cli.runtime import operator, require_admin_token, settings
+from gateway.cli.stopping import Stopping, StopSignals
 from gateway.simulator import SimulatorServer
 from warehouse.db import connect, create_pool
-from warehouse.embedded import embedded_postgres, embedded_redis, ensure_servers, stop_servers
+from warehouse.embedded import embedded_postgres, embedded_redis, ensure_servers, redact_url, stop_servers
 from warehouse.embedded.files import write_secret
 from warehouse.migrations import migrate
 from warehouse.settings import Settings
@@ -108,20 +112,38 @@ async def bootstrap(database_url: str, home: Path) -> str | None:
 
 
 def up(port: int = typer.Option(None, help="Gateway port (default ONEVAULT_GATEWAY_PORT or 8000).")) -> None:
-    """Start everything on the embedded default and serve the gateway until Ctrl-C."""
+    """Start everything on the embedded default and serve the gateway until Ctrl-C (or SIGTERM/SIGHUP)."""
     s = settings()
-    port = port or s.gateway_port
+    require_admin_token(s)
+    with StopSignals() as stops:
+        started = contextlib.ExitStack()  # what this command started, stopped in reverse order
+        try:
+            _start_and_serve(s, port or s.gateway_port, stops, started)
+        except Stopping as stop:
+            typer.echo(f"\n{stop}: stopping", err=True)
+        finally:
+            stops.quiet()
+            started.close()
+
+
+def _start_and_serve(s: Settings, port: int, stops: StopSignals, started: contextlib.ExitStack) -> None:
+    from dagster_pipelines.project import prepare_manifest
+
     pg_was_up = not s.embedded_postgres or embedded_postgres(s).is_running()
     redis_was_up = not s.embedded_redis or embedded_redis(s).is_running()
-    endpoints = ensure_servers(s)
+    if not (pg_was_up and redis_was_up):
+        started.callback(_stop_servers, s)
+    with stops.deferred():  # a signal during initdb must not leave a half-made cluster
+        endpoints = ensure_servers(s)
     demo_key = asyncio.run(bootstrap(endpoints.database_url, s.home_dir))
     simulator = SimulatorServer(port=s.simulator_port)
+    started.callback(simulator.stop)
     simulator.start()
     catalog = ensure_catalog(s, simulator.url)
     key_file = s.home_dir / "secrets" / "demo-key"
     base = f"http://{s.gateway_host}:{port}"
     typer.echo(f"PostgreSQL  {endpoints.bi_database_url}")
-    typer.echo(f"Redis       {endpoints.redis_url}")
+    typer.echo(f"Redis       {redact_url(endpoints.redis_url)}")
     typer.echo(f"Simulator   {simulator.url}")
     typer.echo(f"Gateway     {base}   (docs {base}/docs, metrics {base}/metrics)")
     typer.echo(f"Admin API   {base}/admin/v1   (token: {s.home_dir / 'secrets' / 'admin-token'})")
@@ -137,15 +159,23 @@ def up(port: int = typer.Option(None, help="Gateway port (default ONEVAULT_GATEW
     config = GatewayConfig(s, endpoints.database_url, endpoints.redis_url, catalog)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config), host=s.gateway_host, port=port, log_level="warning", access_log=False
+            create_app(config),
+            host=s.gateway_host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,  # a stuck stream must not hold up the stop
         )
     )
-    dagster = start_dagster(s, endpoints.database_url)  # parses the dbt manifest once, here
-    try:
-        server.run()
-    finally:
-        stop_dagster(dagster)
-        simulator.stop()
-        if not (pg_was_up and redis_was_up):
-            stopped = stop_servers(s)
-            typer.echo(f"stopped {', '.join(stopped)}")
+    prepare_manifest(endpoints.database_url)  # dbt parse, once, here (a stop signal kills it)
+    dagster: list[subprocess.Popen] = []
+    started.callback(stop_dagster, dagster)
+    with stops.deferred():  # the webserver and the daemon start (and stop) together
+        dagster.extend(dagster_instance.start(s))
+    stops.serve(server)
+
+
+def _stop_servers(s: Settings) -> None:
+    stopped = stop_servers(s)
+    if stopped:
+        typer.echo(f"stopped {', '.join(stopped)}")

@@ -26,7 +26,7 @@ import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from gateway.crypto.envelope import KeyRing
+from gateway.crypto.envelope import KeyRing, KeyRingError
 from warehouse.hashing import hash_key
 
 NONCE_BYTES = 12
@@ -104,6 +104,30 @@ class DataKeys:
 
     def forget(self, customer: str) -> None:
         self._cache.pop(customer, None)
+
+
+_STALE = "select key_id, wrapped_dek, kek_id from keystore.customer_data_key where kek_id <> $1"
+_REWRAP = """
+update keystore.customer_data_key set wrapped_dek = $1, kek_id = $2 where key_id = $3 and kek_id = $4
+"""
+
+
+async def rewrap_data_keys(pool: asyncpg.Pool, keyring: KeyRing) -> tuple[int, int]:
+    """Re-wrap every customer data key not yet under the current KEK, in place (the key store is
+    outside the insert-only vault; the data key itself, and so every payload, is unchanged).
+    Returns (re-wrapped, unreadable): a key whose KEK is not loaded any more is left as it is."""
+    moved = unreadable = 0
+    for row in await pool.fetch(_STALE, keyring.current_id):
+        aad = row["key_id"].encode()
+        try:
+            dek = keyring.unwrap_key(row["wrapped_dek"], row["kek_id"], aad)
+        except (KeyRingError, InvalidTag):
+            unreadable += 1
+            continue
+        wrapped, kek_id = keyring.wrap_key(dek, aad)
+        done = await pool.execute(_REWRAP, wrapped, kek_id, row["key_id"], row["kek_id"])
+        moved += done.endswith(" 1")  # 0: erased or re-wrapped meanwhile
+    return moved, unreadable
 
 
 async def erase(conn: asyncpg.Pool | asyncpg.Connection, customer: str) -> str | None:

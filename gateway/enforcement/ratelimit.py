@@ -1,10 +1,12 @@
-"""Requests/min and tokens/min per gateway key and per customer, atomic in Redis.
+"""Requests/min, tokens/min and requests in flight per gateway key and per customer, atomic in Redis.
 
-One Lua script checks every scope's counters for the current minute and increments the request
-counters only if all scopes allow the request, so concurrent requests from any number of gateway
-processes can never pass a limit together. Tokens are counted after the answer (the real
-usage); a scope whose tokens for the minute have reached its limit refuses new requests until
-the next minute. Fixed one-minute windows, the granularity customers configure limits in.
+One Lua script checks every scope's counters for the current minute and its concurrency slots
+(gateway/enforcement/concurrency.py), and only if all scopes allow the request increments the
+request counters and takes a slot in each — so concurrent requests from any number of gateway
+processes can never pass a limit together, and a slot costs no extra round trip. Tokens are
+counted after the answer (the real usage), in the same pipeline that gives the slots back; a
+scope whose tokens for the minute have reached its limit refuses new requests until the next
+minute. Fixed one-minute windows, the granularity customers configure limits in.
 """
 
 from __future__ import annotations
@@ -13,52 +15,104 @@ import time
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
-from gateway.auth.principal import Limits, Principal
+from gateway.auth.principal import Principal
+from gateway.enforcement.concurrency import RETRY_AFTER_S, Lease, LeaseBook, slot_key
 
-# KEYS: per scope, its request counter then its token counter.
-# ARGV: per scope, its rpm limit then its tpm limit (-1 = none); last: the counters' TTL.
+# KEYS: per scope, its request counter, its token counter, its slot set.
+# ARGV: per scope, its rpm, tpm and concurrency limits (-1 = none); then the counters' TTL,
+# now (ms), the new lease's expiry (ms), its token, the slot sets' TTL (ms).
 _ADMIT = """
-local scopes = #KEYS / 2
-local ttl = tonumber(ARGV[#ARGV])
+local scopes = #KEYS / 3
+local n = #ARGV
+local ttl, now, expiry = tonumber(ARGV[n - 4]), ARGV[n - 3], ARGV[n - 2]
+local token, slot_ttl = ARGV[n - 1], ARGV[n]
 for i = 1, scopes do
-  local rpm = tonumber(ARGV[2 * i - 1])
-  local tpm = tonumber(ARGV[2 * i])
-  local used = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
-  local tokens = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
-  if rpm >= 0 and used + 1 > rpm then return {0, i, 'requests', rpm, used} end
-  if tpm >= 0 and tokens >= tpm then return {0, i, 'tokens', tpm, tokens} end
+  local rpm, tpm, cc = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
+  if rpm >= 0 then
+    local used = tonumber(redis.call('GET', KEYS[3 * i - 2]) or '0')
+    if used + 1 > rpm then return {0, i, 'requests', rpm, used} end
+  end
+  if tpm >= 0 then
+    local tokens = tonumber(redis.call('GET', KEYS[3 * i - 1]) or '0')
+    if tokens >= tpm then return {0, i, 'tokens', tpm, tokens} end
+  end
+  if cc >= 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[3 * i], '-inf', now)
+    local held = redis.call('ZCARD', KEYS[3 * i])
+    if held >= cc then return {0, i, 'concurrent', cc, held} end
+  end
 end
 local remaining = -1
 for i = 1, scopes do
-  local used = redis.call('INCR', KEYS[2 * i - 1])
-  redis.call('EXPIRE', KEYS[2 * i - 1], ttl)
-  local rpm = tonumber(ARGV[2 * i - 1])
-  if rpm >= 0 and (remaining < 0 or rpm - used < remaining) then remaining = rpm - used end
+  local rpm, tpm, cc = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
+  if rpm >= 0 or tpm >= 0 then
+    local used = redis.call('INCR', KEYS[3 * i - 2])
+    redis.call('EXPIRE', KEYS[3 * i - 2], ttl)
+    if rpm >= 0 and (remaining < 0 or rpm - used < remaining) then remaining = rpm - used end
+  end
+  if cc >= 0 then
+    redis.call('ZADD', KEYS[3 * i], expiry, token)
+    redis.call('PEXPIRE', KEYS[3 * i], slot_ttl)
+  end
 end
 return {1, 0, 'ok', 0, remaining}
 """
 
 
 @dataclass(frozen=True, slots=True)
+class Scope:
+    name: str  # customer:<slug> | key:<key id>
+    rpm: int | None
+    tpm: int | None
+    concurrent: int | None  # None = no limit
+
+    @property
+    def counted(self) -> bool:
+        """Whether the scope needs the shared minute counters (not only slots)."""
+        return self.rpm is not None or self.tpm is not None
+
+
+@dataclass(frozen=True, slots=True)
 class RateVerdict:
     allowed: bool
     scope: str = ""
-    kind: str = ""  # "requests" | "tokens"
+    kind: str = ""  # "requests" | "tokens" | "concurrent"
     limit: int = 0
     retry_after: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+    lease: Lease | None = None  # the request's concurrency slots, given back when it settles
+
+
+def _limit(own: int | None, default: int) -> int | None:
+    """A customer's setting (None: the gateway default); 0 = no limit."""
+    value = default if own is None else own
+    return value or None
 
 
 class RateLimiter:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        leases: LeaseBook | None = None,
+        per_customer: int = 0,
+        per_key: int = 0,
+    ) -> None:
         self.redis = redis
         self._script = redis.register_script(_ADMIT)
+        self.leases = leases or LeaseBook(redis)
+        self.per_customer = per_customer  # gateway defaults (ONEVAULT_MAX_CONCURRENT_PER_*)
+        self.per_key = per_key
 
-    @staticmethod
-    def _scopes(who: Principal) -> list[tuple[str, Limits]]:
-        scopes = [(f"customer:{who.customer}", who.customer_limits), (f"key:{who.key_id}", who.key_limits)]
-        return [(name, lim) for name, lim in scopes if lim.rpm is not None or lim.tpm is not None]
+    def _scopes(self, who: Principal) -> list[Scope]:
+        c, k = who.customer_limits, who.key_limits
+        scopes = [
+            Scope(f"customer:{who.customer}", c.rpm, c.tpm, _limit(c.concurrent, self.per_customer)),
+            Scope(f"key:{who.key_id}", k.rpm, k.tpm, _limit(k.concurrent, self.per_key)),
+        ]
+        return [s for s in scopes if s.counted or s.concurrent is not None]
 
     async def admit(self, who: Principal, now: float | None = None) -> RateVerdict:
         scopes = self._scopes(who)
@@ -68,17 +122,29 @@ class RateLimiter:
         minute = int(now // 60)
         reset = 60 - int(now % 60)
         keys, args = [], []
-        for name, lim in scopes:
-            keys += [f"ov:rl:{name}:{minute}:req", f"ov:rl:{name}:{minute}:tok"]
-            args += [-1 if lim.rpm is None else lim.rpm, -1 if lim.tpm is None else lim.tpm]
-        ok, index, kind, limit, used = await self._script(keys=keys, args=[*args, 120])
+        for s in scopes:
+            keys += [f"ov:rl:{s.name}:{minute}:req", f"ov:rl:{s.name}:{minute}:tok", slot_key(s.name)]
+            args += [-1 if limit is None else limit for limit in (s.rpm, s.tpm, s.concurrent)]
+        token = self.leases.new_token()
+        tail = [120, int(now * 1000), self.leases.expiry_ms(now), token, int(self.leases.lease_s * 2000)]
+        try:
+            ok, index, kind, limit, used = await self._script(keys=keys, args=[*args, *tail])
+        except (RedisError, OSError):
+            if any(s.counted for s in scopes):
+                raise  # rate limits cannot be checked: admission's fail-closed rule decides
+            return self._local(scopes)
         if ok:
             headers = {"x-ratelimit-reset-requests": f"{reset}s"}
             if int(used) >= 0:
                 headers["x-ratelimit-remaining-requests"] = str(int(used))
-            return RateVerdict(True, headers=headers)
-        scope = scopes[int(index) - 1][0]
+            slots = [slot_key(s.name) for s in scopes if s.concurrent is not None]
+            return RateVerdict(
+                True, headers=headers, lease=self.leases.track(token, slots) if slots else None
+            )
+        scope = scopes[int(index) - 1].name
         kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind == "concurrent":
+            return self._too_many(scope, int(limit))
         return RateVerdict(
             False,
             scope=scope,
@@ -93,14 +159,43 @@ class RateLimiter:
             },
         )
 
+    def _local(self, scopes: list[Scope]) -> RateVerdict:
+        """Redis away and only slots to check: hold the limits in this process meanwhile."""
+        limited = [(slot_key(s.name), s.concurrent) for s in scopes if s.concurrent is not None]
+        lease, full = self.leases.take_local(limited)  # type: ignore[arg-type]
+        if lease is None:
+            return self._too_many(scopes[full].name, limited[full][1])  # type: ignore[arg-type]
+        return RateVerdict(True, lease=lease)
+
+    @staticmethod
+    def _too_many(scope: str, limit: int) -> RateVerdict:
+        return RateVerdict(
+            False,
+            scope=scope,
+            kind="concurrent",
+            limit=limit,
+            retry_after=RETRY_AFTER_S,
+            headers={"retry-after": str(RETRY_AFTER_S)},
+        )
+
     async def count_tokens(self, who: Principal, tokens: int, now: float | None = None) -> None:
         """Add a finished request's real token usage to each scope with a tokens/min limit."""
-        scopes = [(n, lim) for n, lim in self._scopes(who) if lim.tpm is not None]
-        if not scopes or tokens <= 0:
+        await self.finish(who, tokens, None, now)
+
+    async def finish(
+        self, who: Principal, tokens: int, lease: Lease | None, now: float | None = None
+    ) -> None:
+        """A request ended: count its tokens and give its slots back, in one round trip."""
+        scopes = [s for s in self._scopes(who) if s.tpm is not None] if tokens > 0 else []
+        if lease is not None and lease.local:
+            self.leases.release(None, lease)
+            lease = None
+        if not scopes and lease is None:
             return
         minute = int((time.time() if now is None else now) // 60)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for name, _ in scopes:
-                pipe.incrby(f"ov:rl:{name}:{minute}:tok", tokens)
-                pipe.expire(f"ov:rl:{name}:{minute}:tok", 120)
+            for s in scopes:
+                pipe.incrby(f"ov:rl:{s.name}:{minute}:tok", tokens)
+                pipe.expire(f"ov:rl:{s.name}:{minute}:tok", 120)
+            self.leases.release(pipe, lease)
             await pipe.execute()

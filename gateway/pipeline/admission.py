@@ -1,8 +1,10 @@
 """Admission: rate limits and budget reservations before a provider call, settlement after.
 
-Redis being unreachable fails *open* (the request proceeds, unreserved, and a warning is
-logged): an outage of the limiter must not take the gateway down, and every request is still
-costed in the vault, so spend stays auditable.
+Redis being unreachable fails *closed* by default: a request whose limits or budgets cannot be
+checked is refused with 503 ``limits_unavailable`` (an attacker who can make Redis error must not
+win unlimited, unbudgeted traffic). A principal with no limits and no budgets needs no Redis
+here and is served as usual. ``ONEVAULT_FAIL_OPEN=true`` restores the old trade-off: the request
+proceeds unreserved, a warning is logged, and spend stays auditable in the vault.
 """
 
 from __future__ import annotations
@@ -22,18 +24,48 @@ log = logging.getLogger("onevault.admission")
 
 
 class Admission:
-    def __init__(self, rates: RateLimiter, budgets: BudgetGuard, alerts: BudgetAlerts | None = None) -> None:
+    def __init__(
+        self,
+        rates: RateLimiter,
+        budgets: BudgetGuard,
+        alerts: BudgetAlerts | None = None,
+        *,
+        fail_open: bool = False,
+    ) -> None:
         self.rates = rates
         self.budgets = budgets
         self.alerts = alerts
+        self.fail_open = fail_open
+
+    def unavailable(self, what: str, exc: BaseException) -> None:
+        """Redis failed while checking ``what``: log and proceed if failing open, else raise 503."""
+        if self.fail_open:
+            log.warning("%s unavailable (%s); admitting without enforcement", what, type(exc).__name__)
+            return
+        log.warning("%s unavailable (%s); refusing (fail closed)", what, type(exc).__name__)
+        raise ApiError(
+            503,
+            "limits_unavailable",
+            f"Your {what} cannot be checked right now, so the request was not sent; retry shortly.",
+            headers={"retry-after": "1"},
+        ) from exc
 
     async def admit(self, ctx: CallContext, worst_case: Decimal) -> None:
         """Raise 429 or 402 if the request may not proceed; otherwise hold its reservation."""
         try:
             verdict = await self.rates.admit(ctx.principal)
         except (RedisError, OSError) as exc:
-            log.warning("limits unavailable (%s); admitting without enforcement", type(exc).__name__)
+            self.unavailable("rate limits", exc)
             return
+        if not verdict.allowed and verdict.kind == "concurrent":
+            raise ApiError(
+                429,
+                "concurrency_limit_exceeded",
+                f"{verdict.scope} already has {verdict.limit} requests in flight, its limit; retry when "
+                f"one has finished (in about {verdict.retry_after}s).",
+                headers=verdict.headers,
+                details={"scope": verdict.scope, "limit": verdict.limit, "unit": "requests in flight"},
+            )
         if not verdict.allowed:
             raise ApiError(
                 429,
@@ -44,6 +76,7 @@ class Admission:
                 details={"scope": verdict.scope, "limit": verdict.limit, "unit": f"{verdict.kind}/min"},
             )
         ctx.response_headers.update(verdict.headers)
+        ctx.lease = verdict.lease  # given back in ``settle`` (or, if it never runs, when ctx is freed)
         await self.reserve(ctx, worst_case)
 
     async def reserve(self, ctx: CallContext, worst_case: Decimal) -> None:
@@ -52,7 +85,7 @@ class Admission:
         try:
             result = await self.budgets.reserve(ctx.principal, worst_case, ctx.request_ts)
         except (RedisError, OSError) as exc:
-            log.warning("budgets unavailable (%s); admitting without enforcement", type(exc).__name__)
+            self.unavailable("budgets", exc)
             return
         if isinstance(result, BudgetRefusal):
             if self.alerts is not None:
@@ -74,15 +107,24 @@ class Admission:
             )
         ctx.reservation = result
 
+    async def release(self, ctx: CallContext) -> None:
+        """Refused after ``admit`` took its slots (a budget said no): give them back at once."""
+        lease, ctx.lease = ctx.lease, None
+        await self.rates.leases.give_back(lease)
+
     async def settle(self, ctx: CallContext, actual: Decimal, tokens: int) -> None:
-        """Replace the reservation by the real cost and count the tokens (once per request)."""
+        """Replace the reservation by the real cost, count the tokens and give the concurrency
+        slots back (once per request)."""
         reservation, ctx.reservation = ctx.reservation, None
+        lease, ctx.lease = ctx.lease, None
         try:
             if reservation is not None:
                 states = await self.budgets.settle(reservation, actual)
                 if self.alerts is not None:
                     await self.alerts.after_settle(ctx.principal.customer, states)
-            if tokens:
-                await self.rates.count_tokens(ctx.principal, tokens)
         except (RedisError, OSError) as exc:
             log.warning("could not settle limits (%s); the vault still has the cost", type(exc).__name__)
+        try:
+            await self.rates.finish(ctx.principal, tokens, lease)  # one round trip for both
+        except (RedisError, OSError) as exc:  # an unreturned slot expires with its lease
+            log.warning("could not count tokens or free slots (%s)", type(exc).__name__)

@@ -34,7 +34,7 @@ from gateway.pipeline.admission import Admission
 from gateway.pipeline.context import CallContext, Candidates, Clock
 from gateway.pipeline.events import attempt_event
 from gateway.pipeline.planning import Planner
-from gateway.pipeline.upstream import endpoint_for
+from gateway.pipeline.upstream import endpoint_for, upstream_of
 from gateway.providers.base import ProviderEndpoint
 from gateway.providers.types import ChatRequest, ProviderError, Usage
 from gateway.routing.catalog import ProviderRoute
@@ -71,13 +71,21 @@ class Served(Generic[T]):
 
 
 class Exhausted(Exception):
-    """Every candidate failed (``last`` is the final error) or none could be tried."""
+    """Every candidate failed (``last`` is the final error) or none could be tried. ``rejected``:
+    answers output validation refused on the way; they were paid for, so they are billed."""
 
-    def __init__(self, last: ProviderError | None, attempts: list[AttemptEvent], upstream_ms: float) -> None:
+    def __init__(
+        self,
+        last: ProviderError | None,
+        attempts: list[AttemptEvent],
+        upstream_ms: float,
+        rejected: list[Rejected] | None = None,
+    ) -> None:
         super().__init__(str(last))
         self.last = last
         self.attempts = attempts
         self.upstream_ms = upstream_ms
+        self.rejected = rejected or []
 
 
 Call = Callable[[ProviderRoute, str, ProviderEndpoint], Awaitable[T]]
@@ -166,7 +174,7 @@ class AttemptLoop:
                         attempt_event(len(attempts) + 1, route, model, started_ts, ms, invalid, usage, key_id)
                     )
                     continue  # the same candidate while its tries last, then the next
-                await self.succeeded(route, model, ms)
+                await self.succeeded(ctx, route, model, ms)
                 attempts.append(
                     attempt_event(
                         len(attempts) + 1,
@@ -182,7 +190,7 @@ class AttemptLoop:
                 return Served(value, route, model, index, started_ts, t0, attempts, upstream_ms, rejected)
             if last is not None and last.error_class == "bad_request":
                 break
-        raise Exhausted(last, attempts, upstream_ms)
+        raise Exhausted(last, attempts, upstream_ms, rejected)
 
     # -- one try's bookkeeping -----------------------------------------------------------------
     async def _failed_try(
@@ -201,45 +209,51 @@ class AttemptLoop:
         key_id = ctx.provider_key_id(route.name)
         attempts.append(attempt_event(len(attempts) + 1, route, model, started_ts, ms, err, None, key_id))
         metrics.child(metrics.UPSTREAM_DURATION, route.name, model, err.error_class).observe(ms / 1000)
-        if await self.failed(route, model, err) or not policy.retries(err.error_class):
+        if await self.failed(ctx, route, model, err) or not policy.retries(err.error_class):
             return True
         if try_no + 1 < policy.max_attempts:
             await asyncio.sleep(policy.backoff_s(try_no, err.retry_after))
         return False
 
     # -- circuit breaker and performance window (fail open: a Redis hiccup must not refuse) -----
-    async def healthy(self, route: ProviderRoute, model: str) -> bool:
+    # Both are keyed by the upstream really called (gateway/pipeline/upstream.py ``upstream_of``):
+    # the platform's route, or one customer's own key on it — never one for the other.
+    async def healthy(self, ctx: CallContext, route: ProviderRoute, model: str) -> bool:
         if self.breaker is None:
             return True
         try:
-            return await self.breaker.allows(route.name, model)
+            return await self.breaker.allows(upstream_of(ctx, route), model)
         except (RedisError, OSError):
             return True
 
-    async def failed(self, route: ProviderRoute, model: str, err: ProviderError) -> bool:
+    async def failed(self, ctx: CallContext, route: ProviderRoute, model: str, err: ProviderError) -> bool:
         """Count the failure; True when it opened the circuit (stop retrying this pair)."""
+        upstream = upstream_of(ctx, route)
         if self.window is not None and err.error_class in PROVIDER_FAULTS:
-            await self.window.observe(route.name, model, False, 0.0)
+            await self.window.observe(upstream, model, False, 0.0)
         if self.breaker is None:
             return False
         try:
-            return await self.breaker.failure(route.name, model, err.error_class)
+            return await self.breaker.failure(upstream, model, err.error_class)
         except (RedisError, OSError):
             return False
 
-    async def succeeded(self, route: ProviderRoute, model: str, ms: float) -> None:
+    async def succeeded(self, ctx: CallContext, route: ProviderRoute, model: str, ms: float) -> None:
         """A good answer: time it (as failures are timed) and tell the breaker."""
+        upstream = upstream_of(ctx, route)
         metrics.child(metrics.UPSTREAM_DURATION, route.name, model, "").observe(ms / 1000)
         if self.window is not None:
-            await self.window.observe(route.name, model, True, ms)
+            await self.window.observe(upstream, model, True, ms)
         if self.breaker is not None:
             with contextlib.suppress(RedisError, OSError):
-                await self.breaker.success(route.name, model)
+                await self.breaker.success(upstream, model)
 
-    def circuit_open(self, route: ProviderRoute, model: str) -> ProviderError:
+    def circuit_open(self, ctx: CallContext, route: ProviderRoute, model: str) -> ProviderError:
         wait = self.breaker.cooldown_s if self.breaker is not None else None
+        key_id = ctx.provider_key_id(route.name)
+        which = f"your {route.name} key {key_id}" if key_id else route.name
         return ProviderError(
-            "circuit_open", f"{route.name}/{model} is cooling down after repeated failures", retry_after=wait
+            "circuit_open", f"{which}/{model} is cooling down after repeated failures", retry_after=wait
         )
 
     # -- the customer's own provider keys: allowed models and per-key budgets ---------------------
@@ -248,8 +262,8 @@ class AttemptLoop:
     ) -> tuple[bool, ProviderError | None]:
         """Whether to pass over a candidate: its circuit is open, or the customer's own key for
         it does not cover the model or has no budget left for this call's worst case."""
-        if not await self.healthy(route, model):
-            return True, self.circuit_open(route, model)
+        if not await self.healthy(ctx, route, model):
+            return True, self.circuit_open(ctx, route, model)
         await self.release_key_hold(ctx)  # the previous candidate is done with
         key = ctx.customer_keys.get(route.name)
         if key is None:
@@ -267,7 +281,12 @@ class AttemptLoop:
                 key.key_id, key.budget_daily, key.budget_monthly, worst, ctx.request_ts
             )
         except (RedisError, OSError):
-            return False, None  # fail open, as for every budget
+            if self.admission.fail_open:  # ONEVAULT_FAIL_OPEN: call unreserved
+                return False, None
+            ctx.key_refusals.append(
+                (503, f"the budget of your {route.name} key {key.key_id} cannot be checked right now")
+            )
+            return True, None
         if isinstance(held, BudgetRefusal):
             ctx.key_refusals.append(
                 (
@@ -292,6 +311,7 @@ class AttemptLoop:
         if self.admission is not None:
             await self.admission.settle(ctx, Decimal(0), 0)
         status = min(s for s, _ in ctx.key_refusals) if ctx.key_refusals else 503
-        code = {402: "provider_key_budget_exceeded", 403: "model_not_allowed"}.get(status, "no_route")
+        codes = {402: "provider_key_budget_exceeded", 403: "model_not_allowed", 503: "limits_unavailable"}
+        code = codes.get(status, "no_route") if ctx.key_refusals else "no_route"
         reasons = "; ".join(m for _, m in ctx.key_refusals) or "no candidate could be tried"
         return ApiError(status, code, f"No provider could serve this request: {reasons}."[:500])

@@ -12,8 +12,10 @@ from typing import Any
 from gateway.admin.provider_keys import CustomerProviderKey
 from gateway.auth.principal import Principal
 from gateway.enforcement.budget import Reservation
+from gateway.enforcement.concurrency import Lease
 from gateway.errors import ApiError
 from gateway.pricing import CostBreakdown, ModelPrice
+from gateway.providers.errors import tenant_code, tenant_param, tenant_text
 from gateway.providers.types import ProviderError, ToolCall, Usage
 from gateway.routing.catalog import ProviderRoute
 from gateway.routing.rules import RoutingRule
@@ -45,9 +47,11 @@ class CallContext:
     request_ts: datetime = field(default_factory=utc_now)
     started: float = field(default_factory=time.perf_counter)
     reservation: Reservation | None = None  # budget held until the request settles
+    lease: Lease | None = None  # concurrency slots held until the request settles
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. x-ratelimit-*
     customer_keys: dict[str, CustomerProviderKey] = field(default_factory=dict)  # by provider name
     routing_rule: RoutingRule | None = None  # the customer's rule that chose the candidates
+    data_rule: RoutingRule | None = None  # the first matching rule: its pii/cache options apply
     downgraded: bool = False  # a budget ran out and the rule's cheaper route serves instead
     key_hold: tuple[str, Reservation] | None = None  # (provider, reservation) on the customer's own key
     key_refusals: list[tuple[int, str]] = field(default_factory=list)  # own keys that could not serve
@@ -92,6 +96,8 @@ class Outcome:
     validation_status: str = "not_applicable"  # passed | failed | not_applicable
     validation_errors: list[dict[str, str]] = field(default_factory=list)
     logprobs: list[dict[str, Any]] | None = None
+    usage_source: str = "provider"  # what the cost was computed from (warehouse/events.py UsageSource)
+    thinking_blocks: list[dict[str, Any]] = field(default_factory=list)  # Anthropic's signed thinking
 
 
 @dataclass(slots=True)
@@ -117,7 +123,8 @@ def final_error(err: ProviderError) -> ApiError:
     """The client's error once every attempt failed. What an SDK must understand: an upstream
     429 stays a 429 with ``retry-after``; a wrong own key is a 502 the SDK must not retry
     (``x-should-retry: false``); a provider's 400 keeps its code and param
-    (``context_length_exceeded`` / ``messages``)."""
+    (``context_length_exceeded`` / ``messages``). The provider's own words reach the tenant
+    only short and scrubbed (``tenant_text``: no credentials, URLs or upstream addresses)."""
     status, code = FINAL_STATUS.get(err.error_class, (502, "upstream_error"))
     headers: dict[str, str] = {}
     if err.retry_after:
@@ -126,9 +133,11 @@ def final_error(err: ProviderError) -> ApiError:
         headers["retry-after"] = str(DEFAULT_RETRY_AFTER_S)
     if err.error_class in ("auth", "bad_request", "not_found", "invalid_output"):
         headers["x-should-retry"] = "false"
-    if err.error_class == "bad_request" and err.code:
-        code = err.code
-    message = f"All upstream attempts failed; last: {err.error_class}: {err}"[:500]
-    if err.error_class == "invalid_output":
+    if err.error_class == "bad_request" and tenant_code(err.code):
+        code = err.code  # type: ignore[assignment]
+    message = f"All upstream attempts failed; last: {err.error_class}: {tenant_text(str(err))}"
+    if err.error_class == "invalid_output":  # our own validation's words, about the tenant's answer
         message = f"The answer did not match the response_format's json_schema: {err}"[:500]
-    return ApiError(status, code, message, headers=headers, param=err.param, details=err.details)
+    return ApiError(
+        status, code, message, headers=headers, param=tenant_param(err.param), details=err.details
+    )

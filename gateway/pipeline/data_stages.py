@@ -24,13 +24,14 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+from cryptography.exceptions import InvalidTag
 from redis.exceptions import RedisError
 
 from gateway.cache.answer import CachedAnswer, exact_key, semantic_scope, semantic_split
 from gateway.cache.exact import ExactCache
 from gateway.cache.semantic import DIMS, SemanticCache
 from gateway.crypto.data_keys import DataKeys
-from gateway.crypto.envelope import KeyRing
+from gateway.crypto.envelope import KeyRing, KeyRingError
 from gateway.errors import ApiError
 from gateway.pipeline.context import CallContext, Candidates, Outcome
 from gateway.pipeline.data_policy import DataPolicy, load_policy
@@ -38,7 +39,8 @@ from gateway.pipeline.per_customer import PerCustomer
 from gateway.pipeline.planning import Planner
 from gateway.pricing import CostBreakdown, TokenUsage, compute_cost
 from gateway.pricing.cost import ZERO, money
-from gateway.privacy.policy import screen
+from gateway.privacy.offload import Screener
+from gateway.privacy.policy import ScanLimitExceeded
 from gateway.providers.canonical_json import dumps, request_to_json, response_to_json
 from gateway.providers.types import ChatMessage, ChatRequest, EmbeddingRequest, StreamChunk, ToolCallDelta
 from warehouse.events import PayloadEvent, RequestEvent
@@ -65,9 +67,16 @@ class RequestData:
     similarity: float | None = None
 
 
+def rule_options(ctx: CallContext) -> dict[str, Any]:
+    """The data options of the rule that caught the request: the first matching one, even when
+    the request named its provider and so was not routed by it (else the routing rule's)."""
+    rule = ctx.data_rule or ctx.routing_rule
+    return rule.options if rule is not None else {}
+
+
 def cache_settings(ctx: CallContext, policy: DataPolicy) -> tuple[str, int]:
     """(mode, ttl): the request's own choice, else its rule's, else the customer's."""
-    options: dict[str, Any] = ctx.routing_rule.options if ctx.routing_rule is not None else {}
+    options = rule_options(ctx)
     asked = ctx.cache_request or {}
     mode = asked.get("mode") or options.get("cache_mode") or policy.cache_mode
     ttl = asked.get("ttl") or options.get("cache_ttl_s") or policy.cache_ttl_s
@@ -96,8 +105,10 @@ class DataStages:
         keyring: KeyRing,
         *,
         policy_ttl: float = 10.0,
+        pii_max_scan_chars: int | None = None,
     ) -> None:
         self.planner = planner
+        self.screener = Screener(pii_max_scan_chars)  # large texts are scanned off the event loop
         self.pool = pool
         self._known: dict[str, DataPolicy] = {}
         self.policies: PerCustomer[DataPolicy] = PerCustomer(self._load_policy, ttl=policy_ttl)
@@ -123,11 +134,25 @@ class DataStages:
         return policy
 
     # -- hook 1: PII ---------------------------------------------------------------------------
-    async def screen(self, ctx: CallContext, request: ChatRequest) -> None:
-        """Apply the PII mode; ``block`` refuses with 422 naming the types, before any provider call."""
+    async def screen(
+        self, ctx: CallContext, request: ChatRequest, candidates: Candidates | None = None
+    ) -> None:
+        """Apply the PII mode; ``block`` refuses with 422 naming the types, before any provider call.
+        More text than may be screened is refused with 413 under ``redact`` and ``block``. A signed
+        thinking block redaction had to leave out can make a candidate drop thinking: noted for it."""
         policy = await self.policies.get(ctx.principal.customer)
-        options = ctx.routing_rule.options if ctx.routing_rule is not None else {}
-        result = screen(request.messages, options.get("pii_mode") or policy.pii_mode)
+        mode = rule_options(ctx).get("pii_mode") or policy.pii_mode
+        try:
+            result = await self.screener.screen(ctx.principal.customer, request.messages, mode)
+        except ScanLimitExceeded as exc:
+            raise ApiError(
+                413,
+                "pii_scan_limit",
+                f"The request carries {exc.size} characters of text; this customer's PII policy "
+                f"({mode}) must screen all of it, and at most {exc.limit} are screened per request. "
+                "Send less text, or split the request.",
+                details={"characters": exc.size, "limit": exc.limit},
+            ) from exc
         ctx.compliance_flags, ctx.pii_actions = result.compliance_flags, result.pii_actions
         if result.blocked:
             raise ApiError(
@@ -137,8 +162,17 @@ class DataStages:
                 "policy refuses such requests. Remove it, or ask for the redact mode.",
                 details={"types": list(result.found)},
             )
+        lost_thinking = any(
+            len(a.thinking_blocks) != len(b.thinking_blocks)
+            for a, b in zip(request.messages, result.messages, strict=True)
+        )
         request.messages = result.messages
         ctx.data = RequestData(policy, sent=result.messages, request=request)
+        for route, model in (candidates or []) if lost_thinking else []:
+            forced = route.gap(model, request).forced  # e.g. thinking, now without its signed state
+            if forced:
+                drops = ctx.param_drops.get((route.name, model), ())
+                ctx.param_drops[(route.name, model)] = tuple(dict.fromkeys(drops + forced))
 
     # -- hook 2: caches ------------------------------------------------------------------------
     async def lookup(self, ctx: CallContext, request: ChatRequest, candidates: Candidates) -> Outcome | None:
@@ -181,7 +215,7 @@ class DataStages:
             found = await self.semantic.lookup(
                 ctx.principal.customer, d.scope, d.vector, d.policy.cache_similarity, key
             )
-        except (ApiError, asyncpg.PostgresError, OSError) as exc:
+        except (ApiError, asyncpg.PostgresError, OSError, KeyRingError, InvalidTag) as exc:
             log.warning("semantic cache unavailable (%s)", type(exc).__name__)
             d.scope = None
             return None
@@ -191,7 +225,9 @@ class DataStages:
         return found[0]
 
     async def _embed(self, ctx: CallContext, model: str, text: str) -> list[float]:
-        """The embedding of ``text``, called and recorded as its own request (it costs money)."""
+        """The embedding of ``text``, called and recorded as its own request: the same compliance
+        routing, the customer's own keys and their limits (the attempt loop), and its budgets (a
+        402 here is a cache miss, not a refusal: the request itself was admitted)."""
         sub = CallContext(
             request_id=f"{ctx.request_id}.embed",
             principal=ctx.principal,
@@ -212,8 +248,12 @@ class DataStages:
             raise ApiError(
                 404, "model_not_found", f"No configured provider serves embedding model {model!r}."
             )
+        svc = self.embedder.svc
+        if svc.admission is not None:  # it costs money: held against the budgets, settled in record
+            sizing = ChatRequest(model, [ChatMessage("user", text)], max_tokens=1)
+            await svc.admission.reserve(sub, self.planner.worst_case(sub, sizing, candidates))
         response, outcome = await self.embedder.call(sub, EmbeddingRequest(model, [text], DIMS), candidates)
-        await self.embedder.svc.record(sub, outcome)
+        await svc.record(sub, outcome)
         return response.vectors[0]
 
     def _hit(self, ctx: CallContext, d: RequestData, answer: CachedAnswer, candidates: Candidates) -> Outcome:
@@ -243,15 +283,22 @@ class DataStages:
             refusal=answer.refusal,
             reasoning=answer.reasoning,
             logprobs=answer.logprobs,
+            thinking_blocks=list(answer.thinking_blocks),
         )
 
     def replay(self, outcome: Outcome) -> list[StreamChunk]:
-        """A cached answer as stream chunks, in the order a live stream delivers them: reasoning,
-        text a few words at a time (logprobs on the first text chunk), refusal, then each tool
-        call as one ``ToolCallDelta`` (index, id, name, whole arguments); the last chunk carries
-        the finish reason. Usage and cost follow in the stream's summary, as for a live answer."""
+        """A cached answer as stream chunks, in the order a live stream delivers them: reasoning
+        (then its signed thinking blocks, whole), text a few words at a time (logprobs on the
+        first text chunk), refusal, then each tool call as one ``ToolCallDelta`` (index, id, name,
+        whole arguments); the last chunk carries the finish reason. Usage and cost follow in the
+        stream's summary, as for a live answer."""
         chunks: list[StreamChunk] = []
-        if outcome.reasoning:
+        if outcome.thinking_blocks:  # each block's text, then the block, as Anthropic streams them
+            for block in outcome.thinking_blocks:
+                if block.get("type") == "thinking" and block.get("thinking"):
+                    chunks.append(StreamChunk(reasoning=block["thinking"]))
+                chunks.append(StreamChunk(thinking_blocks=[block]))
+        elif outcome.reasoning:
             chunks.append(StreamChunk(reasoning=outcome.reasoning))
         if outcome.text:
             words = outcome.text.split(" ")
@@ -326,6 +373,7 @@ class DataStages:
             outcome.refusal,
             outcome.reasoning,
             outcome.logprobs,
+            list(outcome.thinking_blocks),
         )
         try:
             if d.exact_digest is not None:
@@ -333,7 +381,7 @@ class DataStages:
             if d.cache_mode == "semantic" and d.scope is not None and d.vector is not None:
                 key = await self.keys.current(customer)
                 await self.semantic.put(customer, d.scope, d.vector, answer, d.cache_ttl_s, key)
-        except (RedisError, asyncpg.PostgresError, OSError) as exc:
+        except (RedisError, asyncpg.PostgresError, OSError, KeyRingError, InvalidTag) as exc:
             log.warning("could not store in the cache (%s)", type(exc).__name__)
 
     async def _payload(self, ctx: CallContext, d: RequestData, outcome: Outcome) -> PayloadEvent | None:
@@ -353,13 +401,19 @@ class DataStages:
         if mode == "encrypted":
             try:
                 key = await self.keys.current(ctx.principal.customer)
-            except (asyncpg.PostgresError, OSError) as exc:
-                # The request must still be recorded: keep the digests, not the payload.
-                log.warning("data key unavailable (%s); payload kept as hashes only", type(exc).__name__)
-                return PayloadEvent(**{**fields, "retention_mode": "hash"})
-            fields["data_key_id"] = key.key_id
-            fields["prompt_nonce"], fields["prompt_ciphertext"] = key.seal(prompt, f"{ctx.request_id}:prompt")
-            fields["completion_nonce"], fields["completion_ciphertext"] = key.seal(
-                completion, f"{ctx.request_id}:completion"
-            )
+                prompt_nonce, prompt_ciphertext = key.seal(prompt, f"{ctx.request_id}:prompt")
+                completion_nonce, completion_ciphertext = key.seal(completion, f"{ctx.request_id}:completion")
+            except Exception as exc:  # whatever it was, the request must still be recorded
+                # The provider was paid: record the request with the digests, flagged, never a 500
+                # (a data key under a KEK no longer loaded, PostgreSQL down, ...).
+                why = type(exc).__name__
+                log.warning("payload of %s not sealed (%s); kept as digests only", ctx.request_id, why)
+                return PayloadEvent(**{**fields, "retention_mode": "hash", "seal_error": why})
+            fields |= {
+                "data_key_id": key.key_id,
+                "prompt_nonce": prompt_nonce,
+                "prompt_ciphertext": prompt_ciphertext,
+                "completion_nonce": completion_nonce,
+                "completion_ciphertext": completion_ciphertext,
+            }
         return PayloadEvent(**fields)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from gateway.errors import ApiError
 from gateway.pipeline.attempts import Exhausted
 from gateway.pipeline.context import CallContext, Candidates, Outcome
+from gateway.pipeline.data_stages import rule_options
 from gateway.pipeline.service import CompletionService
 from gateway.providers.base import ProviderEndpoint, get_adapter
 from gateway.providers.types import (
@@ -39,8 +40,7 @@ def takes_tokens(ctx: CallContext, candidates: Candidates) -> Candidates:
     """Token-array inputs: only wires that take token ids (OpenAI's family), and only where no
     PII policy must rewrite or refuse the text (token ids cannot be screened). Else 400 ``input``."""
     d = ctx.data
-    rule = ctx.routing_rule.options if ctx.routing_rule is not None else {}
-    mode = rule.get("pii_mode") or (d.policy.pii_mode if d is not None else "off")
+    mode = rule_options(ctx).get("pii_mode") or (d.policy.pii_mode if d is not None else "off")
     if mode in ("redact", "block"):
         raise ApiError(
             400,

@@ -1,6 +1,11 @@
 """Planning a request: which (provider, model) candidates may serve it, in what order, at what
 price — and the refusals that need no provider call (model not allowed, no compliant route,
-unknown model, ``max_cost`` below the worst case).
+unknown model, ``max_cost`` below the worst case, a model without a price).
+
+A request without ``max_tokens`` is sized at ``output_bound``: the operator's bound
+(``ONEVAULT_OUTPUT_BOUND_TOKENS``) plus any thinking budget it asks for. Under a spending limit the
+service sends that bound upstream, so the reservation covers every token the provider may bill
+(docs/security/money.md).
 
 The same ``decide`` serves the request path and the dry runs (``onevault rules test``, ``POST
 /admin/v1/customers/{slug}/rules/test``), so an explanation is never a second implementation.
@@ -9,21 +14,28 @@ The same ``decide`` serves the request path and the dry runs (``onevault rules t
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
 from gateway.auth.principal import Principal
 from gateway.errors import ApiError
 from gateway.pipeline.context import CallContext, Candidates
-from gateway.pricing import ModelPrice, PriceCatalog, estimate_max_cost, estimate_prompt_tokens
+from gateway.pricing import (
+    ModelPrice,
+    PriceCatalog,
+    estimate_max_cost,
+    estimate_prompt_tokens,
+    fallback_price,
+)
 from gateway.providers.types import ChatRequest
 from gateway.routing.catalog import ProviderCatalog, ProviderRoute
 from gateway.routing.performance import PerformanceSource
-from gateway.routing.rules import RequestFacts, RoutingRule
+from gateway.routing.rules import RequestFacts, RoutingRule, first_match
 from gateway.routing.strategies import NEEDS_PERFORMANCE, Ordering, candidate_pool, order
+from warehouse.settings import Settings
 
-# Worst case for a request without max_tokens: what most current models may emit by default.
+# Worst case for a request without max_tokens (ONEVAULT_OUTPUT_BOUND_TOKENS's default).
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
 
 
@@ -40,6 +52,22 @@ class Decision:
         return self.ordering.candidates if self.ordering else []
 
 
+def configured_planner(
+    settings: Settings, catalog: ProviderCatalog, performance: PerformanceSource | None = None
+) -> Planner:
+    """The planner as the settings make it (the gateway and ``onevault rules test`` alike): price
+    overrides and the fallback price, the markup, the output bound, whether unpriced is served."""
+    fallback = fallback_price(settings.fallback_input_per_mtok, settings.fallback_output_per_mtok)
+    return Planner(
+        catalog,
+        PriceCatalog.from_file(settings.prices_path, fallback),
+        settings.default_markup_pct,
+        performance,
+        output_bound_tokens=settings.output_bound_tokens,
+        allow_unpriced=settings.allow_unpriced,
+    )
+
+
 class Planner:
     def __init__(
         self,
@@ -48,12 +76,17 @@ class Planner:
         default_markup_pct: Decimal,
         performance: PerformanceSource | None = None,
         rng: random.Random | None = None,
+        *,
+        output_bound_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
+        allow_unpriced: bool = False,
     ) -> None:
         self.catalog = catalog
         self.prices = prices
         self.default_markup_pct = default_markup_pct
         self.performance = performance
         self.rng = rng or random.Random()
+        self.output_bound_tokens = output_bound_tokens
+        self.allow_unpriced = allow_unpriced  # ONEVAULT_ALLOW_UNPRICED: serve them, flagged, at 0
 
     async def decide(
         self,
@@ -78,7 +111,7 @@ class Planner:
         stats = None
         if match.strategy in NEEDS_PERFORMANCE and self.performance is not None:
             stats = await self.performance.stats([(r.name, m) for r, m in pool])
-        output = max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS
+        output = max_output_tokens or self.output_bound_tokens
 
         def estimate(route: ProviderRoute, model: str) -> Decimal | None:
             price = self.price_for(route, model, at, prompt_tokens)
@@ -96,13 +129,55 @@ class Planner:
         candidates = await self._by_rule(ctx, request, rules) or self.catalog.candidates(
             model, ctx.requested_provider
         )
-        candidates = self.compliant(ctx, candidates)
+        candidates = self.permitted(ctx, self.compliant(ctx, self.known(ctx, candidates)))
         if not candidates:
             which = f"{ctx.requested_provider}/{model}" if ctx.requested_provider else (model or "default")
             raise ApiError(404, "model_not_found", f"No configured provider serves model {which!r}.")
         if ctx.max_cost is not None:
             self.check_max_cost(ctx, request, candidates[0])
         return candidates
+
+    def known(self, ctx: CallContext, candidates: Candidates) -> Candidates:
+        """Only models the catalog knows: listed by their route, priced by the price catalog
+        (not by the operator's fallback price), or on a route that accepts any model. A wildcard
+        route would otherwise turn each random name into a model recorded and counted (400
+        ``model_unknown`` when nothing is left)."""
+        kept = [(r, m) for r, m in candidates if r.lists(m) or self._catalog_prices(r, m, ctx.request_ts)]
+        if candidates and not kept:
+            model = candidates[0][1]
+            raise ApiError(
+                400,
+                "model_unknown",
+                f"Model {model[:100]!r} is not in this gateway's catalog: its provider serves other "
+                "models only when they have a known price. Use a listed model (GET /v1/ai/models), or "
+                "ask the operator to list it or to set accept_any_model on the provider.",
+                param="model",
+            )
+        return kept
+
+    def _catalog_prices(self, route: ProviderRoute, model: str, at: datetime) -> bool:
+        prices = self.prices
+        return any(
+            prices.lookup(name, model, at) is not None or bool(prices.images.rows(name, model))
+            for name in (route.name, route.api_style)
+        )
+
+    def permitted(self, ctx: CallContext, candidates: Candidates) -> Candidates:
+        """Only models the gateway key may use: the catalog default (no ``model`` in the request)
+        and a routing rule's targets are held to its ``allowed_models`` like a named model
+        (403 ``model_not_allowed`` naming them when none is left)."""
+        kept = allowed_only(ctx, candidates)
+        if candidates and not kept:
+            names = ", ".join(dict.fromkeys(m for _, m in candidates))
+            why = "a routing rule chose" if ctx.routing_rule is not None else "the request resolves to"
+            allowed = ", ".join(ctx.principal.allowed_models or ())
+            raise ApiError(
+                403,
+                "model_not_allowed",
+                f"This key may not use model {names!r} ({why} it); it may use: {allowed}."[:500],
+                param="model",
+            )
+        return kept
 
     def compliant(
         self, ctx: CallContext, candidates: list[tuple[ProviderRoute, str]]
@@ -127,7 +202,8 @@ class Planner:
 
         With ``drop`` (``drop_unsupported_params``), a candidate that lacks only *options* stays,
         and the options it cannot honour are noted in ``ctx.param_drops`` for its attempt; content
-        (images, audio, files, tool history) is never dropped. None left: 400
+        (images, audio, files, tool history) is never dropped. Options the provider's protocol
+        refuses with this conversation (``Gap.forced``) are noted there always. None left: 400
         ``unsupported_parameter`` naming the fields and the providers, before any provider call.
         """
         usable: Candidates = []
@@ -136,9 +212,11 @@ class Planner:
             gap = route.gap(model, request)
             if gap.empty:
                 usable.append((route, model))
+                if gap.forced:
+                    ctx.param_drops[(route.name, model)] = gap.forced
             elif drop and not gap.content:
                 usable.append((route, model))
-                ctx.param_drops[(route.name, model)] = gap.options
+                ctx.param_drops[(route.name, model)] = gap.options + gap.forced
             else:
                 gaps.append((route, model, gap))
         if usable:
@@ -168,16 +246,26 @@ class Planner:
     async def _by_rule(
         self, ctx: CallContext, request: ChatRequest, rules: list[RoutingRule] | None
     ) -> list[tuple[ProviderRoute, str]]:
-        """The first matching rule's candidates in its strategy's order (explicit provider wins)."""
-        if not rules or ctx.requested_provider:
+        """The first matching rule's candidates in its strategy's order (explicit provider wins).
+
+        A request that names its provider (``provider``, or ``provider/model``) is served there,
+        not rerouted; the first rule matching it still sets its data options (``ctx.data_rule``:
+        PII and cache modes), so naming a provider never skips a rule's PII policy."""
+        if not rules:
+            return []
+        provider, model = self.catalog.named(ctx.requested_model, ctx.requested_provider)
+        if provider is not None:
+            facts = self.facts(ctx)
+            ctx.data_rule = first_match(rules, replace(facts, model=model) if facts.model else facts)
             return []
         decision = await self.decide(
             rules,
             self.facts(ctx),
             at=ctx.request_ts,
             prompt_tokens=estimate_prompt_tokens(request.messages, request.tools),
-            max_output_tokens=request.max_tokens,
+            max_output_tokens=self.output_bound(request),
         )
+        ctx.data_rule = decision.rule
         if decision.candidates:
             ctx.routing_rule = decision.rule
         return decision.candidates
@@ -191,15 +279,32 @@ class Planner:
         route = self.catalog.routes.get(target[0])
         if route is None or not route.serves(target[1]):
             return []
-        return self.compliant(ctx, [(route, target[1])])
+        return allowed_only(ctx, self.compliant(ctx, [(route, target[1])]))  # else: no downgrade
 
     def price_for(
         self, route: ProviderRoute, model: str, at: datetime, input_tokens: int = 0
     ) -> ModelPrice | None:
-        """Our catalog name first (operators override per provider), then the wire format's owner."""
-        return self.prices.lookup(route.name, model, at, input_tokens) or self.prices.lookup(
-            route.api_style, model, at, input_tokens
+        """Our catalog name first (operators override per provider), then the wire format's owner,
+        then the operator's fallback price (if any)."""
+        return (
+            self.prices.lookup(route.name, model, at, input_tokens)
+            or self.prices.lookup(route.api_style, model, at, input_tokens)
+            or self.prices.fallback_for(route.name, model)
         )
+
+    def priced(self, ctx: CallContext, candidates: Candidates) -> Candidates:
+        """The candidates whose cost can be known: an unpriced one would be served free and
+        outside every budget (all of them when the operator allows unpriced traffic)."""
+        if self.allow_unpriced:
+            return candidates
+        return [(r, m) for r, m in candidates if self.price_for(r, m, ctx.request_ts) is not None]
+
+    def output_bound(self, request: ChatRequest) -> int:
+        """The most output tokens a request can be billed for: its ``max_tokens``, else the
+        operator's bound plus the thinking budget it asks for (thinking counts towards it)."""
+        if request.max_tokens is not None:
+            return request.max_tokens
+        return self.output_bound_tokens + (request.thinking_tokens() or 0)
 
     def markup(self, ctx: CallContext) -> Decimal:
         return self.markup_for(ctx.principal)
@@ -214,9 +319,7 @@ class Planner:
         route, model = first
         prompt_tokens = estimate_prompt_tokens(request.messages, request.tools)
         price = self.price_for(route, model, ctx.request_ts, prompt_tokens)
-        estimate = estimate_max_cost(
-            price, prompt_tokens, request.max_tokens or DEFAULT_MAX_OUTPUT_TOKENS, self.markup(ctx)
-        )
+        estimate = estimate_max_cost(price, prompt_tokens, self.output_bound(request), self.markup(ctx))
         if estimate is None:
             raise ApiError(
                 402,
@@ -242,13 +345,22 @@ class Planner:
         """The most this request can cost the customer on any candidate (unpriced counts 0);
         with ``markup=0``: the most it can cost at the provider (own-key budgets)."""
         prompt_tokens = estimate_prompt_tokens(request.messages, request.tools)
+        output = self.output_bound(request)
         estimates = (
             estimate_max_cost(
                 self.price_for(route, model, ctx.request_ts, prompt_tokens),
                 prompt_tokens,
-                request.max_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
+                output,
                 self.markup(ctx) if markup is None else markup,
             )
             for route, model in candidates
         )
         return max((e for e in estimates if e is not None), default=Decimal(0))
+
+
+def allowed_only(ctx: CallContext, candidates: Candidates) -> Candidates:
+    """The candidates whose model the gateway key's ``allowed_models`` lists (all: no list)."""
+    allowed = ctx.principal.allowed_models
+    if not allowed:
+        return candidates
+    return [(route, model) for route, model in candidates if model in allowed]

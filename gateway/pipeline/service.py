@@ -5,12 +5,19 @@ client leaves.
 
 A stream fails over only before its first content chunk reaches the client. Every attempt's
 outcome also feeds the gateway's own performance window (``fastest`` / ``most_available``).
+
+Money (docs/security/money.md): a model without a price is refused before any provider call
+(``priced``); under a spending limit a request without ``max_tokens`` is sent the bound its
+reservation assumed (``_for``); a stream whose client leaves is read on, bounded, for the
+provider's own usage (gateway/pipeline/stream_pump.py), and the event says what was billed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
@@ -33,6 +40,7 @@ from gateway.pipeline.data_stages import DataStages
 from gateway.pipeline.events import attempt_event, failure_event, rejection_event, success_event
 from gateway.pipeline.per_customer import PerCustomer
 from gateway.pipeline.planning import Planner
+from gateway.pipeline.stream_pump import StreamPump, drain
 from gateway.pipeline.stream_state import PrimedStream, StreamState
 from gateway.pipeline.upstream import with_model
 from gateway.pipeline.validation import invalid_output, validate
@@ -58,6 +66,8 @@ from gateway.routing.catalog import ProviderRoute
 from gateway.routing.performance import OwnWindow
 from gateway.routing.rules import RoutingRule
 from warehouse.events import AttemptEvent, RequestEvent
+
+log = logging.getLogger("onevault.pipeline")
 
 
 def add_costs(cost: CostBreakdown, others: list[CostBreakdown]) -> CostBreakdown:
@@ -91,6 +101,8 @@ class CompletionService:
         clock: Clock = utc_now,
         window: OwnWindow | None = None,
         data: DataStages | None = None,
+        drain_s: float = 60.0,
+        drain_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.planner = planner
         self.http = http
@@ -103,7 +115,17 @@ class CompletionService:
         # Before the provider call, in order; then the cache (``data.lookup``), the attempt loop
         # with output validation, costing, and ``record`` (``data.finish``: cache store,
         # retention, savings).
-        self.stages: list[Stage] = [self.plan, self.capable, self.screen, self.own_keys, self.admit]
+        self.stages: list[Stage] = [
+            self.plan,
+            self.capable,
+            self.priced,
+            self.screen,
+            self.own_keys,
+            self.admit,
+        ]
+        # A stream whose client left is read on (bounded) for the provider's usage, then recorded.
+        self.drain_s, self.drain_bytes = drain_s, drain_bytes
+        self._reading_on: set[asyncio.Task[None]] = set()
         self.loop = AttemptLoop(
             self.planner,
             clock=clock,
@@ -133,10 +155,25 @@ class CompletionService:
         """Only candidates that can honour every field (400 ``unsupported_parameter`` if none)."""
         return self.planner.capable(ctx, request, candidates, drop=await self._drops(ctx))
 
+    async def priced(self, ctx: CallContext, request: ChatRequest, candidates: Candidates) -> Candidates:
+        """Only candidates with a price (400 ``model_unpriced`` if none): an unpriced call would
+        cost 0 and reserve 0, outside every budget, unless the operator allows it."""
+        kept = self.planner.priced(ctx, candidates)
+        if not kept:
+            models = ", ".join(dict.fromkeys(repr(m) for _, m in candidates))
+            raise ApiError(
+                400,
+                "model_unpriced",
+                f"Model {models} has no price in this gateway's catalog, so it cannot be billed or held "
+                "against a budget; choose a priced model, or ask the operator to add a price for it.",
+                param="model",
+            )
+        return kept
+
     async def screen(self, ctx: CallContext, request: ChatRequest, candidates: Candidates) -> Candidates:
         """PII: flag, redact or block before any provider sees the text."""
         if self.data is not None:
-            await self.data.screen(ctx, request)
+            await self.data.screen(ctx, request, candidates)
         return candidates
 
     async def own_keys(self, ctx: CallContext, request: ChatRequest, candidates: Candidates) -> Candidates:
@@ -146,19 +183,23 @@ class CompletionService:
         return candidates
 
     async def admit(self, ctx: CallContext, request: ChatRequest, candidates: Candidates) -> Candidates:
-        """Rate limits and the worst-case budget reservation; over budget, a rule may downgrade."""
+        """Rate limits and the worst-case budget reservation; over budget, a rule may downgrade.
+        A call whose answers output validation may retry reserves every try it may pay for."""
         if self.admission is None:
             return candidates
+        tries = 1 if request.stream else 1 + self._output_retries(ctx, request)
         try:
-            await self.admission.admit(ctx, self.planner.worst_case(ctx, request, candidates))
+            await self.admission.admit(ctx, self.planner.worst_case(ctx, request, candidates) * tries)
         except ApiError as refused:
             cheaper = self.planner.downgrade(ctx) if refused.code == "budget_exceeded" else []
             if cheaper:
                 cheaper = self.planner.capable(ctx, request, cheaper, drop=await self._drops(ctx))
+                cheaper = self.planner.priced(ctx, cheaper)
             if not cheaper or cheaper == candidates:
+                await self.admission.release(ctx)  # refused: its concurrency slots are free at once
                 raise
             # The rule says: over budget, serve from its cheaper route rather than refuse.
-            await self.admission.reserve(ctx, self.planner.worst_case(ctx, request, cheaper))
+            await self.admission.reserve(ctx, self.planner.worst_case(ctx, request, cheaper) * tries)
             ctx.downgraded = True
             return cheaper
         return candidates
@@ -174,8 +215,12 @@ class CompletionService:
         return bool(getattr(policy, "drop_unsupported_params", False))
 
     def _for(self, ctx: CallContext, request: ChatRequest, route: ProviderRoute, model: str) -> ChatRequest:
-        """The request as one candidate gets it: its model, minus the options it may drop."""
+        """The request as one candidate gets it: its model, minus the options it may drop, and —
+        under a spending limit, when it names no ``max_tokens`` — the output bound its reservation
+        assumed, so the provider cannot generate (and bill) more than was held."""
         sent = with_model(request, model)
+        if sent.max_tokens is None and limited(ctx, route):
+            sent = dataclasses.replace(sent, max_tokens=self.planner.output_bound(request))
         drop = ctx.param_drops.get((route.name, model))
         return sent.without(list(drop)) if drop else sent
 
@@ -249,8 +294,30 @@ class CompletionService:
         """Every candidate failed: record it and say why (or none could be tried: own keys)."""
         if failed.last is None:
             return await self.loop.refused_by_own_keys(ctx)
-        await self.record_failure(ctx, failed.attempts, failed.last, failed.upstream_ms)
+        if failed.rejected:  # answers refused by output validation were paid for: bill them
+            await self.record(ctx, self._rejected_only(ctx, failed))
+        else:
+            await self.record_failure(ctx, failed.attempts, failed.last, failed.upstream_ms)
         return final_error(failed.last)
+
+    def _rejected_only(self, ctx: CallContext, failed: Exhausted) -> Outcome:
+        """The failed request costed for every answer output validation rejected."""
+        last = failed.rejected[-1]
+        outcome = self.costed_outcome(
+            ctx,
+            last.route,
+            last.model,
+            ChatResponse("", "error", Usage(), last.model),
+            failed.attempts,
+            self.route_reason(ctx, 0, len(failed.attempts)),
+            failed.upstream_ms,
+            status="error",
+            error=failed.last,
+            rejected=failed.rejected,
+        )
+        outcome.validation_status = "failed"
+        outcome.validation_errors = list(last.error.details or [])
+        return outcome
 
     # -- streaming --------------------------------------------------------------------------------
     async def stream(
@@ -259,13 +326,15 @@ class CompletionService:
         """Yield chunks then a StreamSummary; the event is recorded however the stream ends.
 
         Callers that must refuse before sending any byte call ``prepare`` first and pass its
-        candidates in.
+        candidates in. Past its first chunk the upstream is read by a ``StreamPump``: a client
+        that leaves cancels only its own wait, and the rest is read on by ``_read_on``.
         """
         if candidates is None:
             candidates = await self.prepare(ctx, request)
         state = StreamState()
         outcome: Outcome | None = None
         served: Served[PrimedStream] | None = None
+        pump: StreamPump | None = None
         recorded = False
 
         async def open_stream(route: ProviderRoute, model: str, endpoint: ProviderEndpoint) -> PrimedStream:
@@ -296,6 +365,7 @@ class CompletionService:
                 status="error" if err else "success",
                 error=err,
             )
+            outcome.usage_source = "provider" if state.usage is not None else "estimate"
             self._validate(outcome, request)
             return outcome
 
@@ -317,35 +387,75 @@ class CompletionService:
                 raise await self.exhausted(ctx, failed) from None
             self._served_by(ctx, served.route, served.model)
             primed = served.value
+            pump = None if primed.ended else StreamPump(primed.chunks)
+            for chunk in primed.head:  # all of it, before any yield: a client leaving now loses none
+                state.add(chunk)
             try:
                 for chunk in primed.head:
-                    state.add(chunk)
                     if chunk.has_content:
                         yield chunk
-                if not primed.ended:
-                    async for chunk in primed.chunks:
+                if pump is not None:
+                    async for chunk in pump:
                         state.add(chunk)
                         if chunk.has_content:
                             yield chunk
             except ProviderError as err:  # too late to fail over: cost what reached the client
                 ms = (time.perf_counter() - served.t0) * 1000
-                await self.loop.failed(served.route, served.model, err)
+                await self.loop.failed(ctx, served.route, served.model, err)
                 outcome = settle("error", ms, err)
                 await self.record(ctx, outcome)
                 recorded = True
                 return
             ms = (time.perf_counter() - served.t0) * 1000
-            await self.loop.succeeded(served.route, served.model, ms)
+            await self.loop.succeeded(ctx, served.route, served.model, ms)
             outcome = settle(state.finish, ms, None)
             yield StreamSummary(outcome)
         finally:
-            if served is not None:
-                with contextlib.suppress(Exception):
-                    await served.value.chunks.aclose()  # type: ignore[attr-defined]
-            if not recorded:
-                if outcome is None:  # the client left mid-stream: cost what was delivered
-                    outcome = self._disconnected(ctx, request, candidates, served, state)
-                await asyncio.shield(self.record(ctx, outcome))
+            if not recorded and outcome is None and pump is not None:
+                # The client left mid-stream: the provider bills the whole generation, so read on.
+                self._read_on(ctx, request, candidates, served, state, pump)
+            else:
+                if pump is not None:
+                    pump.cancel()
+                elif served is not None:
+                    with contextlib.suppress(Exception):
+                        await served.value.chunks.aclose()  # type: ignore[attr-defined]
+                if not recorded:
+                    if outcome is None:  # the client left before the stream was under way
+                        outcome = self._disconnected(ctx, request, candidates, served, state)
+                    await asyncio.shield(self.record(ctx, outcome))
+
+    def _read_on(
+        self,
+        ctx: CallContext,
+        request: ChatRequest,
+        candidates: Candidates,
+        served: Served[PrimedStream] | None,
+        state: StreamState,
+        pump: StreamPump,
+    ) -> None:
+        """Read the rest of the upstream in the background, bounded (``drain_s``, ``drain_bytes``),
+        then record the request billed at the provider's usage if it came, else an estimate of
+        everything received; the budget hold stays until then."""
+
+        async def read_on() -> None:
+            try:
+                await drain(pump, state, seconds=self.drain_s, max_bytes=self.drain_bytes)
+            finally:
+                try:
+                    await self.record(ctx, self._disconnected(ctx, request, candidates, served, state))
+                except Exception:  # nobody awaits this task: say so rather than lose it silently
+                    log.exception("could not record request %s after its client left", ctx.request_id)
+
+        task = asyncio.create_task(read_on())
+        self._reading_on.add(task)
+        task.add_done_callback(self._reading_on.discard)
+
+    async def aclose(self) -> None:
+        """At shutdown: cut short the streams still read on after a disconnect, and record them."""
+        for task in list(self._reading_on):
+            task.cancel()
+        await asyncio.gather(*self._reading_on, return_exceptions=True)
 
     def _disconnected(
         self,
@@ -355,18 +465,29 @@ class CompletionService:
         served: Served[PrimedStream] | None,
         state: StreamState,
     ) -> Outcome:
+        """A stream whose client left: billed at the provider's usage when it arrived
+        (``provider_after_disconnect``), else at an estimate of everything the provider sent."""
         route, model = (served.route, served.model) if served is not None else candidates[0]
         ms = (time.perf_counter() - ctx.started) * 1000
         usage = state.usage or self._estimate_usage(request, state)
-        return self.costed_outcome(
+        attempts: list[AttemptEvent] = []
+        if served is not None:  # the serving try, as the provider counted it (or as estimated)
+            tried = (time.perf_counter() - served.t0) * 1000
+            attempts = [
+                *served.attempts,
+                attempt_event_for(ctx, served, len(served.attempts) + 1, tried, None, usage),
+            ]
+        outcome = self.costed_outcome(
             ctx,
             route,
             model,
             state.response("client_disconnected", usage, model),
-            served.attempts if served is not None else [],
+            attempts,
             "client disconnected",
             (served.upstream_ms if served is not None else 0.0) or ms,
         )
+        outcome.usage_source = "provider_after_disconnect" if state.usage else "estimate_after_disconnect"
+        return outcome
 
     # -- costing and recording -----------------------------------------------------------------
     def _cost(
@@ -414,11 +535,14 @@ class CompletionService:
             refusal=response.refusal,
             reasoning=response.reasoning,
             logprobs=response.logprobs,
+            thinking_blocks=list(response.thinking_blocks),
         )
 
     def _estimate_usage(self, request: ChatRequest, state: StreamState) -> Usage:
         prompt = estimate_prompt_tokens(request.messages, request.tools)
-        delivered = "".join(state.text) + "".join(c.arguments for c in state.tools.calls())
+        delivered = (
+            "".join(state.text) + "".join(state.reasoning) + "".join(c.arguments for c in state.tools.calls())
+        )
         return Usage(input_tokens=prompt, output_tokens=estimate_tokens(delivered) if delivered else 0)
 
     def route_reason(self, ctx: CallContext, index: int, n_attempts: int) -> str:
@@ -458,6 +582,14 @@ class CompletionService:
     async def record_rejection(self, ctx: CallContext, error: ApiError) -> None:
         """Authenticated requests refused before any provider call are recorded too."""
         await self.emitter.emit(rejection_event(ctx, error))
+
+
+def limited(ctx: CallContext, route: ProviderRoute) -> bool:
+    """Whether a spending limit holds this call: a customer or key budget reservation, the
+    client's ``max_cost``, or a budget hold on the customer's own key for this provider."""
+    if ctx.max_cost is not None or (ctx.reservation is not None and not ctx.reservation.empty):
+        return True
+    return ctx.key_hold is not None and ctx.key_hold[0] == route.name
 
 
 def describe(ctx: CallContext, request: ChatRequest) -> None:

@@ -22,7 +22,7 @@ class PrimedStream:
 class StreamState:
     """What a stream has delivered so far: text, tool calls, reasoning, usage, finish reason."""
 
-    __slots__ = ("finish", "logprobs", "reasoning", "refusal", "text", "tools", "usage")
+    __slots__ = ("finish", "logprobs", "reasoning", "refusal", "text", "thinking", "tools", "usage")
 
     def __init__(self) -> None:
         self.text: list[str] = []
@@ -32,6 +32,7 @@ class StreamState:
         self.usage: Usage | None = None
         self.finish: str | None = None
         self.logprobs: list[dict[str, Any]] | None = None
+        self.thinking: list[dict[str, Any]] = []  # Anthropic's signed thinking blocks, whole
 
     def add(self, chunk: StreamChunk) -> None:
         if chunk.usage is not None:
@@ -48,6 +49,8 @@ class StreamState:
             self.tools.add(chunk.tool_calls)
         if chunk.logprobs:
             self.logprobs = [*(self.logprobs or []), *chunk.logprobs]
+        if chunk.thinking_blocks:
+            self.thinking.extend(chunk.thinking_blocks)
 
     @property
     def delivered(self) -> bool:
@@ -63,4 +66,5 @@ class StreamState:
             refusal="".join(self.refusal) or None,
             reasoning="".join(self.reasoning) or None,
             logprobs=self.logprobs,
+            thinking_blocks=list(self.thinking),
         )

@@ -15,9 +15,18 @@ def endpoint_for(ctx: CallContext, route: ProviderRoute) -> ProviderEndpoint:
     own = ctx.customer_keys.get(route.name)
     if own is None:
         return route.endpoint
-    return dataclasses.replace(
-        route.endpoint, api_key=own.secret, base_url=own.base_url or route.endpoint.base_url
-    )
+    if not own.base_url:
+        return dataclasses.replace(route.endpoint, api_key=own.secret)
+    # The customer's base URL is tenant input: called through the egress-guarded client.
+    return dataclasses.replace(route.endpoint, api_key=own.secret, base_url=own.base_url, customer_url=True)
+
+
+def upstream_of(ctx: CallContext, route: ProviderRoute) -> str:
+    """Who really answers a try, for its circuit breaker and performance window: the platform's
+    route (``openai``), or one customer's own key on it (``openai~<key id>``) — so a tenant whose
+    own key or base URL fails can never open the circuit, or spoil the numbers, of everyone else."""
+    own = ctx.customer_keys.get(route.name)
+    return route.name if own is None else f"{route.name}~{own.key_id}"
 
 
 def with_model(request: ChatRequest, model: str) -> ChatRequest:

@@ -9,6 +9,9 @@ Tiered prices (e.g. Gemini above 200k prompt tokens) use the provider's cliff ru
 prompt crosses a tier, every token pays that tier's rate, so lookups take the prompt size.
 Cache writes and audio input take ``genai-prices``' ``cache_write_mtok`` and ``input_audio_mtok``
 where it lists them (the cache write rate is the default 5-minute one: usage reports no TTL).
+A model neither knows is unpriced, unless the operator set a *fallback* price
+(``ONEVAULT_FALLBACK_INPUT_PER_MTOK`` / ``_OUTPUT_PER_MTOK``): then it is billed at that price,
+recorded with the source ``fallback:settings`` (docs/security/money.md).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ _PROVIDER_IDS: dict[str, str | None] = {
     "openai_compatible": None,
 }
 _SOURCE = f"genai-prices {version('genai-prices')}"
+FALLBACK_SOURCE = "fallback:settings"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,31 +66,50 @@ class PriceFileError(ValueError):
     pass
 
 
+def fallback_price(input_per_mtok: Decimal | None, output_per_mtok: Decimal | None) -> ModelPrice | None:
+    """The operator's price for models no catalog knows (None: unpriced models stay unpriced)."""
+    if input_per_mtok is None and output_per_mtok is None:
+        return None
+    if input_per_mtok is None or output_per_mtok is None:
+        raise PriceFileError(
+            "a fallback price needs both ONEVAULT_FALLBACK_INPUT_PER_MTOK and "
+            "ONEVAULT_FALLBACK_OUTPUT_PER_MTOK"
+        )
+    return ModelPrice(
+        "*", "*", input_per_mtok, output_per_mtok, reasoning_per_mtok=output_per_mtok, source=FALLBACK_SOURCE
+    )
+
+
 class PriceCatalog:
     def __init__(
-        self, overrides: list[ModelPrice] | None = None, image_prices: list[ImagePrice] | None = None
+        self,
+        overrides: list[ModelPrice] | None = None,
+        image_prices: list[ImagePrice] | None = None,
+        fallback: ModelPrice | None = None,
     ) -> None:
         self.images = ImagePrices(image_prices)  # per-image prices (gateway/pricing/images.py)
+        self.fallback = fallback
         self._overrides: dict[tuple[str, str], list[ModelPrice]] = {}
         for p in overrides or []:
             self._overrides.setdefault((p.provider.lower(), p.model.lower()), []).append(p)
         self._resolve = lru_cache(maxsize=4096)(self._resolve_uncached)
 
     @classmethod
-    def from_file(cls, path: Path | None) -> PriceCatalog:
+    def from_file(cls, path: Path | None, fallback: ModelPrice | None = None) -> PriceCatalog:
         """Overrides from an optional JSON file: ``{"prices": [{"provider", "model", ...}]}``
         (per item: ``input_per_mtok`` and ``output_per_mtok``, optionally ``cached_input_per_mtok``,
         ``cache_write_per_mtok``, ``input_audio_per_mtok``, ``reasoning_per_mtok``, ``currency``,
         ``valid_from``, ``valid_to``); per-image prices under ``"image_prices"``
         (gateway/pricing/images.py)."""
         if path is None or not path.exists():
-            return cls()
+            return cls(fallback=fallback)
         try:
             doc = json.loads(path.read_text())
             source = f"override:{path.name}"
             return cls(
                 [_override(item, path) for item in doc.get("prices", [])],
                 [image_override(item, source) for item in doc.get("image_prices", [])],
+                fallback,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise PriceFileError(f"{path}: {exc}") from exc
@@ -104,6 +127,12 @@ class PriceCatalog:
         if not tiers or input_tokens <= 0:
             return base
         return _apply_tiers(base, tiers, input_tokens)
+
+    def fallback_for(self, provider: str, model: str) -> ModelPrice | None:
+        """The fallback price as applied to one model (its own name in the price history)."""
+        if self.fallback is None or not model:
+            return None
+        return ModelPrice(**{**_fields(self.fallback), "provider": provider, "model": model})
 
     def _resolve_uncached(
         self, provider: str, model: str, at: datetime

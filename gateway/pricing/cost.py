@@ -99,7 +99,17 @@ def compute_cost(price: ModelPrice | None, usage: TokenUsage, markup_pct: Decima
 def estimate_max_cost(
     price: ModelPrice | None, prompt_tokens: int, max_output_tokens: int, markup_pct: Decimal
 ) -> Decimal | None:
-    """Worst case the customer could be charged: whole prompt uncached, every output token used."""
+    """Worst case the customer could be charged: every output token used, and the whole prompt
+    uncached at the dearest input rate the price has (a cache write or audio input may cost more
+    than plain input: a reservation at the plain rate could be overspent)."""
     if price is None:
         return None
-    return compute_cost(price, TokenUsage(prompt_tokens, max_output_tokens), markup_pct).customer_cost
+    usage = TokenUsage(prompt_tokens, max_output_tokens)
+    dearer = {
+        "cache_write_tokens": price.cache_write_per_mtok,
+        "audio_input_tokens": price.input_audio_per_mtok,
+    }
+    kind = max(dearer, key=lambda k: dearer[k] or 0)
+    if (dearer[kind] or 0) > price.input_per_mtok:
+        usage = TokenUsage(prompt_tokens, max_output_tokens, **{kind: prompt_tokens})
+    return compute_cost(price, usage, markup_pct).customer_cost

@@ -158,7 +158,7 @@ class HttpAdapter(ABC):
     ) -> tuple[Any, int]:
         """One JSON exchange: the decoded 2xx body and status, or a classified ``ProviderError``."""
         try:
-            response = await client.post(
+            response = await client.for_endpoint(endpoint).post(
                 call.url, headers=call.headers, body=orjson.dumps(call.body), timeout_s=endpoint.timeout_s
             )
         except TRANSPORT_ERRORS as exc:
@@ -196,7 +196,7 @@ class HttpAdapter(ABC):
         decoder = self.decoder(request)
         started = False
         try:
-            async with client.stream(
+            async with client.for_endpoint(endpoint).stream(
                 call.url, headers=call.headers, body=orjson.dumps(call.body), timeout_s=endpoint.timeout_s
             ) as response:
                 if not response.is_success:
@@ -210,7 +210,12 @@ class HttpAdapter(ABC):
                     return
                 # Read to the end even after the terminal event so the connection goes back
                 # to the pool instead of being closed with unread bytes.
-                async for event in iter_sse(response.aiter_lines(), bare_json_lines=self.bare_json_lines):
+                events = iter_sse(
+                    response.aiter_lines(),
+                    bare_json_lines=self.bare_json_lines,
+                    max_event_chars=response.max_event_bytes,
+                )
+                async for event in events:
                     for chunk in self._feed(decoder, event, endpoint.api_key):
                         yield chunk
         except TRANSPORT_ERRORS as exc:

@@ -33,9 +33,16 @@ is mapped to Anthropic's own field; what Anthropic cannot take is a ``bad_reques
   (the client's limit wins over our default), an explicit ``thinking_budget`` that is too small
   or not below ``max_tokens`` is a 400. With thinking on, Anthropic allows only ``auto`` / ``none``
   tool choices (a forced call is a 400 here) and needs the *signed* thinking blocks of the last
-  assistant turn when that turn called tools; the canonical history carries reasoning only as
-  text, so a request continuing such a turn is sent without ``thinking`` (the one case the
-  reasoning option is not forwarded: the provider would refuse the request otherwise).
+  assistant turn when that turn called tools. Assistant turns carry the blocks Anthropic returned
+  (``ChatMessage.thinking_blocks``, gateway/providers/thinking.py): with thinking on they are sent
+  first in their turn, unmodified (marker-signed blocks a door made from another provider's
+  reasoning never are); with thinking off they are left out (Anthropic refuses thinking blocks in
+  a final assistant turn then, and ignores them elsewhere). A request continuing a tool-calling
+  turn *without* that signed state (answered by another provider, or the client dropped it)
+  cannot carry thinking: the capability check names the options as a forced drop
+  (``capabilities.Gap.forced``), so the pipeline removes them and records them in
+  ``dropped_params``; this adapter leaves ``thinking`` out of such a request too (``count_tokens``
+  calls it without the pipeline).
 - **Structured output** (``json_schema`` / ``json_object``) goes through a tool, as Anthropic's
   tool-use guide describes and LiteLLM does: a tool named after the format (``name``, else
   ``json_response``) whose ``input_schema`` is the schema (``{"type": "object"}`` for
@@ -45,8 +52,9 @@ is mapped to Anthropic's own field; what Anthropic cannot take is a ``bad_reques
   preamble) is not part of the JSON answer and is left out. Streams send the tool's
   ``input_json_delta`` pieces as text; text blocks of a structured stream are held until it is
   known whether the format tool answers.
-- **Answers.** ``text`` blocks are the text, ``thinking`` blocks the reasoning
-  (``redacted_thinking`` is opaque and skipped), ``tool_use`` blocks the tool calls in order
+- **Answers.** ``text`` blocks are the text, ``thinking`` blocks the reasoning; every
+  ``thinking`` and ``redacted_thinking`` block is also kept whole, in order, as the answer's
+  ``thinking_blocks`` (the signed state to send back), ``tool_use`` blocks the tool calls in order
   (``arguments`` = the input as JSON text). ``tool_use`` finishes as ``tool_calls``, ``refusal``
   as ``content_filter``. Anthropic's ``input_tokens`` counts only uncached prompt tokens: cache
   reads (``cached_input_tokens``) and cache writes (``cache_write_tokens``) are added back so
@@ -57,11 +65,13 @@ is mapped to Anthropic's own field; what Anthropic cannot take is a ``bad_reques
   ``tool_result.is_error``. ``count_tokens`` asks ``/v1/messages/count_tokens`` for a prompt's
   input tokens (the Messages door's ``POST /v1/messages/count_tokens``).
 - **Streams**: ``message_start`` (input usage), ``content_block_start`` (a ``tool_use`` block
-  starts a call: id and name, numbered 0, 1, ... among the tool calls), ``content_block_delta``
-  (``text_delta``, ``input_json_delta`` argument pieces, ``thinking_delta``; ``signature_delta``
-  and ``citations_delta`` carry nothing for the client), ``message_delta`` (stop reason,
-  cumulative usage), ``message_stop`` (terminal); an ``error`` event mid-stream is raised after
-  what came before it.
+  starts a call: id and name, numbered 0, 1, ... among the tool calls; a ``redacted_thinking``
+  block is a chunk's ``thinking_blocks`` at once), ``content_block_delta`` (``text_delta``,
+  ``input_json_delta`` argument pieces, ``thinking_delta`` as reasoning, ``signature_delta``
+  joined to its block; ``citations_delta`` carries nothing for the client),
+  ``content_block_stop`` (a thinking block, now signed, is a chunk's ``thinking_blocks``),
+  ``message_delta`` (stop reason, cumulative usage), ``message_stop`` (terminal); an ``error``
+  event mid-stream is raised after what came before it.
 """
 
 from __future__ import annotations
@@ -77,6 +87,7 @@ from gateway.providers.base import DEFAULT_ANTHROPIC_VERSION, ProviderEndpoint
 from gateway.providers.errors import bad_response, sanitise
 from gateway.providers.http import UpstreamClient
 from gateway.providers.sse import SseEvent
+from gateway.providers.thinking import continues_unsigned_tool_turn, signed, thinking_text
 from gateway.providers.types import (
     ChatMessage,
     ChatRequest,
@@ -236,22 +247,27 @@ def _tool_input(call: ToolCall) -> dict[str, Any]:
     return value
 
 
-def _assistant(message: ChatMessage) -> str | list[dict[str, Any]]:
+def _assistant(message: ChatMessage, *, thinking: bool) -> str | list[dict[str, Any]]:
+    """The turn's signed thinking blocks first (only with thinking on: Anthropic refuses them in a
+    final assistant turn otherwise), then its text, then its tool calls."""
     content = message.content
+    signed_blocks = signed(message.thinking_blocks) if thinking else []
     if not message.tool_calls:
-        if isinstance(content, str) and content:
-            return content
+        if not signed_blocks:
+            if isinstance(content, str) and content:
+                return content
+            return _blocks(message, media=False) or message.refusal or ""
         blocks = _blocks(message, media=False)
-        if blocks:
-            return blocks
-        return message.refusal or ""
+        if not blocks and message.refusal:
+            blocks = [{"type": "text", "text": message.refusal}]
+        return [*signed_blocks, *blocks]
     blocks = _blocks(message, media=False)
     if not blocks and message.refusal:
         blocks = [{"type": "text", "text": message.refusal}]
     uses = [
         {"type": "tool_use", "id": c.id, "name": c.name, "input": _tool_input(c)} for c in message.tool_calls
     ]
-    return [*blocks, *uses]
+    return [*signed_blocks, *blocks, *uses]
 
 
 def _tool_result(message: ChatMessage) -> list[dict[str, Any]]:
@@ -267,9 +283,9 @@ def _tool_result(message: ChatMessage) -> list[dict[str, Any]]:
     return [block]
 
 
-def _turn(message: ChatMessage) -> tuple[str, str | list[dict[str, Any]]]:
+def _turn(message: ChatMessage, *, thinking: bool) -> tuple[str, str | list[dict[str, Any]]]:
     if message.role == "assistant":
-        return "assistant", _assistant(message)
+        return "assistant", _assistant(message, thinking=thinking)
     if message.role == "tool" and message.tool_call_id:
         return "user", _tool_result(message)
     content = message.content
@@ -284,13 +300,14 @@ def _as_blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"type": "text", "text": content}] if content else []
 
 
-def wire_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
-    """The conversation (instructions excluded) as Anthropic turns (module docstring)."""
+def wire_messages(messages: list[ChatMessage], *, thinking: bool = False) -> list[dict[str, Any]]:
+    """The conversation (instructions excluded) as Anthropic turns (module docstring); with
+    ``thinking``, assistant turns lead with their signed thinking blocks."""
     turns: list[dict[str, Any]] = []
     for message in messages:
         if message.is_instruction:
             continue
-        role, content = _turn(message)
+        role, content = _turn(message, thinking=thinking)
         last = turns[-1] if turns else None
         if (
             last is not None
@@ -350,17 +367,10 @@ def _history_tools(request: ChatRequest) -> list[dict[str, Any]]:
     return [{"name": name, "input_schema": {"type": "object"}} for name in names]
 
 
-def _last_assistant_called_tools(request: ChatRequest) -> bool:
-    for message in reversed(request.messages):
-        if message.role == "assistant":
-            return bool(message.tool_calls)
-    return False
-
-
 def _max_tokens_and_thinking(request: ChatRequest) -> tuple[int, dict[str, Any] | None]:
     """``max_tokens`` and ``thinking`` (module docstring: how the two constrain each other)."""
     budget = None if request.reasoning_effort == "none" else request.thinking_tokens()
-    if budget is None or _last_assistant_called_tools(request):
+    if budget is None or continues_unsigned_tool_turn(request):  # the pipeline recorded this drop
         return (request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_TOKENS), None
     if budget < MIN_THINKING_BUDGET:  # only an explicit budget can be this small
         raise _invalid(
@@ -463,7 +473,7 @@ class AnthropicAdapter(HttpAdapter):
         body: dict[str, Any] = {
             "model": request.model,
             "max_tokens": options.pop("max_tokens"),
-            "messages": wire_messages(request.messages),
+            "messages": wire_messages(request.messages, thinking="thinking" in options),
             **options,
         }
         if stream:
@@ -493,15 +503,15 @@ class AnthropicAdapter(HttpAdapter):
     def parse(self, data: Any, request: ChatRequest) -> ChatResponse:
         answer_tool = format_tool(request)
         texts: list[str] = []
-        thinking: list[str] = []
+        thinking: list[dict[str, Any]] = []
         calls: list[ToolCall] = []
         answer: str | None = None
         for block in data["content"]:
             kind = block.get("type")
             if kind == "text":
                 texts.append(block["text"])
-            elif kind == "thinking":
-                thinking.append(block.get("thinking") or "")
+            elif kind in ("thinking", "redacted_thinking"):
+                thinking.append(block)  # kept whole: Anthropic wants it back unmodified
             elif kind == "tool_use":
                 arguments = orjson.dumps(block.get("input") or {}).decode()
                 if block["name"] == answer_tool and answer is None:
@@ -518,7 +528,8 @@ class AnthropicAdapter(HttpAdapter):
             model=data.get("model") or request.model,
             provider_request_id=data.get("id"),
             tool_calls=calls,
-            reasoning="".join(thinking) or None,
+            reasoning=thinking_text(thinking) or None,
+            thinking_blocks=thinking,
         )
 
     def decoder(self, request: ChatRequest) -> StreamDecoder:
@@ -526,7 +537,16 @@ class AnthropicAdapter(HttpAdapter):
 
 
 class AnthropicStreamDecoder(StreamDecoder):
-    __slots__ = ("_answer_block", "_calls", "_done", "_format", "_held", "_stop_reason", "_usage")
+    __slots__ = (
+        "_answer_block",
+        "_calls",
+        "_done",
+        "_format",
+        "_held",
+        "_stop_reason",
+        "_thinking",
+        "_usage",
+    )
 
     def __init__(self, answer_tool: str | None = None) -> None:
         self._usage: dict[str, Any] = {}
@@ -536,6 +556,7 @@ class AnthropicStreamDecoder(StreamDecoder):
         self._answer_block: int | None = None  # the content block index of that tool's call
         self._calls: dict[int, int] = {}  # content block index -> the call's 0, 1, ... position
         self._held: list[str] = []  # a structured stream's text, until the answer tool shows
+        self._thinking: dict[int, dict[str, Any]] = {}  # open thinking blocks, filled by their deltas
 
     @property
     def complete(self) -> bool:
@@ -557,12 +578,15 @@ class AnthropicStreamDecoder(StreamDecoder):
             self._usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
         elif kind == "message_stop":
             return self._stop()
+        elif kind == "content_block_stop":
+            block = self._thinking.pop(int(data.get("index", -1)), None)
+            return [StreamChunk(thinking_blocks=[block])] if block is not None else []
         elif kind == "error":
             error = data.get("error") or {}
             error_type = str(error.get("type") or "error")
             message = f"anthropic stream error {error_type}: {error.get('message') or ''}"
             raise ProviderError(_ERROR_TYPES.get(error_type, "server_error"), sanitise(message, None))
-        return []  # ping, content_block_stop
+        return []  # ping
 
     def _start(self, data: dict[str, Any]) -> list[StreamChunk]:
         block = data["content_block"]
@@ -578,9 +602,12 @@ class AnthropicStreamDecoder(StreamDecoder):
             return [*self._flush(), StreamChunk(tool_calls=[delta])]
         if kind == "text":
             return self._text(block.get("text") or "")
-        if kind == "thinking" and block.get("thinking"):
-            return [StreamChunk(reasoning=block["thinking"])]
-        return []  # redacted_thinking and server-tool blocks carry nothing for the client
+        if kind == "thinking":
+            self._thinking[index] = {**block, "thinking": block.get("thinking") or ""}
+            return [StreamChunk(reasoning=block["thinking"])] if block.get("thinking") else []
+        if kind == "redacted_thinking":
+            return [StreamChunk(thinking_blocks=[block])]  # whole at its start
+        return []  # server-tool blocks carry nothing for the client
 
     def _delta(self, data: dict[str, Any]) -> list[StreamChunk]:
         delta = data["delta"]
@@ -589,7 +616,14 @@ class AnthropicStreamDecoder(StreamDecoder):
             return self._text(delta.get("text") or "")
         if kind == "thinking_delta":
             thinking = delta.get("thinking") or ""
+            if int(data["index"]) in self._thinking:
+                self._thinking[int(data["index"])]["thinking"] += thinking
             return [StreamChunk(reasoning=thinking)] if thinking else []
+        if kind == "signature_delta":
+            if int(data["index"]) in self._thinking:
+                block = self._thinking[int(data["index"])]
+                block["signature"] = (block.get("signature") or "") + (delta.get("signature") or "")
+            return []
         if kind == "input_json_delta":
             piece = delta.get("partial_json") or ""
             index = int(data["index"])
@@ -599,7 +633,7 @@ class AnthropicStreamDecoder(StreamDecoder):
                 return [StreamChunk(delta=piece)]
             if index in self._calls:
                 return [StreamChunk(tool_calls=[ToolCallDelta(self._calls[index], arguments=piece)])]
-        return []  # signature_delta, citations_delta
+        return []  # citations_delta
 
     def _text(self, text: str) -> list[StreamChunk]:
         if not text:

@@ -17,8 +17,6 @@ from gateway.providers.types import (
     StreamChunk,
 )
 
-API_STYLES: Final = ("openai", "anthropic", "gemini", "azure_openai", "cohere", "openai_compatible")
-
 DEFAULT_AZURE_API_VERSION: Final = "2024-10-21"
 DEFAULT_ANTHROPIC_VERSION: Final = "2023-06-01"
 
@@ -37,6 +35,8 @@ class ProviderEndpoint:
     timeout_s: float = 60.0
     api_version: str | None = None  # azure: api-version query; anthropic: anthropic-version header
     deployments: Mapping[str, str] = field(default_factory=dict)  # azure: model -> deployment
+    # The base URL is the customer's (an own key's): called through the egress-guarded client.
+    customer_url: bool = False
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -96,7 +96,8 @@ _MODULES: Final = {
     "gemini": ("gateway.providers.gemini", "GeminiAdapter"),
     "cohere": ("gateway.providers.cohere", "CohereAdapter"),
 }
-API_STYLES: Final = frozenset(_MODULES)  # the wire formats OneVault speaks out of the box
+# The wire formats OneVault speaks out of the box, in a fixed order (tests parametrize on it).
+API_STYLES: Final = tuple(_MODULES)
 _ADAPTERS: dict[str, ProviderAdapter] = {}
 
 

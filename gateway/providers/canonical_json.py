@@ -5,6 +5,8 @@ semantic cache keys, the retention payload sealed into the vault (``encrypted``)
 (``hash``), and whatever later reads a stored conversation back (the Responses API door).
 It is OneVault's own shape, not any provider's wire: it is never sent upstream, so it can carry
 every field the canonical model has and nothing a door or adapter would have to re-interpret.
+Anthropic's signed ``thinking_blocks`` are kept as they came (on messages and answers): a cached
+or stored answer must give them back unmodified, or Anthropic refuses the next tool turn.
 
 Deterministic by construction: every object this module builds has its keys in sorted order
 and leaves out fields at their default (None, empty), so the same request always serialises to
@@ -135,6 +137,8 @@ def message_to_json(m: ChatMessage, *, media: Media = "inline") -> dict[str, Any
     if m.refusal is not None:
         doc["refusal"] = m.refusal
     doc["role"] = m.role
+    if m.thinking_blocks:
+        doc["thinking_blocks"] = m.thinking_blocks
     if m.tool_call_id is not None:
         doc["tool_call_id"] = m.tool_call_id
     if m.tool_calls:
@@ -152,6 +156,7 @@ def message_from_json(doc: dict[str, Any]) -> ChatMessage:
         refusal=doc.get("refusal"),
         reasoning=doc.get("reasoning"),
         is_error=bool(doc.get("is_error", False)),
+        thinking_blocks=list(doc.get("thinking_blocks") or ()),
     )
 
 
@@ -252,13 +257,15 @@ def request_from_json(doc: dict[str, Any]) -> ChatRequest:
 # -- answers --------------------------------------------------------------------------------------
 def response_to_json(answer: Answer) -> dict[str, Any]:
     """An answer as the client received it: text, tool calls, refusal, reasoning, finish reason
-    (and logprobs when the answer has them)."""
+    (and logprobs and Anthropic's signed thinking blocks when the answer has them, so a cached or
+    stored answer replays them)."""
     doc = _obj(
         finish_reason=answer.finish_reason,
         tool_calls=tool_calls_to_json(answer.tool_calls),
         refusal=answer.refusal,
         reasoning=answer.reasoning,
         logprobs=getattr(answer, "logprobs", None),
+        thinking_blocks=getattr(answer, "thinking_blocks", None),
     )
     doc["text"] = answer.text
     return dict(sorted(doc.items()))

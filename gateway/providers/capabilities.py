@@ -21,7 +21,12 @@ that model (``"*"``: for every model of that provider).
 ``check`` returns what a candidate cannot honour: the option or content-part names the client
 used (``tools``, ``seed``, ``image_url``, ``input_audio``, ``file`` ...). Content needs (media,
 tool history) are never droppable; options are, when the customer or rule opts in
-(``drop_unsupported_params``).
+(``drop_unsupported_params``). A third kind, ``forced``, is an option the provider's protocol
+refuses *with this conversation* although the model has it: Anthropic's extended thinking
+continuing a tool-calling turn whose signed thinking blocks the history lacks (the turn came
+from another provider, or the client dropped them; gateway/providers/thinking.py). The request
+cannot be served with it and refusing would strand the conversation, so it is always dropped
+for that candidate and recorded (``dropped_params``), whatever ``drop_unsupported_params`` says.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
+from gateway.providers.thinking import forced_drops
 from gateway.providers.types import OPTION_FIELDS, ChatRequest
 
 FEATURES: Final = (
@@ -145,13 +151,17 @@ def _default_features(model: str) -> frozenset[str]:
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """What one candidate cannot honour: ``content`` (never droppable) and ``options``."""
+    """What one candidate cannot honour: ``content`` (never droppable) and ``options``; and
+    ``forced``: options its protocol refuses *with this conversation*, which the candidate serves
+    without (always dropped and recorded, never a refusal: the conversation cannot be changed)."""
 
     content: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
+    forced: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
+        """Nothing that needs a refusal or the customer's opt-in (``forced`` drops aside)."""
         return not self.content and not self.options
 
     @property
@@ -205,7 +215,15 @@ def check(
         or (feature is not None and feature not in features)
     ]
     options.extend(_value_gaps(api_style, request))
-    return Gap(content, tuple(dict.fromkeys(options)))
+    forced = _forced_drops(api_style, request)
+    return Gap(content, tuple(dict.fromkeys(options)), tuple(name for name in forced if name not in options))
+
+
+def _forced_drops(api_style: str, request: ChatRequest) -> tuple[str, ...]:
+    """Options a wire's protocol refuses with this conversation (module docstring)."""
+    if api_style == "anthropic":
+        return forced_drops(request)  # thinking after a tool turn without its signed blocks
+    return ()
 
 
 def _budget_as_effort(name: str, request: ChatRequest, wire: frozenset[str]) -> bool:

@@ -16,11 +16,31 @@ import aiohttp
 import orjson
 from aiohttp.http_exceptions import ContentEncodingError
 
-from gateway.providers.http import UpstreamResponse
+from gateway.providers.http import BodyTooLarge, UpstreamResponse, egress_refusal
 from gateway.providers.types import ProviderError
 
 MAX_PROVIDER_MESSAGE: Final = 300
+MAX_TENANT_DETAIL: Final = 200
 _WHITESPACE = re.compile(r"\s+")
+# What must never reach a tenant even inside a provider's error text: credentials (auth headers,
+# API-key shapes, long opaque tokens) and where the operator's upstreams live (addresses, ports).
+_SECRET_HEADER = re.compile(
+    r"(?i)\b(authorization|proxy-authorization|x-api-key|api-key|x-goog-api-key|cookie|set-cookie)"
+    r"\s*[:=]\s*(bearer\s+|basic\s+)?\S+"
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
+_KEY_SHAPE = re.compile(
+    r"\b(sk|pk|rk|ak|key|gsk|xai|ghp|ghs|xox[abpr])[-_][A-Za-z0-9_-]{6,}|\bAIza[0-9A-Za-z_-]{16,}"
+)
+_OPAQUE = re.compile(r"(?=[A-Za-z0-9+/_=-]*\d)[A-Za-z0-9+/_=-]{32,}")  # a long token with a digit
+_URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://\S+")
+_ADDRESS = re.compile(
+    r"\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b"  # IPv4[:port]
+    r"|\[?[0-9a-f]*:[0-9a-f:]+:[0-9a-f]+\]?(:\d+)?"  # IPv6
+    r"|\b[\w.-]+:\d{2,5}\b"  # host:port
+)
+_SAFE_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_SAFE_PARAM = re.compile(r"^[A-Za-z0-9_.\[\]-]{1,100}$")
 
 
 def error_class_for_status(status: int) -> str:
@@ -76,6 +96,32 @@ def sanitise(text: str, secret: str | None) -> str:
     if len(text) > MAX_PROVIDER_MESSAGE:
         text = text[: MAX_PROVIDER_MESSAGE - 1] + "…"
     return text
+
+
+def tenant_text(text: str) -> str:
+    """A provider's error text as a tenant may see it: one line, at most ``MAX_TENANT_DETAIL``
+    characters, without credentials, URLs or network addresses (what the vault keeps is not
+    shortened this much; see ``sanitise``)."""
+    text = _SECRET_HEADER.sub(r"\1: ***", text)
+    text = _BEARER.sub(r"\1 ***", text)
+    text = _URL.sub("[url]", text)
+    text = _KEY_SHAPE.sub("***", text)
+    text = _OPAQUE.sub("***", text)
+    text = _ADDRESS.sub("[address]", text)
+    text = _WHITESPACE.sub(" ", text).strip()
+    if len(text) > MAX_TENANT_DETAIL:
+        text = text[: MAX_TENANT_DETAIL - 1] + "…"
+    return text
+
+
+def tenant_code(code: str | None) -> str | None:
+    """A provider's error code, if it is a plain identifier (never free text in the envelope)."""
+    return code if code and _SAFE_CODE.match(code) else None
+
+
+def tenant_param(param: str | None) -> str | None:
+    """A provider's offending-field name, if it looks like one (``messages[0].content``)."""
+    return param if param and _SAFE_PARAM.match(param) else None
 
 
 def scrub(err: ProviderError, secret: str | None) -> ProviderError:
@@ -177,6 +223,11 @@ def transport_error(
 ) -> ProviderError:
     """Classify a transport failure (one of ``TRANSPORT_ERRORS``): a timeout, a connection that
     failed or dropped, or a stream cut short once it had started."""
+    if isinstance(exc, BodyTooLarge):  # a hostile or broken endpoint: not worth a retry
+        return ProviderError("bad_response", sanitise(f"{api_style} answer refused: {exc}", secret))
+    refused = egress_refusal(exc)
+    if refused is not None:
+        return ProviderError("connection", sanitise(f"{api_style} call not made: {refused}", secret))
     what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     # aiohttp's ServerTimeoutError (connect, pool wait, socket read) subclasses TimeoutError,
     # which asyncio.TimeoutError is.

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
+from gateway.providers.http import DEFAULT_MAX_EVENT_BYTES, BodyTooLarge
+
 
 @dataclass(slots=True, frozen=True)
 class SseEvent:
@@ -18,19 +20,27 @@ class SseEvent:
     data: str
 
 
-async def iter_sse(lines: AsyncIterable[str], *, bare_json_lines: bool = False) -> AsyncIterator[SseEvent]:
+async def iter_sse(
+    lines: AsyncIterable[str],
+    *,
+    bare_json_lines: bool = False,
+    max_event_chars: int = DEFAULT_MAX_EVENT_BYTES,
+) -> AsyncIterator[SseEvent]:
     """Events from decoded lines without their terminators (``UpstreamStream.aiter_lines()``).
 
     ``bare_json_lines`` also accepts newline-delimited JSON (a line starting with ``{``) as a
-    complete event, for servers that answer a streamed request without SSE framing.
+    complete event, for servers that answer a streamed request without SSE framing. An event
+    whose data grows past ``max_event_chars`` raises ``BodyTooLarge`` (a hostile server could
+    otherwise send one endless event).
     """
     event = ""
     data: list[str] = []
+    size = 0
     async for line in lines:
         if not line:
             if data:
                 yield SseEvent(event or "message", "\n".join(data))
-            event, data = "", []
+            event, data, size = "", [], 0
             continue
         first = line[0]
         if first == ":":
@@ -43,6 +53,9 @@ async def iter_sse(lines: AsyncIterable[str], *, bare_json_lines: bool = False) 
         if value[:1] == " ":
             value = value[1:]
         if name == "data":
+            size += len(value) + 1
+            if size > max_event_chars:
+                raise BodyTooLarge(f"a streamed event is larger than {max_event_chars} characters")
             data.append(value)
         elif name == "event":
             event = value

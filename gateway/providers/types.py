@@ -26,6 +26,10 @@ string, a list of parts or None (an assistant turn that only called tools); assi
 ``tool_calls``; ``tool`` turns answer one call by ``tool_call_id``. Tool-call ``arguments`` are
 the JSON text the model produced, passed through unparsed (a model may emit invalid JSON, and
 rewriting it would change what the client receives).
+
+Reasoning is text (``reasoning``) every door can show; Anthropic's *signed* thinking, which it
+needs back to continue a tool-calling turn, rides beside it as opaque ``thinking_blocks`` on
+assistant turns, answers and stream chunks (gateway/providers/thinking.py).
 """
 
 from __future__ import annotations
@@ -172,6 +176,10 @@ class ChatMessage:
     # tool: the result reports a failure (Anthropic ``tool_result.is_error``, which its adapter
     # sends back); wires without such a flag carry the result's content, which says what failed.
     is_error: bool = False
+    # assistant: Anthropic's signed ``thinking`` / ``redacted_thinking`` blocks of this turn,
+    # exactly as Anthropic returned them (gateway/providers/thinking.py); only the Anthropic
+    # adapter sends them back, every other provider ignores them.
+    thinking_blocks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -327,6 +335,8 @@ class ChatResponse:
     refusal: str | None = None
     reasoning: str | None = None  # Anthropic thinking, Gemini thought parts, reasoning_content
     logprobs: list[dict[str, Any]] | None = None  # OpenAI's logprobs.content shape
+    # Anthropic's signed thinking blocks as it returned them (gateway/providers/thinking.py)
+    thinking_blocks: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -402,7 +412,11 @@ class ToolCallDelta:
 
 @dataclass(slots=True)
 class StreamChunk:
-    """One piece of a streamed answer; ``usage`` appears only on the final chunk(s)."""
+    """One piece of a streamed answer; ``usage`` appears only on the final chunk(s).
+
+    ``thinking_blocks`` carries each signed thinking block whole, once it is complete (Anthropic
+    streams a block's text as ``thinking_delta``s, which arrive as ``reasoning``, and its
+    signature last); a ``redacted_thinking`` block arrives whole at its start."""
 
     delta: str = ""
     finish_reason: str | None = None
@@ -411,11 +425,12 @@ class StreamChunk:
     reasoning: str = ""
     refusal: str = ""
     logprobs: list[dict[str, Any]] | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
     @property
     def has_content(self) -> bool:
         """Whether this chunk carries anything for the client (text, tool call, reasoning, refusal)."""
-        return bool(self.delta or self.tool_calls or self.reasoning or self.refusal)
+        return bool(self.delta or self.tool_calls or self.reasoning or self.refusal or self.thinking_blocks)
 
 
 class ToolCallAssembler:

@@ -4,6 +4,12 @@ Loaded from ``providers.json`` (``ONEVAULT_HOME/providers.json`` by default); ``
 writes one pointing every provider at the built-in simulator. Real deployments list the real
 base URLs; secrets come from environment variables named in the file (``api_key_env``), never
 from the file itself unless it is a simulator placeholder.
+
+A route's ``models`` may end in ``"*"``: it then also serves other models of its family. Which
+ones is the planner's question (gateway/pipeline/planning.py ``known``): a model the price catalog
+knows, or any name at all where the route says ``"accept_any_model": true`` (a self-hosted
+server whose models are the operator's own). Otherwise every random name a client sends would
+become a model the gateway records and counts.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ class ProviderRoute:
     quality_scores: dict[str, int] = field(default_factory=dict, hash=False, compare=False)
     # The operator's feature overrides (providers.json "capabilities"; gateway/providers/capabilities.py).
     capabilities: dict[str, frozenset[str]] = field(default_factory=dict, hash=False, compare=False)
+    # providers.json "accept_any_model": a wildcard serves any name, priced or not (else known ones).
+    accept_any_model: bool = False
 
     def gap(self, model: str, request: ChatRequest) -> Gap:
         """What this route cannot honour of ``request`` on ``model``."""
@@ -49,6 +57,10 @@ class ProviderRoute:
     @property
     def api_style(self) -> str:
         return self.endpoint.api_style
+
+    def lists(self, model: str) -> bool:
+        """Whether ``model`` needs no further check here: listed by name, or any name accepted."""
+        return self.accept_any_model or model in self.models
 
     def serves(self, model: str) -> bool:
         if model in self.models:
@@ -101,15 +113,21 @@ class ProviderCatalog:
                     bool(p.get("hipaa_eligible", False)),
                     {str(m): int(q) for m, q in p.get("quality", {}).items()},
                     _capabilities(p),
+                    bool(p.get("accept_any_model", False)),
                 )
             )
         return cls(routes, doc.get("default_model", "gpt-4o-mini"))
 
-    def candidates(self, model: str | None, provider: str | None) -> list[tuple[ProviderRoute, str]]:
-        """Routes able to serve the request, preferred first (explicit models before wildcards)."""
+    def named(self, model: str | None, provider: str | None) -> tuple[str | None, str]:
+        """(provider, model) as the request names them: ``provider/model`` names the provider too."""
         model = model or self.default_model
         if provider is None and "/" in model and model.split("/", 1)[0] in self.routes:
             provider, model = model.split("/", 1)
+        return provider, model
+
+    def candidates(self, model: str | None, provider: str | None) -> list[tuple[ProviderRoute, str]]:
+        """Routes able to serve the request, preferred first (explicit models before wildcards)."""
+        provider, model = self.named(model, provider)
         if provider is not None:
             route = self.routes.get(provider)
             return [(route, model)] if route is not None and route.serves(model) else []

@@ -1,7 +1,8 @@
 """Provider performance for the ``fastest`` and ``most_available`` strategies.
 
 The source of record is the dbt mart ``marts.provider_performance_5m`` (the vault's attempts
-in 5-minute windows); the gateway reads its latest windows and keeps them for a few seconds.
+in 5-minute windows, of which it reads the tries on the platform's own key: ``platform_*``);
+the gateway reads its latest windows and keeps them for a few seconds.
 The mart may not exist yet (dbt has not run) or be stale (the refresh stopped): for every pair
 it has no fresh window for, the gateway uses its OWN recent window instead — attempts,
 successes and success latency per provider+model per minute, counted in Redis from the
@@ -28,12 +29,15 @@ WINDOW_MINUTES = 5  # the gateway's own window
 MART_HORIZON = timedelta(minutes=15)  # mart windows older than this are stale
 _BUCKET_TTL_S = (WINDOW_MINUTES + 2) * 60
 
+# The platform key's tries only (platform_*): a customer's own key or base URL is another upstream,
+# counted in its own window (``OwnWindow`` under ``<provider>~<key id>``), never in everyone's.
 _MART_SQL = """
-select provider, model, sum(attempts)::bigint as attempts, sum(successes)::bigint as successes,
-       sum(p50_latency_ms * successes) / nullif(sum(successes), 0) as latency_ms,
+select provider, model, sum(platform_attempts)::bigint as attempts,
+       sum(platform_successes)::bigint as successes,
+       sum(platform_p50_latency_ms * platform_successes) / nullif(sum(platform_successes), 0) as latency_ms,
        max(window_end) as last_window_end
 from marts.provider_performance_5m
-where window_end > now() - $1::interval
+where window_end > now() - $1::interval and platform_attempts > 0
 group by provider, model
 """
 
@@ -136,8 +140,8 @@ class PerformanceSource:
                 found[(r["provider"], r["model"])] = PairStats(
                     int(r["attempts"]), int(r["successes"]), latency, "mart"
                 )
-        except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
-            pass  # dbt has not built the mart yet: the own window serves
+        except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError, asyncpg.UndefinedColumnError):
+            pass  # dbt has not built the mart (or its platform_* columns) yet: the own window serves
         except (asyncpg.PostgresError, OSError) as exc:
             log.warning("provider performance mart unreadable (%s)", type(exc).__name__)
         self._mart = (time.monotonic() + self.cache_s, found)

@@ -134,5 +134,26 @@ def test_production_shape(compose: dict[str, Any]) -> None:
 
 def test_docker_build_context_leaves_out_local_state() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
-    for path in (".venv", ".onevault", ".git", "onevault.env"):
+    for path in (".venv", ".onevault", ".git", "onevault.env", ".env"):
         assert path in ignored, path
+
+
+def test_redis_requires_a_password_and_every_service_sends_it(compose: dict[str, Any]) -> None:
+    """The gateway trusts Redis (cached principals, budgets, the event stream): no client on the
+    compose network may use it without the password, which has no default to forget to change."""
+    import re
+
+    from redis.connection import parse_url
+
+    services = compose["services"]
+    redis_cmd = services["redis"]["command"]
+    assert "--requirepass" in redis_cmd, "Redis must require a password"
+    secret = redis_cmd[redis_cmd.index("--requirepass") + 1]
+    assert re.fullmatch(r"\$\{REDIS_PASSWORD:\?[^}]+\}", secret), f"required, without a default: {secret}"
+    assert "ports" not in services["redis"], "Redis is for the stack's own services only"
+    assert services["redis"]["environment"]["REDISCLI_AUTH"] == secret  # the healthcheck authenticates
+    assert "redis-cli" in " ".join(services["redis"]["healthcheck"]["test"])
+    for name, service in _onevault_services(compose).items():
+        url = service["environment"]["ONEVAULT_REDIS_URL"]
+        assert url == f"redis://:{secret}@redis:6379/0", name
+        assert parse_url(url.replace(secret, "s3cret"))["password"] == "s3cret", name  # what redis-py reads

@@ -16,21 +16,24 @@ from pathlib import Path
 
 import httpx
 
+from gateway.crypto.keyring import admin_token
 from gateway.simulator import SimulatorServer
 from tests.faults.conftest import StartGateway
 from tests.faults.faultkit import GatewayProcess, env_for, fault_settings, issue_key, write_catalog
+from warehouse.settings import Settings
 
 BODY = {"prompt": "record me", "model": "gpt-4o-mini", "max_tokens": 8}
 
 
-async def assert_refused_and_not_ready(url: str, key: str, reason: str) -> None:
+async def assert_refused_and_not_ready(url: str, key: str, reason: str, home: Path) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=30) as c:
         r = await c.post("/v1/ai/completions", json=BODY, headers={"authorization": f"Bearer {key}"})
         assert r.status_code == 503, r.text
         error = r.json()["error"]
         assert error["code"] == "recording_unavailable" and "could not be recorded" in error["message"]
         assert r.headers["retry-after"]
-        ready = await c.get("/ready")
+        operator = {"authorization": f"Bearer {admin_token(Settings(home=home))}"}  # the details
+        ready = await c.get("/ready", headers=operator)
     assert ready.status_code == 503, ready.text
     body = ready.json()
     assert body["status"] == "unavailable" and not body["redis"]["ok"]
@@ -56,7 +59,7 @@ async def test_disk_full_spool(
         # so a write fails with EFBIG instead of killing the process).
         hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
         resource.prlimit(gateway.proc.pid, resource.RLIMIT_FSIZE, (0, hard))
-        await assert_refused_and_not_ready(gateway.url, key, "File too large")
+        await assert_refused_and_not_ready(gateway.url, key, "File too large", tmp_path)
     finally:
         gateway.kill()
 
@@ -68,4 +71,4 @@ async def test_read_only_home_spool(
     (tmp_path / "spool").write_text("a file where the spool directory should be")
     no_redis = f"redis://127.0.0.1:{port_picker()}/0"
     gateway = await start_gateway(vault_dsn, no_redis, settings=fault_settings(tmp_path))
-    await assert_refused_and_not_ready(gateway.url, key, "cannot create spool directory")
+    await assert_refused_and_not_ready(gateway.url, key, "cannot create spool directory", tmp_path)

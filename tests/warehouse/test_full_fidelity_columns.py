@@ -19,7 +19,7 @@ from gateway.pipeline.data_policy import load_policy
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.db import connect, create_pool
-from warehouse.events import CostEvent, PriceEvent, RequestEvent, TokenCounts
+from warehouse.events import CostEvent, PayloadEvent, PriceEvent, RequestEvent, TokenCounts
 from warehouse.hashing import hash_diff, hash_key, late_parts
 from warehouse.loader import VaultLoader
 from warehouse.mapping import batch_from_events
@@ -203,7 +203,8 @@ async def test_rows_loaded_before_013_and_again_after_add_nothing(
         config_batch = VaultBatch()
         hk = config_batch.hub(t.HUB_CUSTOMER, "acme", record_source="admin-api")
         config_batch.sat(t.SAT_CUSTOMER_CONFIG, hk, old_config.values("ops"), record_source="admin-api")
-        events = [_event("ff-a"), _event("ff-b", tools_offered=0, dropped_params=[])]
+        hashed = PayloadEvent(retention_mode="hash", prompt_sha256=b"p" * 32, completion_sha256=b"c" * 32)
+        events = [_event("ff-a", payload=hashed), _event("ff-b", tools_offered=0, dropped_params=[])]
         for batch in (batch_from_events(events), config_batch):
             await VaultLoader(pool).load(_before_013(batch))
         counts = {s.name: await pool.fetchval(f"select count(*) from raw_vault.{s.name}") for s in LATE}
@@ -211,7 +212,8 @@ async def test_rows_loaded_before_013_and_again_after_add_nothing(
 
         conn = await connect(fresh_database)
         try:
-            assert await migrate(conn) == ["013_full_fidelity.sql"]
+            later = sorted(p.name for p in SQL_DIR.glob("*.sql") if int(p.name[:3]) >= 13)
+            assert await migrate(conn) == later  # 013 and every migration since
         finally:
             await conn.close()
         again = await VaultLoader(pool).load(batch_from_events(events))

@@ -143,6 +143,8 @@ async def test_satellite_writes_only_on_change(vault_pool: asyncpg.Pool) -> None
                 None,
                 *([None] * 7),  # 010: cache, PII and embedding settings (defaults)
                 None,  # 013: drop_unsupported_params (default)
+                None,  # 016: max_concurrent (default)
+                None,  # 016: max_concurrent_per_key (default)
             ),
             record_source="admin-api",
         )

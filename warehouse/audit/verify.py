@@ -26,7 +26,7 @@ from warehouse.audit import chain
 from warehouse.audit.manifest import FORMAT, MANIFEST, SIGNATURE, sha256_file
 from warehouse.audit.params import ExportScope
 from warehouse.audit.queries import render_totals
-from warehouse.audit.signing import key_id, load_public_key, signature_valid
+from warehouse.audit.signing import key_id, signature_valid
 from warehouse.audit.writers import tune
 
 
@@ -65,14 +65,26 @@ def _request_totals(path: Path) -> tuple[int, Decimal, Decimal]:
     return n, provider, customer
 
 
+def _confined(directory: Path, name: object) -> Path | None:
+    """The listed file as a path inside ``directory`` — or None when the manifest names anything
+    else (``../../etc/passwd``, ``/etc/passwd``, a sub-path, a symlink out): a forged manifest
+    must not make the verifier read, hash or report on files outside the export."""
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        return None
+    path = directory / name
+    if path.is_symlink() or path.resolve().parent != directory.resolve():
+        return None
+    return path
+
+
 def verify_offline(
     directory: Path,
     public_key: Ed25519PublicKey | None = None,
     previous: Path | None = None,
 ) -> Verification:
     """Everything that needs no database. ``public_key``: the published key (``onevault audit
-    public-key``); without it the key inside the manifest is used, which proves integrity but not
-    who signed — said as a warning."""
+    public-key``) — required: the key inside the manifest proves only that whoever wrote the
+    manifest also signed it, so without a trusted key the export is not verified."""
     v = Verification(directory)
     body_path, sig_path = directory / MANIFEST, directory / SIGNATURE
     if not body_path.is_file():
@@ -92,15 +104,12 @@ def verify_offline(
     # -- signature ---------------------------------------------------------------------------
     signing = doc.get("signing", {})
     if public_key is None:
-        try:
-            public_key = load_public_key(signing.get("public_key_pem", ""))
-        except ValueError:
-            v.fail(f"{MANIFEST}: no usable public key in the manifest; pass the published one")
-            return v
-        v.warnings.append(
-            "signature checked with the public key inside the manifest: compare its key id "
-            f"{signing.get('key_id')} with the published one (onevault audit public-key)"
+        v.fail(
+            f"{MANIFEST}: no trusted public key to check the signature with — pass the published one "
+            f"(--public-key, from `onevault audit public-key`); the manifest's own key "
+            f"{signing.get('key_id')} proves nothing about who signed it"
         )
+        return v
     if key_id(public_key) != signing.get("key_id"):
         v.fail(
             f"{MANIFEST}: signed by key {signing.get('key_id')}, not by the given key {key_id(public_key)}"
@@ -117,7 +126,10 @@ def verify_offline(
     # -- files -------------------------------------------------------------------------------
     listed = {f["name"]: f for f in doc.get("files", [])}
     for name, entry in listed.items():
-        path = directory / name
+        path = _confined(directory, name)
+        if path is None:
+            v.fail(f"{name!r}: not a file of the export directory (a path outside it is refused)")
+            continue
         if not path.is_file():
             v.fail(f"{name}: missing (listed in the manifest)")
             continue
@@ -137,9 +149,9 @@ def verify_offline(
             v.fail(f"{path.name}: not listed in the manifest")
 
     # -- totals from the requests file --------------------------------------------------------
-    requests = directory / "requests.jsonl"
+    requests = _confined(directory, "requests.jsonl")
     totals = doc.get("totals", {})
-    if "requests.jsonl" in listed and requests.is_file():
+    if "requests.jsonl" in listed and requests is not None and requests.is_file():
         try:
             n, provider, customer = _request_totals(requests)
         except (ValueError, KeyError, InvalidOperation):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from warehouse.embedded.postgres import EmbeddedPostgres, EmbeddedServerError, PostgresEndpoint
-from warehouse.embedded.redis import EmbeddedRedis, RedisEndpoint
+from warehouse.embedded.redis import EmbeddedRedis, RedisEndpoint, redact_url
 from warehouse.settings import Settings
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "PostgresEndpoint",
     "RedisEndpoint",
     "ensure_servers",
+    "redact_url",
     "stop_servers",
 ]
 

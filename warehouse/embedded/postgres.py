@@ -8,10 +8,12 @@ The server outlives the process that started it, until ``stop()`` (``onevault do
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
 import warnings
@@ -128,11 +130,48 @@ class EmbeddedPostgres:
             return None
 
     def _socket_dir(self) -> Path:
+        """The data dir, or — when its path is too long for a socket — a short private dir in /tmp
+        (local connections are trusted: whoever reaches the socket is superuser)."""
         preferred = self.pgdata
         if len(str(preferred / f".s.PGSQL.{self.port}")) <= _SOCKET_NAME_MAX:
             return preferred
         digest = hashlib.sha256(str(self.pgdata).encode()).hexdigest()[:12]
         return Path("/tmp") / f"onevault-pg-{digest}"
+
+    def _server_uid(self) -> int:
+        """Who runs the server: this user, or ``pgserver`` under root (PostgreSQL refuses root)."""
+        if os.geteuid() != 0:
+            return os.geteuid()
+        import pwd
+
+        from pgserver.utils import ensure_user_exists
+
+        ensure_user_exists(_RUN_AS)
+        return pwd.getpwnam(_RUN_AS).pw_uid
+
+    def _prepare_socket_dir(self) -> Path:
+        """Make the socket dir private to the server's user (0700), refusing one someone else owns.
+
+        The /tmp fallback has a predictable name: another local user could create it first (to
+        reach the socket, or to plant a fake server); a symlink or a foreign owner is refused.
+        """
+        sock_dir = self._socket_dir()
+        if sock_dir == self.pgdata:
+            return sock_dir  # initdb keeps the data dir 0700
+        uid = self._server_uid()
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(sock_dir, 0o700)
+            if os.geteuid() == 0:
+                os.chown(sock_dir, uid, -1)
+        st = os.lstat(sock_dir)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
+            raise EmbeddedServerError(
+                f"{sock_dir} (the PostgreSQL socket dir) is not a directory owned by uid {uid}: another "
+                "local user may have created it. Remove it, or use a shorter ONEVAULT_HOME path."
+            )
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            os.chmod(sock_dir, 0o700)  # ours, made by an older version with the default umask
+        return sock_dir
 
     def _password(self) -> str:
         return self.password_file.read_text().strip()
@@ -199,15 +238,15 @@ class EmbeddedPostgres:
     def _clear_stale_files(self) -> None:
         """A crash leaves postmaster.pid and socket lock files behind; they must not block a start."""
         (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
-        sock_dir = self._socket_dir()
+        sock_dir = self._prepare_socket_dir()  # checked before anything in it is touched
         for name in (f".s.PGSQL.{self.port}", f".s.PGSQL.{self.port}.lock"):
             (sock_dir / name).unlink(missing_ok=True)
 
     def _start(self) -> None:
-        sock_dir = self._socket_dir()
-        sock_dir.mkdir(parents=True, exist_ok=True)
-        self._grant_to_server_user(sock_dir)
-        options = f"-h {self.host} -p {self.port} -k {sock_dir}"
+        self._grant_to_server_user()
+        sock_dir = self._prepare_socket_dir()
+        # The socket itself is owner-only too (local auth is trust); root's clients still connect.
+        options = f"-h {self.host} -p {self.port} -k {sock_dir} -c unix_socket_permissions=0700"
         try:
             self._pg_ctl(["-w", "-t", "60", "-o", options, "-l", str(self.log_file), "start"])
         except subprocess.CalledProcessError as exc:

@@ -5,11 +5,15 @@
 -- cost, credited to the window and pair of their successful try. Incremental: windows touched
 -- by tries loaded since the newest row built (minus the lookback) are recomputed whole.
 -- loaded_at = newest load_dts among the window's tries (how fresh the window is).
+-- platform_* count only the tries on the platform's own key (provider_key_hk is the ghost): a
+-- customer's own key or base URL is another upstream, and its failures must not move the
+-- routing numbers the gateway reads back for everyone (gateway/routing/performance.py).
 -- Reads the raw attempt satellite (latest row per try) so a refresh touches only its windows.
 {{ config(
     materialized='incremental',
     unique_key='window_start',
     incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
     indexes=[{'columns': ['window_start']}, {'columns': ['provider', 'model', 'window_start']}],
 ) }}
 
@@ -31,7 +35,8 @@ with scoped as (
         a.*,
         a.provider_bk as provider,
         a.model_bk as model,
-        to_timestamp(floor(extract(epoch from a.started_ts) / 300) * 300) as window_start
+        to_timestamp(floor(extract(epoch from a.started_ts) / 300) * 300) as window_start,
+        a.provider_key_hk = decode(repeat('00', 32), 'hex') as on_platform_key
     from {{ source('raw_vault', 'sat_api_request_attempt') }} as a
     {% if is_incremental() %}
     {% if touched %}
@@ -85,6 +90,10 @@ select
         coalesce(sum(request_provider_cost), 0) * 1000
         / nullif(coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0), 0), 12
     ) as cost_per_1k_tokens,
-    max(load_dts) as loaded_at
+    max(load_dts) as loaded_at,
+    count(*) filter (where on_platform_key)::bigint as platform_attempts,
+    count(*) filter (where on_platform_key and outcome = 'success')::bigint as platform_successes,
+    (percentile_cont(0.50) within group (order by latency_ms)
+        filter (where on_platform_key and outcome = 'success'))::numeric as platform_p50_latency_ms
 from costed
 group by window_start, provider, model

@@ -43,6 +43,8 @@ select
     coalesce(cache_write_tokens, 0) as cache_write_tokens,
     coalesce(audio_input_tokens, 0) as audio_input_tokens,
     coalesce(image_input_tokens, 0) as image_input_tokens,
+    -- 014: what the cost was counted from (NULL in the vault = the provider's own usage)
+    coalesce(usage_source, 'provider') as usage_source,
     lead(load_dts) over (partition by api_request_hk order by load_dts) as load_end_dts,
     lead(load_dts) over (partition by api_request_hk order by load_dts) is null as is_current
 from {{ source('raw_vault', 'sat_api_request_details') }}

@@ -12,10 +12,11 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.admin.audit import AdminAction, audited, record_admin_action, refused_status
+from gateway.admin.audit import AdminAction, audited, refused_status
 from gateway.admin.customers import (
     AdminError,
 )
+from gateway.auth.throttle import FailureThrottle
 from gateway.errors import ApiError
 
 T = TypeVar("T")
@@ -73,20 +74,45 @@ def _client_ip(request: Request) -> str | None:
 
 
 async def admin_actor(request: Request) -> str:
-    """The caller's identity for the audit trail; 401 (recorded) without the admin token."""
+    """The caller's identity for the audit trail; 401 (recorded) without the admin token.
+
+    Refusals are queued for a batched write (``gateway.admin.refusals``), and counted per source
+    address: past ``ONEVAULT_ADMIN_FAILURES_PER_MINUTE`` the caller gets 429 and only the first
+    refusal over the limit is recorded, so a flood costs neither a transaction per call nor
+    unbounded audit rows. The right token is never throttled.
+    """
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     expected: str = request.app.state.admin_token
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        await _record(
-            request,
-            "unauthenticated",
-            f"{request.method} {request.url.path}",
-            None,
-            None,
-            "refused",
-            401,
-            "missing or wrong admin token",
-        )
+        throttle: FailureThrottle = request.app.state.admin_failures
+        failures = await throttle.failed(_client_ip(request))
+        over = failures > throttle.per_minute
+        if failures <= throttle.per_minute + 1:
+            request.app.state.admin_refusals.record(
+                _action(
+                    request,
+                    "unauthenticated",
+                    f"{request.method} {request.url.path}",
+                    None,
+                    None,
+                    "refused",
+                    429 if over else 401,
+                    "missing or wrong admin token"
+                    + (
+                        "; throttled: further refusals from this address this minute are not recorded"
+                        if over
+                        else ""
+                    ),
+                )
+            )
+        if over:
+            retry = throttle.retry_after()
+            raise ApiError(
+                429,
+                "admin_throttled",
+                f"Too many refused admin calls from this address; retry in {retry}s.",
+                headers={"retry-after": str(retry)},
+            )
         raise ApiError(
             401,
             "invalid_admin_token",
@@ -97,7 +123,7 @@ async def admin_actor(request: Request) -> str:
     return f"admin-token:{who}" if who else "admin-token"
 
 
-async def _record(
+def _action(
     request: Request,
     actor: str,
     action: str,
@@ -106,20 +132,17 @@ async def _record(
     outcome: str,
     status: int,
     detail: str | None,
-) -> None:
-    await record_admin_action(
-        request.app.state.pool,
-        AdminAction(
-            actor,
-            action,
-            target,
-            outcome,
-            status,
-            detail,
-            customer,
-            _client_ip(request),
-            request.headers.get("user-agent"),
-        ),
+) -> AdminAction:
+    return AdminAction(
+        actor,
+        action,
+        target,
+        outcome,
+        status,
+        detail,
+        customer,
+        _client_ip(request),
+        request.headers.get("user-agent"),
     )
 
 
@@ -148,7 +171,8 @@ async def audited_call(
     try:
         return await audited(request.app.state.pool, call, run)
     except AdminError as exc:
-        raise ApiError(refused_status(str(exc)), "admin_refused", str(exc)) from exc
+        status = refused_status(str(exc))
+        raise ApiError(status, "admin_refused", str(exc), param=getattr(exc, "field", None)) from exc
 
 
 def given_fields(body: BaseModel) -> dict[str, Any]:

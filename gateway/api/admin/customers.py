@@ -60,6 +60,9 @@ class CustomerBody(AdminBody):
     embedding_model: str | None = Field(None, max_length=200)
     # options a provider cannot honour: dropped and recorded (true) or refused with 400 (false)
     drop_unsupported_params: bool | None = None
+    # requests in flight at once, customer and each of its keys (None = gateway default, 0 = none)
+    max_concurrent: Count | None = None
+    max_concurrent_per_key: Count | None = None
 
 
 class NewCustomer(CustomerBody):
@@ -76,7 +79,7 @@ async def create(body: NewCustomer, request: Request, actor: str = Depends(admin
         "customers.create",
         body.slug,
         body.slug,
-        lambda: create_customer(pool, body.slug, config, changed_by=actor),
+        lambda: create_customer(pool, body.slug, config, changed_by=actor, egress=request.app.state.egress),
         status=201,
     )
     extra = await _webhook_secret_if_new(request, body.slug, config, actor)
@@ -96,7 +99,7 @@ async def update(slug: str, body: CustomerBody, request: Request, actor: str = D
     pool, changes = request.app.state.pool, given_fields(body)
 
     async def apply() -> CustomerConfig:
-        config = await update_customer(pool, slug, changes, changed_by=actor)
+        config = await update_customer(pool, slug, changes, changed_by=actor, egress=request.app.state.egress)
         await forget(request.app.state.redis, [bytes(r["key_hash"]) for r in await key_hashes(pool, slug)])
         return config
 

@@ -6,11 +6,11 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 from starlette.responses import JSONResponse
 
+from gateway.admin.kek_rotation import rotate_kek
 from gateway.admin.provider_keys import (
     add_provider_key,
     list_provider_keys,
     revoke_provider_key,
-    rotate_kek,
     validate_provider_key,
 )
 from gateway.api.admin.common import (
@@ -59,6 +59,7 @@ async def new_provider_key(
             allowed_models=tuple(body.allowed_models) if body.allowed_models else None,
             budget_daily=body.budget_daily,
             budget_monthly=body.budget_monthly,
+            egress=request.app.state.egress,
         ),
         status=201,
     )
@@ -115,9 +116,10 @@ async def validate_provider(key_id: str, request: Request, actor: str = Depends(
 
 @router.post("/provider-keys/rotate-kek")
 async def rotate_provider_kek(request: Request, actor: str = Depends(admin_actor)) -> dict:
-    """Re-wrap every provider key under the current KEK (first in ONEVAULT_MASTER_KEY)."""
+    """Re-wrap every wrapped secret (provider keys, webhook secrets, customer data keys) under the
+    current KEK (first in ONEVAULT_MASTER_KEY); counts per kind, and any left unreadable."""
     keyring = request.app.state.keyring
-    moved = await audited_call(
+    return await audited_call(
         request,
         actor,
         "provider_keys.rotate_kek",
@@ -125,4 +127,3 @@ async def rotate_provider_kek(request: Request, actor: str = Depends(admin_actor
         None,
         lambda: rotate_kek(request.app.state.pool, keyring, changed_by=actor),
     )
-    return {"rewrapped": moved, "kek_id": keyring.current_id}

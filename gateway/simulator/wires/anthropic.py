@@ -14,10 +14,14 @@ What the request may hold is checked as Anthropic's API reference defines it, an
   ``auto`` / ``any`` / ``tool`` (with a ``name`` among the tools) / ``none``, optionally with
   ``disable_parallel_tool_use``; ``thinking`` ``enabled`` with ``1024 <= budget_tokens <
   max_tokens``, ``adaptive`` or ``disabled``. With thinking on, a forced tool choice is refused,
-  and so is a final assistant turn with tool calls that does not start with a thinking block.
+  and so is a final assistant turn with tool calls that does not start with a thinking block, or
+  a ``thinking`` block anywhere whose signature does not verify (a block not signed here, or
+  whose text was changed); ``redacted_thinking`` data is opaque and not checked. With thinking
+  off, an assistant turn in the final position may not hold thinking blocks.
 
 Answers: a model that thinks (asked by ``thinking``, else by its name) answers a ``thinking``
-block (``reply.reasoning_text`` and a signature) first; then the text, or ``tool_use`` blocks
+block (``reply.reasoning_text`` and its signature: an HMAC of the text under the simulator's
+fixed key, ``signature``) first; then the text, or ``tool_use`` blocks
 with ``stop_reason: tool_use``. Tool-call ids look like Anthropic's (``toolu_``). Streams follow
 the real event sequence: ``message_start``; per block ``content_block_start``, its deltas
 (``thinking_delta`` then ``signature_delta``; ``text_delta``; ``input_json_delta`` pieces after a
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from typing import Any, ClassVar, Final
 
 import orjson
@@ -77,9 +82,21 @@ def _stop_reason(reply: SimReply) -> str:
     return {"tool_calls": "tool_use", "length": "max_tokens"}.get(reply.finish, "end_turn")
 
 
+SIGNING_KEY: Final = b"onevault-simulator-thinking-key"  # fixed: signatures are deterministic
+
+
 def signature(text: str) -> str:
-    """An opaque, deterministic stand-in for the signature Anthropic puts on a thinking block."""
-    return base64.b64encode(hashlib.sha256(b"sim-thinking:" + text.encode()).digest()).decode()
+    """An opaque, deterministic stand-in for the signature Anthropic puts on a thinking block:
+    it verifies only for the text it was made for (``verifies``)."""
+    return base64.b64encode(hmac.digest(SIGNING_KEY, text.encode(), hashlib.sha256)).decode()
+
+
+def verifies(block: dict[str, Any]) -> bool:
+    given = block.get("signature")
+    text = block.get("thinking")
+    if not isinstance(given, str) or not isinstance(text, str):
+        return False
+    return hmac.compare_digest(given, signature(text))
 
 
 def _thinks(call: SimCall) -> bool:
@@ -115,6 +132,8 @@ class _Conversation:
         self.has_tool_blocks = False
         self.ends_with_user = True
         self.final_assistant: list[dict[str, Any]] | None = None  # the last assistant turn's blocks
+        self.thinking: list[tuple[str, dict[str, Any]]] = []  # (where, block) of every thinking block
+        self.ends_with_assistant = False
 
     def walk(self, messages: list[Any]) -> None:
         turns = self._combine(messages)
@@ -132,6 +151,7 @@ class _Conversation:
                 _check_answered(previous[1], uses, blocks)
         last_role, _, last_blocks = turns[-1]
         self.ends_with_user = last_role == "user" and any(b.get("type") != "tool_result" for b in last_blocks)
+        self.ends_with_assistant = last_role == "assistant"
 
     @staticmethod
     def _combine(messages: list[Any]) -> list[tuple[str, str, list[dict[str, Any]]]]:
@@ -161,6 +181,7 @@ class _Conversation:
                 self.texts.append(str(block.get("text", "")))
             elif kind == "thinking":
                 self.texts.append(str(block.get("thinking", "")))
+                self.thinking.append((at, block))
             elif kind == "tool_use":
                 self.has_tool_blocks = True
                 if not block.get("id") or not block.get("name") or not isinstance(block.get("input"), dict):
@@ -358,6 +379,9 @@ def _thinking(body: dict[str, Any], max_tokens: int | None) -> tuple[bool | None
 def _check_thinking_rules(conversation: _Conversation, tool_choice: str, forced: str | None) -> None:
     if tool_choice == "required" or forced is not None:
         raise WireError(400, "Thinking may not be enabled when tool_choice forces tool use.")
+    for at, block in conversation.thinking:
+        if not verifies(block):
+            raise WireError(400, f"{at}: Invalid `signature` in `thinking` block.")
     blocks = conversation.final_assistant
     if blocks and any(b.get("type") == "tool_use" for b in blocks):
         first = blocks[0].get("type")
@@ -405,6 +429,14 @@ class AnthropicDialect(Dialect):
         reasoning, budget = _thinking(body, max_tokens)
         if reasoning:
             _check_thinking_rules(conversation, choice, forced)
+        elif conversation.ends_with_assistant and any(
+            b.get("type") in ("thinking", "redacted_thinking") for b in conversation.final_assistant or ()
+        ):
+            raise WireError(
+                400,
+                "When thinking is disabled, an `assistant` message in the final position cannot contain "
+                "`thinking`. To use thinking blocks, enable `thinking` in your request.",
+            )
         return SimCall(
             api_style=self.api_style,
             model=model,

@@ -74,7 +74,32 @@ def write_catalog(home: Path, sim_url: str) -> Path:
     return path
 
 
+# Models the tests send that genai-prices does not list (the simulator serves any name): priced
+# here, as an operator would, because an unpriced model is refused (docs/security/money.md).
+SIMULATOR_ONLY_PRICES = [
+    {
+        "provider": "gemini",
+        "model": "gemini-2.5-flash-thinking",
+        "input_per_mtok": "0.30",
+        "output_per_mtok": "2.50",
+    },
+    {
+        "provider": "cohere",
+        "model": "command-a-vision-07-2025",
+        "input_per_mtok": "2.50",
+        "output_per_mtok": "10",
+    },
+]
+
+
+def write_prices(home: Path) -> Path:
+    path = home / "prices.json"
+    path.write_text(json.dumps({"prices": SIMULATOR_ONLY_PRICES}))
+    return path
+
+
 def gateway_settings(home: Path, **overrides: object) -> Settings:
+    overrides.setdefault("egress_allow", "127.0.0.1")  # local receivers and endpoints, as an operator allows
     return Settings(
         home=home,
         event_stream=f"test:{uuid.uuid4().hex}",
@@ -113,7 +138,7 @@ async def gateway(
 ) -> AsyncIterator[Gateway]:
     key, key_id = await issue_key(vault_pool)
     await forget_shared_state(redis_server)
-    settings = gateway_settings(tmp_path)
+    settings = gateway_settings(tmp_path, prices_file=write_prices(tmp_path))
     config = GatewayConfig(settings, vault_dsn, redis_server.url, write_catalog(tmp_path, sim.url))
     server = await asyncio.to_thread(ServerThread(create_app(config), port_picker()).start)
     yield Gateway(server.url, key, "acme", key_id, settings, sim)

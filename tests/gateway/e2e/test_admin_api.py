@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from gateway.crypto.keyring import admin_token
-from tests.gateway.e2e.conftest import Gateway
+from tests.gateway.e2e.conftest import Gateway, wait_for_rows
 
 ENDPOINTS = [
     ("POST", "/admin/v1/customers", {"slug": "intruder"}),
@@ -53,9 +53,12 @@ async def test_customer_keys_and_strangers_are_refused_everywhere(
         async with admin(gateway, token) as c:
             r = await c.request(method, path, json=body)
         assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_admin_token"
-    refused = await vault_pool.fetchval(
+    # Refusals are recorded in batches (gateway.admin.refusals), a fraction of a second later.
+    refused = await wait_for_rows(
+        vault_pool,
         "select count(*) from raw_vault.sat_admin_action_details "
-        "where outcome = 'refused' and status_code = 401"
+        "where outcome = 'refused' and status_code = 401",
+        2,
     )
     assert refused == 2
     # ... and nothing changed: acme still has exactly its one key, no customer was created.

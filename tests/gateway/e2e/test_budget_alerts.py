@@ -81,6 +81,8 @@ async def test_thresholds_are_signed_retried_once_per_period_and_recorded(
     assert got[0]["budget"] == "0.01" and got[0]["type"] == "budget.threshold_reached"
     assert receiver.calls == 4  # one failure + three deliveries
 
+    # the worker records an attempt once the receiver has answered: wait for the last record
+    await wait_for_rows(vault_pool, "select count(*) from raw_vault.sat_budget_alert_delivery", 4)
     rows = await vault_pool.fetch(
         "select h.budget_alert_bk, s.attempt_no, s.outcome, s.http_status "
         "from raw_vault.sat_budget_alert_delivery s "

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from gateway.app import GatewayConfig, create_app
+from gateway.crypto.keyring import admin_token
 from gateway.simulator import SimulatorServer
 from tests.gateway.e2e.conftest import (
     Gateway,
@@ -174,9 +175,10 @@ async def test_broken_stream_is_costed_for_what_was_delivered(
 async def test_ready_and_metrics(gateway: Gateway) -> None:
     async with client(gateway) as c:
         await c.post("/v1/ai/completions", json={"prompt": "hi", "model": "gpt-4o-mini"})
-        ready = await c.get("/ready")
+        operator = {"authorization": f"Bearer {admin_token(gateway.settings)}"}  # details: operator only
+        ready = await c.get("/ready", headers=operator)
         health = await c.get("/health")
-        metrics = (await c.get("/metrics")).text
+        metrics = (await c.get("/metrics", headers=operator)).text
     assert health.json() == {"status": "ok"}
     body = ready.json()
     assert ready.status_code == 200 and body["postgres"]["ok"] and body["redis"]["ok"]

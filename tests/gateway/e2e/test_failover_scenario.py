@@ -103,7 +103,9 @@ async def test_preferred_provider_breaks_fallback_serves_breaker_opens_then_clos
     assert explained["match"]["rule_id"] == rule["rule_id"]
 
     body = {"prompt": "hello", "model": "gpt-4o"}
-    open_flag = "ov:cb:openai:gpt-4o:open"
+    # The circuit is the customer's own key's (an own key is its own upstream, never the platform's).
+    circuit = f"ov:cb:openai~{preferred['key_id']}:gpt-4o"
+    open_flag = f"{circuit}:open"
     async with httpx.AsyncClient(base_url=url, headers={"authorization": f"Bearer {key}"}) as c:
         healthy = (await c.post("/v1/ai/completions", json=body)).json()
         assert healthy["provider"] == "openai" and healthy["route"]["rule"] == rule["rule_id"]
@@ -126,7 +128,7 @@ async def test_preferred_provider_breaks_fallback_serves_breaker_opens_then_clos
         healed = (await c.post("/v1/ai/completions", json=body)).json()
         assert healed["provider"] == "openai" and len(healed["attempts"]) == 1
         assert not await redis_client.exists(open_flag)
-        assert not await redis_client.exists("ov:cb:openai:gpt-4o:fails")  # closed, not just cooled
+        assert not await redis_client.exists(f"{circuit}:fails")  # closed, not just cooled
 
     # Every attempt is in the vault, naming the customer's key it used.
     attempts_sql = """

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from gateway.app import GatewayConfig, create_app
+from gateway.crypto.keyring import admin_token
 from gateway.simulator import SimulatorServer
 from tests.gateway.e2e.conftest import (
     REAL_REQUESTS,
@@ -61,7 +62,8 @@ async def test_requests_during_an_outage_all_land_once(
 
             responses = await asyncio.gather(*(one(i) for i in range(REQUESTS)))
             assert [r.status_code for r in responses] == [200] * REQUESTS
-            ready = (await c.get("/ready")).json()
+            operator = {"authorization": f"Bearer {admin_token(config.settings)}"}  # the details
+            ready = (await c.get("/ready", headers=operator)).json()
             assert ready["status"] == "degraded" and not ready["postgres"]["ok"]
             answered = {r.json()["id"] for r in responses} | {warm.json()["id"]}
 

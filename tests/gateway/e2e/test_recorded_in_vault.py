@@ -4,7 +4,10 @@ and cost — through the official OpenAI SDK and through raw httpx, streamed or 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -12,7 +15,19 @@ import httpx
 import orjson
 from openai import AsyncOpenAI
 
-from tests.gateway.e2e.conftest import REAL_REQUESTS, Gateway, wait_for_rows
+from gateway.app import GatewayConfig, create_app
+from gateway.cli.up import simulator_catalog
+from gateway.crypto.keyring import admin_token
+from gateway.simulator import SimulatorServer
+from tests.gateway.e2e.conftest import (
+    REAL_REQUESTS,
+    Gateway,
+    ServerThread,
+    gateway_settings,
+    issue_key,
+    wait_for_rows,
+)
+from warehouse.embedded import RedisEndpoint
 from warehouse.hashing import GHOST_HK
 
 REQUEST_SQL = """
@@ -172,7 +187,8 @@ def upstream_successes(metrics_text: str, provider: str, model: str) -> float:
 
 
 async def test_onevault_api_streaming(gateway: Gateway, vault_pool: asyncpg.Pool) -> None:
-    async with httpx.AsyncClient(base_url=gateway.url) as m:
+    operator = {"authorization": f"Bearer {admin_token(gateway.settings)}"}  # /metrics is the operator's
+    async with httpx.AsyncClient(base_url=gateway.url, headers=operator) as m:
         before = upstream_successes((await m.get("/metrics")).text, "gemini", "gemini-1.5-flash")
     events = []
     async with (
@@ -193,7 +209,7 @@ async def test_onevault_api_streaming(gateway: Gateway, vault_pool: asyncpg.Pool
     assert final["done"] and "".join(deltas)
     assert final["usage"]["output_tokens"] == 64 and Decimal(final["cost"]["customer_cost"]) > 0
 
-    async with httpx.AsyncClient(base_url=gateway.url) as m:
+    async with httpx.AsyncClient(base_url=gateway.url, headers=operator) as m:
         after = upstream_successes((await m.get("/metrics")).text, "gemini", "gemini-1.5-flash")
     assert after == before + 1  # streamed calls are timed like plain ones
 
@@ -202,21 +218,37 @@ async def test_onevault_api_streaming(gateway: Gateway, vault_pool: asyncpg.Pool
     assert vault["cost"][0]["customer_cost"] == Decimal(final["cost"]["customer_cost"])
 
 
-async def test_unknown_model_is_answered_and_flagged_unpriced(
-    gateway: Gateway, vault_pool: asyncpg.Pool
+async def test_unknown_model_is_answered_and_flagged_unpriced_when_the_operator_allows_it(
+    vault_dsn: str,
+    vault_pool: asyncpg.Pool,
+    redis_server: RedisEndpoint,
+    sim: SimulatorServer,
+    tmp_path: Path,
+    port_picker: Callable[[], int],
 ) -> None:
-    async with httpx.AsyncClient(
-        base_url=gateway.url, headers={"authorization": f"Bearer {gateway.key}"}
-    ) as c:
-        r = await c.post("/v1/ai/completions", json={"prompt": "hi", "model": "gpt-unreleased-9"})
-        metrics = (await c.get("/metrics")).text
-    assert r.status_code == 200
-    out = r.json()
-    assert out["cost"]["priced"] is False
-    assert 'onevault_unpriced_requests_total{model="gpt-unreleased-9",provider="openai"}' in metrics
-    assert 'onevault_requests_total{endpoint="/v1/ai/completions",status_code="200"}' in metrics
-    (row,) = (await recorded(vault_pool, out["id"]))["cost"]
-    assert row["is_priced"] is False and row["input_per_mtok"] is None
+    """A route that accepts any model and ONEVAULT_ALLOW_UNPRICED=true: served at 0 and flagged
+    (by default an unknown or unpriced model is refused: tests/security/test_money.py)."""
+    key, _ = await issue_key(vault_pool)
+    settings = gateway_settings(tmp_path, allow_unpriced=True)
+    catalog = simulator_catalog(sim.url)
+    catalog["providers"][0]["accept_any_model"] = True  # openai
+    (tmp_path / "providers.json").write_text(json.dumps(catalog))
+    config = GatewayConfig(settings, vault_dsn, redis_server.url, tmp_path / "providers.json")
+    server = await asyncio.to_thread(ServerThread(create_app(config), port_picker()).start)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, headers={"authorization": f"Bearer {key}"}) as c:
+            r = await c.post("/v1/ai/completions", json={"prompt": "hi", "model": "gpt-unreleased-9"})
+            operator = {"authorization": f"Bearer {admin_token(settings)}"}
+            metrics = (await c.get("/metrics", headers=operator)).text
+        assert r.status_code == 200
+        out = r.json()
+        assert out["cost"]["priced"] is False
+        assert 'onevault_unpriced_requests_total{model="gpt-unreleased-9",provider="openai"}' in metrics
+        assert 'onevault_requests_total{endpoint="/v1/ai/completions",status_code="200"}' in metrics
+        (row,) = (await recorded(vault_pool, out["id"]))["cost"]  # the gateway's loader lands it
+        assert row["is_priced"] is False and row["input_per_mtok"] is None
+    finally:
+        await asyncio.to_thread(server.stop)
 
 
 async def test_each_request_recorded_once_under_concurrency(

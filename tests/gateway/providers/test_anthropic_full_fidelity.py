@@ -260,7 +260,7 @@ def test_tool_history_without_tools_declares_them_uncallable() -> None:
 
 
 def test_thinking_is_not_sent_when_continuing_a_tool_calling_turn() -> None:
-    """The last assistant turn called tools: Anthropic would need its signed thinking blocks."""
+    """The last assistant turn called tools without signed thinking blocks: Anthropic would need them."""
     request = tool_use_request(tool_choice=None, max_tokens=None, reasoning_effort="high")
     request.messages = request.messages[:-1]  # ends with the tool results
     body = build(request)
@@ -694,7 +694,8 @@ async def test_thinking_agent_loop_continues_without_thinking(
     streaming: bool, sim: SimulatorServer, sim_endpoint: EndpointFactory, client: UpstreamClient
 ) -> None:
     """Anthropic refuses thinking when the last assistant turn called tools without its signed
-    thinking block; the adapter leaves thinking off for that turn, and the loop goes on."""
+    thinking block; with no signed state in the history the adapter leaves thinking off for that
+    turn (the pipeline records it as a forced drop: test_anthropic_signed_thinking.py)."""
     request = history("toolu_abc123")
     request.reasoning_effort = "high"
     answer = await ask(client, sim_endpoint("anthropic"), request, streaming)

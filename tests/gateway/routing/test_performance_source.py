@@ -17,7 +17,8 @@ create table marts.provider_performance_5m (
   successes bigint, failures bigint, failures_rate_limited bigint, failures_server_error bigint,
   failures_timeout bigint, failures_other bigint, p50_latency_ms numeric, p95_latency_ms numeric,
   p99_latency_ms numeric, error_rate numeric, availability numeric, input_tokens bigint,
-  output_tokens bigint, provider_cost numeric(24,12), cost_per_1k_tokens numeric, loaded_at timestamptz
+  output_tokens bigint, provider_cost numeric(24,12), cost_per_1k_tokens numeric, loaded_at timestamptz,
+  platform_attempts bigint, platform_successes bigint, platform_p50_latency_ms numeric
 );
 """
 
@@ -34,8 +35,8 @@ async def test_mart_first_own_window_for_the_rest_stale_windows_ignored(
 
     await vault_pool.execute(MART)
     await vault_pool.execute(
-        "insert into marts.provider_performance_5m (window_start, window_end, provider, model, attempts, "
-        "successes, p50_latency_ms) values "
+        "insert into marts.provider_performance_5m (window_start, window_end, provider, model, "
+        "platform_attempts, platform_successes, platform_p50_latency_ms) values "
         "(now() - interval '5 minutes', now(), 'own', $1, 10, 9, 50),"
         "(now() - interval '10 minutes', now() - interval '5 minutes', 'own', $1, 10, 10, 150),"
         "(now() - interval '2 hours', now() - interval '115 minutes', 'stale', $1, 10, 1, 5)",
@@ -46,3 +47,24 @@ async def test_mart_first_own_window_for_the_rest_stale_windows_ignored(
     assert (own.source, own.attempts, own.successes) == ("mart", 20, 19)
     assert round(own.latency_ms, 3) == round((50 * 9 + 150 * 10) / 19, 3)  # success-weighted p50
     assert ("stale", model) not in stats  # a stale mart window is not evidence
+
+
+async def test_routing_reads_only_the_platform_keys_tries_from_the_mart(
+    vault_pool: asyncpg.Pool, redis_client: aioredis.Redis
+) -> None:
+    """A tenant's own key failing (counted in attempts, not in platform_*) cannot make the
+    platform route look unavailable to everyone; a window of own-key tries only is no evidence."""
+    model = f"m-{uuid.uuid4().hex[:6]}"
+    source = PerformanceSource(vault_pool, OwnWindow(redis_client), cache_s=0)
+    await vault_pool.execute(MART)
+    await vault_pool.execute(
+        "insert into marts.provider_performance_5m (window_start, window_end, provider, model, attempts, "
+        "successes, p50_latency_ms, platform_attempts, platform_successes, platform_p50_latency_ms) values "
+        "(now() - interval '5 minutes', now(), 'openai', $1, 100, 10, 900, 10, 10, 120),"
+        "(now() - interval '5 minutes', now(), 'gemini', $1, 50, 0, null, 0, 0, null)",
+        model,
+    )
+    stats = await source.stats([("openai", model), ("gemini", model)])
+    assert (stats[("openai", model)].attempts, stats[("openai", model)].successes) == (10, 10)
+    assert stats[("openai", model)].latency_ms == 120
+    assert ("gemini", model) not in stats

@@ -1,0 +1,64 @@
+"""Redis frozen (SIGSTOP) for 30 s under load: every request is answered (events go to the local
+spool) or refused at once with a clear error — none waits on the frozen server until its client
+gives up — and after the thaw every answered request is in the vault exactly once (the spool is
+replayed; an event Redis took just before it froze and the spool both hold is loaded once).
+
+A dedicated Redis: the session's is shared by other tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.faults.conftest import StartGateway
+from tests.faults.faultkit import issue_key, loader_report, wait_for_vault
+from tests.faults.freezing import TimedLoad, frozen
+from warehouse.embedded import EmbeddedRedis
+
+FROZEN_S = 30
+QUICK_S = 10.0  # "quickly": well below the client's 30 s
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path, port_picker: Callable[[], int]) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path / "redis-home", port=port_picker())
+    server.ensure_running()
+    yield server
+    server.stop()
+
+
+async def test_thirty_seconds_of_frozen_redis_never_hang_a_request(
+    vault_dsn: str, own_redis: EmbeddedRedis, start_gateway: StartGateway
+) -> None:
+    key = await issue_key(vault_dsn)
+    gateway = await start_gateway(vault_dsn, own_redis.endpoint().url)
+    pid = own_redis.pid()
+    assert pid is not None
+
+    load = TimedLoad(gateway.url, key, clients=4).start()
+    await asyncio.sleep(2)
+    froze_at = time.monotonic()
+    with frozen(pid):
+        await asyncio.sleep(FROZEN_S)
+    thawed_at = time.monotonic()
+    await asyncio.sleep(3)
+    await load.stop()
+
+    during = load.between(froze_at, thawed_at)
+    assert len(during) > 100, f"the load stalled while Redis was frozen: {len(during)} answers"
+    assert load.slowest() < QUICK_S, f"a request took {load.slowest():.1f}s; {load.codes}"
+    assert all(status for _, _, status in load.timeline), f"a client gave up: {load.codes}"
+    assert sum(status == 200 for _, _, status in during) >= 0.9 * len(during), load.codes
+    answered = load.ok_ids
+    rows = await wait_for_vault(vault_dsn, answered, timeout=60)
+    missing = answered - rows.keys()
+    assert not missing, (
+        f"{len(missing)} of {len(answered)} answered requests missing from the vault; "
+        f"{await loader_report(gateway, own_redis.endpoint().url)}"
+    )
+    assert rows.keys() - answered == set(), "the vault holds requests nobody was answered for"
+    assert set(rows.values()) == {1}, "a request was recorded twice"

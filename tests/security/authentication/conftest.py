@@ -1,0 +1,48 @@
+"""Fixtures of the authentication and admission security tests: the e2e gateway (this folder
+sits outside tests/gateway, so its fixtures are brought in here) and a factory for a gateway
+with its own settings or Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from gateway.app import GatewayConfig, create_app
+from gateway.simulator import SimulatorServer
+from tests.gateway.conftest import sim, simulator_server  # noqa: F401
+from tests.gateway.e2e.conftest import ServerThread, gateway, gateway_settings, write_catalog  # noqa: F401
+from warehouse.embedded import RedisEndpoint
+
+StartGateway = Callable[..., Awaitable[ServerThread]]
+
+
+@pytest.fixture
+async def start_gateway(
+    vault_dsn: str,
+    redis_server: RedisEndpoint,
+    sim: SimulatorServer,  # noqa: F811
+    tmp_path: Path,
+    port_picker: Callable[[], int],
+) -> AsyncIterator[StartGateway]:
+    """``await start_gateway(redis_url=None, **settings)``: a gateway on the test's vault."""
+    started: list[ServerThread] = []
+
+    async def start(redis_url: str | None = None, **overrides: object) -> ServerThread:
+        home = tmp_path / f"gw{len(started)}"
+        home.mkdir()
+        config = GatewayConfig(
+            gateway_settings(home, **overrides),
+            vault_dsn,
+            redis_url or redis_server.url,
+            write_catalog(home, sim.url),
+        )
+        server = await asyncio.to_thread(ServerThread(create_app(config), port_picker()).start)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        await asyncio.to_thread(server.stop)

@@ -1,0 +1,1 @@
+"""Egress of customer URLs, upstream answers, tenant-visible errors, allowed models, KEK rotation."""
