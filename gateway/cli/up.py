@@ -145,7 +145,7 @@ def _start_and_serve(s: Settings, port: int, stops: StopSignals, started: contex
     typer.echo(f"PostgreSQL  {endpoints.bi_database_url}")
     typer.echo(f"Redis       {redact_url(endpoints.redis_url)}")
     typer.echo(f"Simulator   {simulator.url}")
-    typer.echo(f"Gateway     {base}   (docs {base}/docs, metrics {base}/metrics)")
+    typer.echo(f"Gateway     {base}   (docs {base}/docs, metrics {base}/metrics with the admin token)")
     typer.echo(f"Admin API   {base}/admin/v1   (token: {s.home_dir / 'secrets' / 'admin-token'})")
     dagster_ui = f"http://{s.dagster_host}:{s.dagster_port}"
     typer.echo(f"Dagster UI  {dagster_ui}   (billing runs; logs in {s.home_dir / 'logs'})")

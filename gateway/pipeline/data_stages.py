@@ -39,7 +39,7 @@ from gateway.pipeline.per_customer import PerCustomer
 from gateway.pipeline.planning import Planner
 from gateway.pricing import CostBreakdown, TokenUsage, compute_cost
 from gateway.pricing.cost import ZERO, money
-from gateway.privacy.offload import Screener
+from gateway.privacy.offload import ScanPool
 from gateway.privacy.policy import ScanLimitExceeded
 from gateway.providers.canonical_json import dumps, request_to_json, response_to_json
 from gateway.providers.types import ChatMessage, ChatRequest, EmbeddingRequest, StreamChunk, ToolCallDelta
@@ -108,7 +108,7 @@ class DataStages:
         pii_max_scan_chars: int | None = None,
     ) -> None:
         self.planner = planner
-        self.screener = Screener(pii_max_scan_chars)  # large texts are scanned off the event loop
+        self.screener = ScanPool(pii_max_scan_chars)  # large texts are scanned off the event loop
         self.pool = pool
         self._known: dict[str, DataPolicy] = {}
         self.policies: PerCustomer[DataPolicy] = PerCustomer(self._load_policy, ttl=policy_ttl)

@@ -24,7 +24,7 @@ SCAN_THREADS: Final = 2
 _POOL = ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="pii-scan")
 
 
-class Screener:
+class ScanPool:
     """``gateway.privacy.policy.screen`` for the request path (one per application: the
     per-customer turns belong to its event loop)."""
 
@@ -35,7 +35,10 @@ class Screener:
     async def screen(
         self, customer: str, messages: list[ChatMessage], mode: PiiMode | str, *, region: str = "US"
     ) -> PiiScreening:
-        if PiiMode(mode) is PiiMode.OFF or scanned_chars(messages) <= INLINE_CHARS:
+        mode = PiiMode(mode)
+        size = 0 if mode is PiiMode.OFF else scanned_chars(messages)
+        refused = self.max_chars is not None and size > self.max_chars and mode is not PiiMode.FLAG
+        if size <= INLINE_CHARS or refused:  # small, or refused before anything is scanned
             return screen(messages, mode, region=region, max_chars=self.max_chars)
         job = partial(screen, messages, mode, region=region, max_chars=self.max_chars)
         async with self._turns.setdefault(customer, asyncio.Lock()):

@@ -9,11 +9,13 @@ in a record; values stay in the request's memory.
 When two findings overlap, the more specific one wins (a card number is not also a phone number).
 
 Every pattern runs in time linear in the text (a request may carry megabytes, and one scan must
-never stall a worker): each repetition is bounded, and where a run of characters could start a
-match at every position (an e-mail's local part), a look-behind lets only the run's first
-character start one. Phone numbers are looked for only in runs of digits and phone punctuation
-long enough to hold one, each run searched to its end (libphonenumber's matcher otherwise stops
-silently after 65,535 tries). How much text one request may have scanned is capped by the caller
+never stall a worker): each repetition is bounded or has nothing after it to backtrack for, and
+where a run of characters could start a match at every position (an e-mail's local part), a
+look-behind lets only the run's first character start one. A kind whose tell-tale character
+(``@``, a digit, ``:``) the text lacks is not looked for. Phone numbers are looked for only in
+runs of digits and phone punctuation that hold enough digits for a valid number, each run searched
+to its end (libphonenumber's matcher otherwise stops silently after 65,535 tries). Overlaps are
+resolved by bisection. How much text one request may have scanned is capped by the caller
 (gateway/privacy/policy.py).
 """
 

@@ -136,6 +136,7 @@ async def test_payloads_only_on_request_and_their_texts_only_while_the_key_lives
             key.key_id,
             *key.seal(prompt, f"{request_id}:prompt"),
             *key.seal(completion, f"{request_id}:completion"),
+            None,  # seal_error: it was sealed
         ),
         record_source="gateway",
     )

@@ -61,6 +61,7 @@ async def billing(month: str, instance: DagsterInstance) -> BillingRun:
     return await asyncio.to_thread(run_billing, month, instance=instance)
 
 
+@pytest.mark.timeout(900)  # a month of traffic and three billing runs: minutes on two cores
 async def test_billing_run_finalises_a_month_once_and_late_usage_becomes_a_correction(
     billing_env: Path,
     vault_dsn: str,

@@ -4,25 +4,18 @@ asked (a rule does not reroute it), but the rule that catches it still blocks pe
 from __future__ import annotations
 
 import asyncpg
-import pytest
 
 from gateway.admin.rules import create_rule
 from tests.gateway.e2e.conftest import Gateway
 from tests.security.availability.conftest import complete
 
 PROMPT = "Mail jane.doe@example.com about it"
+# The provider field, another provider, and the provider/model prefix.
+NAMED = ({"provider": "openai"}, {"provider": "azure_openai"}, {"model": "openai/gpt-4o-mini"})
 
 
-@pytest.mark.parametrize(
-    "named",
-    [
-        pytest.param({"provider": "openai"}, id="provider-field"),
-        pytest.param({"provider": "azure_openai"}, id="another-provider"),
-        pytest.param({"model": "openai/gpt-4o-mini"}, id="provider-prefix"),
-    ],
-)
 async def test_a_rules_pii_block_holds_when_the_request_names_its_provider(
-    gateway: Gateway, vault_pool: asyncpg.Pool, named: dict[str, str]
+    gateway: Gateway, vault_pool: asyncpg.Pool
 ) -> None:
     await create_rule(
         vault_pool,
@@ -33,10 +26,11 @@ async def test_a_rules_pii_block_holds_when_the_request_names_its_provider(
         target="anthropic/claude-3-5-haiku-latest",
         options={"pii_mode": "block"},
     )
-    r = await complete(gateway.url, gateway.key, prompt=PROMPT, type="support", **named)
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["code"] == "pii_blocked"
-    # Not caught by the rule: the customer's own mode (off) — and the named provider serves it.
-    served = await complete(gateway.url, gateway.key, prompt=PROMPT, type="sales", **named)
-    assert served.status_code == 200, served.text
-    assert served.json()["provider"] == named.get("provider", "openai")
+    for named in NAMED:
+        r = await complete(gateway.url, gateway.key, prompt=PROMPT, type="support", **named)
+        assert r.status_code == 422, (named, r.text)
+        assert r.json()["error"]["code"] == "pii_blocked"
+        # Not caught by the rule: the customer's own mode (off), and the named provider serves it.
+        served = await complete(gateway.url, gateway.key, prompt=PROMPT, type="sales", **named)
+        assert served.status_code == 200, (named, served.text)
+        assert served.json()["provider"] == named.get("provider", "openai")
