@@ -18,7 +18,8 @@ RULES_TTL = PerCustomer(lambda _: None).ttl  # type: ignore[arg-type, return-val
 
 
 async def ask(gw: Gateway, body: dict) -> dict:
-    async with httpx.AsyncClient(base_url=gw.url, headers={"authorization": f"Bearer {gw.key}"}) as c:
+    headers = {"authorization": f"Bearer {gw.key}"}
+    async with httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=30) as c:
         r = await c.post("/v1/ai/completions", json=body)
     assert r.status_code == 200, r.text
     return r.json()
