@@ -6,11 +6,10 @@ against the provider simulator."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -19,21 +18,12 @@ import orjson
 import pytest
 
 from gateway.admin.rules import create_rule
-from gateway.app import GatewayConfig, create_app
-from gateway.cli.up import simulator_catalog
 from gateway.pricing import ModelPrice, PriceCatalog, TokenUsage, compute_cost, estimate_max_cost
 from gateway.simulator import SimulatorServer
 from tests.gateway.conftest import sim, simulator_server  # noqa: F401
-from tests.gateway.e2e.conftest import (
-    ServerThread,
-    forget_shared_state,
-    gateway_settings,
-    issue_key,
-    wait_for_rows,
-)
-from warehouse.embedded import RedisEndpoint
+from tests.gateway.e2e.conftest import issue_key, wait_for_rows
+from tests.security.conftest import Started, StartGateway
 
-Start = Callable[..., Awaitable[ServerThread]]
 CITY = {
     "type": "object",
     "properties": {"city": {"type": "string"}},
@@ -43,15 +33,9 @@ CITY = {
 UNPRICED = "house-llm-1"  # listed by the operator's self-hosted provider, priced nowhere
 
 
-def write_catalog(home: Path, sim_url: str) -> Path:
-    """The simulator's catalog plus a self-hosted, OpenAI-compatible provider listing a model the
-    operator forgot to price (the simulator plays that server too)."""
-    catalog = simulator_catalog(sim_url)
-    house = {"name": "house", "api_style": "openai_compatible", "base_url": f"{sim_url}/v1"}
-    catalog["providers"].append({**house, "api_key": "sim-house", "models": [UNPRICED]})
-    path = home / "providers.json"
-    path.write_text(orjson.dumps(catalog).decode())
-    return path
+# A self-hosted, OpenAI-compatible provider listing a model the operator forgot to price (the
+# simulator plays that server too).
+HOUSE = {"name": "house", "api_style": "openai_compatible", "api_key": "sim-house", "models": [UNPRICED]}
 
 
 DETAILS_SQL = """
@@ -66,32 +50,12 @@ where h.api_request_bk = $1
 
 
 @pytest.fixture
-async def start(
-    vault_dsn: str,
-    redis_server: RedisEndpoint,
-    sim: SimulatorServer,  # noqa: F811
-    tmp_path: Path,
-    port_picker: Callable[[], int],
-) -> AsyncIterator[Start]:
-    """``await start(**settings)``: a gateway on the test's vault, every provider the simulator."""
-    await forget_shared_state(redis_server)
-    started: list[ServerThread] = []
-
-    async def run(**overrides: object) -> ServerThread:
-        home = tmp_path / f"gw{len(started)}"
-        home.mkdir()
-        settings = gateway_settings(home, **overrides)
-        config = GatewayConfig(settings, vault_dsn, redis_server.url, write_catalog(home, sim.url))
-        server = await asyncio.to_thread(ServerThread(create_app(config), port_picker()).start)
-        started.append(server)
-        return server
-
-    yield run
-    for server in started:
-        await asyncio.to_thread(server.stop)
+def start(start_gateway: StartGateway) -> StartGateway:
+    """``await start(**settings)``: a gateway on the test's vault whose catalog also lists HOUSE."""
+    return functools.partial(start_gateway, providers=[HOUSE])
 
 
-def client(server: ServerThread, key: str) -> httpx.AsyncClient:
+def client(server: Started, key: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=server.url, headers={"authorization": f"Bearer {key}"}, timeout=30)
 
 
@@ -104,7 +68,7 @@ async def row(pool: asyncpg.Pool, request_id: str) -> asyncpg.Record:
 
 # -- 1. unpriced models ------------------------------------------------------------------------
 async def test_an_unpriced_model_is_refused_before_any_provider_call(
-    start: Start,
+    start: StartGateway,
     sim: SimulatorServer,  # noqa: F811
     vault_pool: asyncpg.Pool,
 ) -> None:
@@ -124,7 +88,7 @@ async def test_an_unpriced_model_is_refused_before_any_provider_call(
 
 
 async def test_with_a_fallback_price_an_unpriced_model_is_billed_at_it(
-    start: Start, vault_pool: asyncpg.Pool
+    start: StartGateway, vault_pool: asyncpg.Pool
 ) -> None:
     key, _ = await issue_key(vault_pool, "acme")
     server = await start(fallback_input_per_mtok=Decimal("3"), fallback_output_per_mtok=Decimal("7"))
@@ -144,7 +108,7 @@ async def test_with_a_fallback_price_an_unpriced_model_is_billed_at_it(
 
 # -- 2. budgets and requests without max_tokens ------------------------------------------------
 async def test_concurrent_requests_without_max_tokens_cannot_outrun_a_budget(
-    start: Start,
+    start: StartGateway,
     sim: SimulatorServer,  # noqa: F811
     vault_pool: asyncpg.Pool,
 ) -> None:
@@ -188,7 +152,7 @@ join raw_vault.sat_cost_event_details c using (cost_event_hk) where h.api_reques
 """
 
 
-async def extraction(vault_pool: asyncpg.Pool, server: ServerThread, customer: str, key: str) -> str:
+async def extraction(vault_pool: asyncpg.Pool, server: Started, customer: str, key: str) -> str:
     """A structured request whose rule retries invalid answers twice, every answer invalid (each
     ~0.024 USD of gpt-4o prompt); returns its request id once the vault has it."""
     await create_rule(
@@ -230,7 +194,7 @@ async def paid(vault_pool: asyncpg.Pool, request_id: str) -> tuple[Decimal, list
 
 
 async def test_answers_refused_by_output_validation_are_billed_when_every_try_fails(
-    start: Start,
+    start: StartGateway,
     sim: SimulatorServer,  # noqa: F811
     vault_pool: asyncpg.Pool,
 ) -> None:
@@ -248,7 +212,7 @@ async def test_answers_refused_by_output_validation_are_billed_when_every_try_fa
 
 
 async def test_answers_retried_for_invalid_output_cannot_outrun_a_budget(
-    start: Start,
+    start: StartGateway,
     sim: SimulatorServer,  # noqa: F811
     vault_pool: asyncpg.Pool,
 ) -> None:
@@ -271,7 +235,7 @@ def test_a_reservation_prices_the_prompt_at_its_dearest_input_rate() -> None:
 
 
 # -- 3. streams abandoned after the first chunk ---------------------------------------------------
-async def stream_then_leave(server: ServerThread, key: str, model: str) -> str:
+async def stream_then_leave(server: Started, key: str, model: str) -> str:
     """Stream a chat completion, read up to the first content chunk, then hang up."""
     body = {"model": model, "stream": True, "messages": [{"role": "user", "content": "think hard"}]}
     async with client(server, key) as c, c.stream("POST", "/v1/chat/completions", json=body) as r:
@@ -286,7 +250,7 @@ async def stream_then_leave(server: ServerThread, key: str, model: str) -> str:
 
 
 async def test_a_stream_dropped_after_its_first_chunk_is_billed_the_providers_full_usage(
-    start: Start,
+    start: StartGateway,
     sim: SimulatorServer,  # noqa: F811
     vault_pool: asyncpg.Pool,
 ) -> None:
@@ -304,7 +268,7 @@ async def test_a_stream_dropped_after_its_first_chunk_is_billed_the_providers_fu
 
 
 async def test_a_dropped_stream_read_on_past_its_bound_is_cut_and_flagged_estimated(
-    start: Start,
+    start: StartGateway,
     sim: SimulatorServer,  # noqa: F811
     vault_pool: asyncpg.Pool,
 ) -> None:

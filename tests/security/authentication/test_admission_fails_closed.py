@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 
 from tests.gateway.e2e.conftest import issue_key
-from tests.security.authentication.conftest import StartGateway
+from tests.security.conftest import StartGateway
 
 BODY = {"prompt": "is anyone counting?", "model": "gpt-4o-mini", "max_tokens": 8}
 
@@ -25,7 +25,7 @@ async def test_admission_fails_closed_when_redis_errors(
     free, _ = await issue_key(vault_pool, "free")
     no_redis = f"redis://127.0.0.1:{port_picker()}/0"  # nothing listens there: every call errors
 
-    closed = await start_gateway(no_redis)
+    closed = await start_gateway(redis_url=no_redis)
     async with httpx.AsyncClient(base_url=closed.url, timeout=30) as c:
         for key in (metered, budgeted):
             r = await c.post("/v1/ai/completions", json=BODY, headers={"authorization": f"Bearer {key}"})
@@ -34,7 +34,7 @@ async def test_admission_fails_closed_when_redis_errors(
         r = await c.post("/v1/ai/completions", json=BODY, headers={"authorization": f"Bearer {free}"})
         assert r.status_code == 200, "nothing to check: a customer without limits is still served"
 
-    opened = await start_gateway(no_redis, fail_open=True)
+    opened = await start_gateway(redis_url=no_redis, fail_open=True)
     async with httpx.AsyncClient(base_url=opened.url, timeout=30) as c:
         r = await c.post("/v1/ai/completions", json=BODY, headers={"authorization": f"Bearer {metered}"})
         assert r.status_code == 200, "ONEVAULT_FAIL_OPEN=true admits without enforcement"

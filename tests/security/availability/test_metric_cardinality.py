@@ -12,7 +12,8 @@ import httpx
 
 from gateway.crypto.keyring import admin_token
 from tests.gateway.e2e.conftest import issue_key
-from tests.security.availability.conftest import StartGateway, complete
+from tests.security.availability.conftest import complete
+from tests.security.conftest import StartGateway
 
 # A self-hosted server whose models are the operator's own (the simulator plays it).
 HOUSE = {"name": "house", "api_style": "openai_compatible", "api_key": "sim-house", "models": ["*"]}

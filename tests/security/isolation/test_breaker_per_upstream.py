@@ -16,7 +16,7 @@ from gateway.admin.provider_keys import add_provider_key
 from gateway.crypto.keyring import keyring_from
 from gateway.egress.config import egress_policy
 from tests.gateway.e2e.conftest import issue_key
-from tests.security.isolation.conftest import StartGateway
+from tests.security.conftest import StartGateway
 
 MODEL = "gpt-4o-mini"  # openai first, azure_openai its failover (gateway/cli/up.py)
 

@@ -18,7 +18,7 @@ from gateway.enforcement.ratelimit import RateLimiter
 from gateway.simulator import SimulatorServer
 from gateway.simulator.faults import FaultMatch, FaultSpec
 from tests.gateway.e2e.conftest import issue_key
-from tests.security.isolation.conftest import StartGateway
+from tests.security.conftest import StartGateway
 
 SLOW = "gpt-4o"  # the simulator stalls this model's answers
 FAST = "gpt-4o-mini"

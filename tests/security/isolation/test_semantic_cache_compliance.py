@@ -17,7 +17,7 @@ from gateway.cli.up import simulator_catalog
 from gateway.enforcement.budget import BudgetGuard
 from gateway.simulator import SimulatorServer
 from tests.gateway.e2e.conftest import issue_key, wait_for_rows
-from tests.security.isolation.conftest import StartGateway
+from tests.security.conftest import StartGateway
 
 EMBEDDING = "text-embedding-3-small"  # the customer's default embedding model
 COSTS = """

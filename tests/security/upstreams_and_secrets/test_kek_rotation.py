@@ -19,7 +19,7 @@ from gateway.crypto.data_keys import DataKeys
 from gateway.crypto.envelope import new_master_key
 from gateway.privacy.payloads import read_payload
 from tests.gateway.e2e.conftest import issue_key
-from tests.security.upstreams_and_secrets.conftest import StartGateway
+from tests.security.conftest import StartGateway
 from warehouse.hashing import hash_key
 
 PAYLOAD = "select * from raw_vault.sat_api_request_payload where api_request_hk = $1"

@@ -19,7 +19,7 @@ from gateway.providers.base import ProviderEndpoint, get_adapter
 from gateway.providers.http import create_http_client
 from gateway.providers.types import ChatMessage, ChatRequest, ProviderError
 from tests.gateway.e2e.conftest import issue_key
-from tests.security.upstreams_and_secrets.conftest import StartGateway
+from tests.security.conftest import StartGateway
 from tests.security.upstreams_and_secrets.local_upstreams import LocalServer
 from warehouse.settings import Settings
 
