@@ -14,6 +14,9 @@ from gateway.app import GatewayConfig, create_app
 from gateway.simulator import SimulatorConfig, SimulatorServer
 from tests.faults.faultkit import fault_settings, write_catalog
 from tests.gateway.e2e.conftest import ServerThread
+from warehouse.db import connect
+from warehouse.embedded import EmbeddedPostgres, EmbeddedRedis
+from warehouse.migrations import migrate
 from warehouse.settings import Settings
 
 StartGateway = Callable[..., Awaitable[ServerThread]]
@@ -53,3 +56,28 @@ async def start_gateway(
     yield start
     for server in started:
         await asyncio.to_thread(server.stop)
+
+
+@pytest.fixture
+async def own_postgres(
+    tmp_path: Path, port_picker: Callable[[], int]
+) -> AsyncIterator[tuple[EmbeddedPostgres, str]]:
+    """A migrated PostgreSQL of the test's own, to stop or freeze (the session's is shared)."""
+    pg = EmbeddedPostgres(tmp_path / "pg", port=port_picker())
+    dsn = (await asyncio.to_thread(pg.ensure_running)).dsn()
+    try:
+        conn = await connect(dsn)
+        await migrate(conn)
+        await conn.close()
+        yield pg, dsn
+    finally:
+        await asyncio.to_thread(pg.stop)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path, port_picker: Callable[[], int]) -> Iterator[EmbeddedRedis]:
+    """A Redis of the test's own, to restart or freeze (the session's is shared)."""
+    server = EmbeddedRedis(tmp_path / "redis-home", port=port_picker())
+    server.ensure_running()
+    yield server
+    server.stop()

@@ -158,6 +158,21 @@ async def wait_for_vault(dsn: str, ids: set[str], timeout: float = 60.0) -> dict
         await asyncio.sleep(0.25)
 
 
+async def assert_in_vault_exactly_once(
+    dsn: str, answered: set[str], gateway: object, redis_url: str, timeout: float = 60
+) -> None:
+    """Every answered request is in the vault once, and nothing else is (the loader's state in the
+    failure message)."""
+    rows = await wait_for_vault(dsn, answered, timeout=timeout)
+    missing = answered - rows.keys()
+    assert not missing, (
+        f"{len(missing)} of {len(answered)} answered requests missing from the vault; "
+        f"{await loader_report(gateway, redis_url)}"
+    )
+    assert rows.keys() - answered == set(), "the vault holds requests nobody was answered for"
+    assert set(rows.values()) == {1}, "a request was recorded twice"
+
+
 async def loader_report(gateway: object, redis_url: str) -> str:
     """What an in-process gateway's vault loader and its stream say, for a failure message."""
     app = gateway.server.config.app  # type: ignore[attr-defined]

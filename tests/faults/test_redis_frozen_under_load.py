@@ -9,26 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
-import pytest
 
 from tests.faults.conftest import StartGateway
-from tests.faults.faultkit import issue_key, loader_report, wait_for_vault
+from tests.faults.faultkit import assert_in_vault_exactly_once, issue_key
 from tests.faults.freezing import TimedLoad, frozen
 from warehouse.embedded import EmbeddedRedis
 
 FROZEN_S = 30
 QUICK_S = 10.0  # "quickly": well below the client's 30 s
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path, port_picker: Callable[[], int]) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path / "redis-home", port=port_picker())
-    server.ensure_running()
-    yield server
-    server.stop()
 
 
 async def test_thirty_seconds_of_frozen_redis_never_hang_a_request(
@@ -53,12 +41,4 @@ async def test_thirty_seconds_of_frozen_redis_never_hang_a_request(
     assert load.slowest() < QUICK_S, f"a request took {load.slowest():.1f}s; {load.codes}"
     assert all(status for _, _, status in load.timeline), f"a client gave up: {load.codes}"
     assert sum(status == 200 for _, _, status in during) >= 0.9 * len(during), load.codes
-    answered = load.ok_ids
-    rows = await wait_for_vault(vault_dsn, answered, timeout=60)
-    missing = answered - rows.keys()
-    assert not missing, (
-        f"{len(missing)} of {len(answered)} answered requests missing from the vault; "
-        f"{await loader_report(gateway, own_redis.endpoint().url)}"
-    )
-    assert rows.keys() - answered == set(), "the vault holds requests nobody was answered for"
-    assert set(rows.values()) == {1}, "a request was recorded twice"
+    await assert_in_vault_exactly_once(vault_dsn, load.ok_ids, gateway, own_redis.endpoint().url)

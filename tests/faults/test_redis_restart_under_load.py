@@ -9,26 +9,15 @@ and wiped without touching the session's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.faults.conftest import StartGateway
 from tests.faults.faultkit import Load, issue_key, wait_for_vault
 from warehouse.embedded import EmbeddedRedis
 
 DOWN_S = 4
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path, port_picker: Callable[[], int]) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path / "redis-home", port=port_picker())
-    server.ensure_running()
-    yield server
-    server.stop()
 
 
 async def test_restart_under_load_loses_nothing(
