@@ -1,9 +1,10 @@
 """Requests/min, tokens/min and requests in flight per gateway key and per customer, atomic in Redis.
 
-One Lua script checks every scope's counters for the current minute and its concurrency slots
-(gateway/enforcement/concurrency.py), and only if all scopes allow the request increments the
-request counters and takes a slot in each — so concurrent requests from any number of gateway
-processes can never pass a limit together, and a slot costs no extra round trip. Tokens are
+One Lua script checks every scope's counters for the current minute and its shared concurrency
+slots (gateway/enforcement/concurrency.py), and only if all scopes allow the request increments
+the request counters and takes a slot in each — so concurrent requests from any number of gateway
+processes can never pass a limit together, and a slot costs no extra round trip. A principal
+with neither (only the gateway's per-process default slots) makes no round trip at all. Tokens are
 counted after the answer (the real usage), in the same pipeline that gives the slots back; a
 scope whose tokens for the minute have reached its limit refuses new requests until the next
 minute. Fixed one-minute windows, the granularity customers configure limits in.
@@ -66,7 +67,8 @@ class Scope:
     name: str  # customer:<slug> | key:<key id>
     rpm: int | None
     tpm: int | None
-    concurrent: int | None  # None = no limit
+    concurrent: int | None  # the customer's own limit, shared by every process; None = none
+    per_process: int | None = None  # the gateway default, counted in this process; None = none
 
     @property
     def counted(self) -> bool:
@@ -85,10 +87,26 @@ class RateVerdict:
     lease: Lease | None = None  # the request's concurrency slots, given back when it settles
 
 
-def _limit(own: int | None, default: int) -> int | None:
-    """A customer's setting (None: the gateway default); 0 = no limit."""
-    value = default if own is None else own
-    return value or None
+def _limits(own: int | None, default: int) -> tuple[int | None, int | None]:
+    """(shared, per-process) slot limits: a customer's setting is shared by every process (0 = no
+    limit at all), unset falls back to the gateway default, held per process (0 = none)."""
+    if own is None:
+        return None, default or None
+    return own or None, None
+
+
+@dataclass(slots=True)
+class _Shared:
+    """What the shared (Redis) part of admission decided, and the slots it took."""
+
+    verdict: RateVerdict
+    lease_token: str = ""
+    lease_keys: list[str] = field(default_factory=list)
+    local_keys: list[str] = field(default_factory=list)  # shared limits held locally (Redis away)
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict.allowed
 
 
 class RateLimiter:
@@ -109,15 +127,41 @@ class RateLimiter:
     def _scopes(self, who: Principal) -> list[Scope]:
         c, k = who.customer_limits, who.key_limits
         scopes = [
-            Scope(f"customer:{who.customer}", c.rpm, c.tpm, _limit(c.concurrent, self.per_customer)),
-            Scope(f"key:{who.key_id}", k.rpm, k.tpm, _limit(k.concurrent, self.per_key)),
+            Scope(f"customer:{who.customer}", c.rpm, c.tpm, *_limits(c.concurrent, self.per_customer)),
+            Scope(f"key:{who.key_id}", k.rpm, k.tpm, *_limits(k.concurrent, self.per_key)),
         ]
-        return [s for s in scopes if s.counted or s.concurrent is not None]
+        return [s for s in scopes if s.counted or s.concurrent is not None or s.per_process is not None]
 
     async def admit(self, who: Principal, now: float | None = None) -> RateVerdict:
         scopes = self._scopes(who)
         if not scopes:
             return RateVerdict(True)
+        local = [(slot_key(s.name), s.per_process) for s in scopes if s.per_process is not None]
+        full = self.leases.hold_local(local)  # type: ignore[arg-type]
+        if full >= 0:
+            return self._too_many(scopes[full].name, local[full][1])  # type: ignore[arg-type]
+        local_keys = [key for key, _ in local]
+        shared = [s for s in scopes if s.counted or s.concurrent is not None]
+        if not shared:  # nothing the other processes need to know: no round trip
+            return RateVerdict(True, lease=self.leases.lease("", [], local_keys))
+        try:
+            try:
+                taken = await self._admit_shared(shared, now)
+            except (RedisError, OSError):
+                if any(s.counted for s in shared):
+                    raise  # rate limits cannot be checked: admission's fail-closed rule decides
+                taken = self._hold_shared_locally(shared)
+        except BaseException:  # refused by the fail-closed rule, or the client left meanwhile
+            self.leases.free_local(local_keys)
+            raise
+        if not taken.allowed:
+            self.leases.free_local(local_keys)
+            return taken.verdict
+        lease = self.leases.lease(taken.lease_token, taken.lease_keys, local_keys + taken.local_keys)
+        return RateVerdict(True, headers=taken.verdict.headers, lease=lease)
+
+    async def _admit_shared(self, scopes: list[Scope], now: float | None) -> _Shared:
+        """The admission script: every scope's minute counters and shared slots, atomically."""
         now = time.time() if now is None else now
         minute = int(now // 60)
         reset = 60 - int(now % 60)
@@ -127,45 +171,40 @@ class RateLimiter:
             args += [-1 if limit is None else limit for limit in (s.rpm, s.tpm, s.concurrent)]
         token = self.leases.new_token()
         tail = [120, int(now * 1000), self.leases.expiry_ms(now), token, int(self.leases.lease_s * 2000)]
-        try:
-            ok, index, kind, limit, used = await self._script(keys=keys, args=[*args, *tail])
-        except (RedisError, OSError):
-            if any(s.counted for s in scopes):
-                raise  # rate limits cannot be checked: admission's fail-closed rule decides
-            return self._local(scopes)
+        ok, index, kind, limit, used = await self._script(keys=keys, args=[*args, *tail])
         if ok:
             headers = {"x-ratelimit-reset-requests": f"{reset}s"}
             if int(used) >= 0:
                 headers["x-ratelimit-remaining-requests"] = str(int(used))
             slots = [slot_key(s.name) for s in scopes if s.concurrent is not None]
-            return RateVerdict(
-                True, headers=headers, lease=self.leases.track(token, slots) if slots else None
-            )
+            return _Shared(RateVerdict(True, headers=headers), token, slots)
         scope = scopes[int(index) - 1].name
         kind = kind.decode() if isinstance(kind, bytes) else kind
         if kind == "concurrent":
-            return self._too_many(scope, int(limit))
-        return RateVerdict(
-            False,
-            scope=scope,
-            kind=kind,
-            limit=int(limit),
-            retry_after=reset,
-            headers={
-                f"x-ratelimit-limit-{kind}": str(int(limit)),
-                f"x-ratelimit-remaining-{kind}": "0",
-                f"x-ratelimit-reset-{kind}": f"{reset}s",
-                "retry-after": str(reset),
-            },
+            return _Shared(self._too_many(scope, int(limit)))
+        return _Shared(
+            RateVerdict(
+                False,
+                scope=scope,
+                kind=kind,
+                limit=int(limit),
+                retry_after=reset,
+                headers={
+                    f"x-ratelimit-limit-{kind}": str(int(limit)),
+                    f"x-ratelimit-remaining-{kind}": "0",
+                    f"x-ratelimit-reset-{kind}": f"{reset}s",
+                    "retry-after": str(reset),
+                },
+            )
         )
 
-    def _local(self, scopes: list[Scope]) -> RateVerdict:
-        """Redis away and only slots to check: hold the limits in this process meanwhile."""
+    def _hold_shared_locally(self, scopes: list[Scope]) -> _Shared:
+        """Redis away and only slots to check: hold the shared limits in this process meanwhile."""
         limited = [(slot_key(s.name), s.concurrent) for s in scopes if s.concurrent is not None]
-        lease, full = self.leases.take_local(limited)  # type: ignore[arg-type]
-        if lease is None:
-            return self._too_many(scopes[full].name, limited[full][1])  # type: ignore[arg-type]
-        return RateVerdict(True, lease=lease)
+        full = self.leases.hold_local(limited)  # type: ignore[arg-type]
+        if full >= 0:
+            return _Shared(self._too_many(scopes[full].name, limited[full][1]))  # type: ignore[arg-type]
+        return _Shared(RateVerdict(True), local_keys=[key for key, _ in limited])
 
     @staticmethod
     def _too_many(scope: str, limit: int) -> RateVerdict:
@@ -187,8 +226,8 @@ class RateLimiter:
     ) -> None:
         """A request ended: count its tokens and give its slots back, in one round trip."""
         scopes = [s for s in self._scopes(who) if s.tpm is not None] if tokens > 0 else []
-        if lease is not None and lease.local:
-            self.leases.release(None, lease)
+        if lease is not None and not lease.keys:
+            self.leases.release(None, lease)  # per-process slots only: nothing to send
             lease = None
         if not scopes and lease is None:
             return

@@ -116,3 +116,30 @@ async def test_slots_are_per_customer_and_per_key_and_a_dead_processs_expire(
     await alive.finish(a1, 0, again.lease)
     assert (await alive.admit(a1)).allowed  # given back: free at once
     assert len(held) == 2  # the dead process's leases lived all along: they expired, not freed
+
+
+async def test_the_gateway_default_is_held_per_process_without_a_redis_round_trip(
+    redis_client: aioredis.Redis,
+) -> None:
+    # A customer that set nothing gets the gateway default, which guards this process's own
+    # upstream pool: counted here, so the plain request pays no extra Redis round trip.
+    limiter = RateLimiter(redis_client, per_customer=2)
+    who = principal("quiet", "gk_q1")
+    who = Principal(who.customer, who.key_id, who.key_prefix, None, None, None, Limits(), Limits())
+
+    async def scripts_run() -> int:
+        stats = await redis_client.info("commandstats")
+        return sum(int(v["calls"]) for k, v in stats.items() if k.startswith("cmdstat_evalsha"))
+
+    before = await scripts_run()
+    held = [await limiter.admit(who), await limiter.admit(who)]
+    assert all(v.allowed and v.lease is not None and not v.lease.keys for v in held)
+    third = await limiter.admit(who)
+    assert (third.allowed, third.kind, third.scope, third.limit) == (False, "concurrent", "customer:quiet", 2)
+    await limiter.finish(who, 0, held[0].lease)
+    again = await limiter.admit(who)
+    assert again.allowed, "a slot given back is free at once"
+    del again  # never settled: its finalizer frees the slot
+    await asyncio.sleep(0)
+    assert (await limiter.admit(who)).allowed
+    assert await scripts_run() == before, "no admission script for a customer without own limits"
