@@ -66,7 +66,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.api.fields import PRINTABLE
-from gateway.api.openai_chat import MAX_TEXT, TOOL_NAME
+from gateway.api.openai_chat import MAX_TEXT, TOOL_NAME, Text
 from gateway.errors import ApiError
 from gateway.providers.thinking import MARKER_SIGNATURE
 from gateway.providers.types import (
@@ -176,7 +176,7 @@ ResultPartIn = Annotated[TextBlockIn | ImageBlockIn | DocumentBlockIn, Field(dis
 class ToolResultBlockIn(_Block):
     type: Literal["tool_result"]
     tool_use_id: str = Field(min_length=1, max_length=200)
-    content: str | list[ResultPartIn] | None = Field(None, max_length=MAX_TEXT)
+    content: Text | Annotated[list[ResultPartIn], Field(max_length=MAX_TEXT)] | None = None
     is_error: bool | None = None
 
 
@@ -210,7 +210,7 @@ _ROLE_BLOCKS = {
 
 class MessageIn(_Strict):
     role: Literal["user", "assistant", "system"]
-    content: str | list[BlockIn] = Field(max_length=MAX_TEXT)
+    content: Text | Annotated[list[BlockIn], Field(max_length=MAX_TEXT)]
 
     @model_validator(mode="after")
     def _blocks_fit_the_role(self) -> MessageIn:
@@ -297,7 +297,7 @@ class MessagesBody(_Strict):
     model: str = Field(min_length=1, max_length=200)
     max_tokens: int = Field(ge=1, le=1_000_000)
     messages: list[MessageIn] = Field(min_length=1, max_length=100_000)
-    system: str | list[TextBlockIn] | None = Field(None, max_length=MAX_TEXT)
+    system: Text | Annotated[list[TextBlockIn], Field(max_length=MAX_TEXT)] | None = None
     stop_sequences: list[Annotated[str, Field(min_length=1, max_length=1000)]] | None = Field(
         None, max_length=16
     )

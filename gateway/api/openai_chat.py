@@ -40,6 +40,9 @@ from gateway.providers.types import (
 )
 
 MAX_TEXT = 2_000_000
+# A bound on each branch of a union, so pydantic checks it in its core (a bound on the union
+# itself runs a Python validator per field, on every message of every request).
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
 TOOL_NAME = r"^[A-Za-z0-9_.\-]{1,64}$"
 # OneVault's own extras in ``metadata`` (gateway/api/chat.py); the rest is forwarded.
 ONEVAULT_METADATA = frozenset(
@@ -132,7 +135,7 @@ class ThinkingBlockIn(_Strict):
 
 class MessageIn(_Strict):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[PartIn] | None = Field(None, max_length=MAX_TEXT)
+    content: Text | Annotated[list[PartIn], Field(max_length=MAX_TEXT)] | None = None
     name: str | None = Field(None, max_length=256, pattern=PRINTABLE)
     tool_calls: list[ToolCallIn] | None = Field(None, max_length=128)
     tool_call_id: str | None = Field(None, min_length=1, max_length=200)
@@ -230,7 +233,7 @@ class ChatCompletionBody(_Strict):
     temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
     top_p: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     top_k: int | None = Field(None, ge=1, le=1000)  # not OpenAI's; self-hosted, Anthropic, Gemini, Cohere
-    stop: str | list[str] | None = Field(None, max_length=16)
+    stop: str | Annotated[list[str], Field(max_length=16)] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = Field(None, max_length=256, pattern=PRINTABLE)
@@ -329,8 +332,7 @@ def canonical_messages(messages: list[MessageIn]) -> list[ChatMessage]:
         if m.role == "function":
             out.append(ChatMessage("tool", _content(m, i), m.name, tool_call_id=legacy_call_id(legacy_calls)))
             continue
-        given = [b.block() for b in m.thinking_blocks or ()]
-        blocks = signed(given)
+        given = [b.block() for b in m.thinking_blocks] if m.thinking_blocks else []
         out.append(
             ChatMessage(
                 m.role,
@@ -339,8 +341,8 @@ def canonical_messages(messages: list[MessageIn]) -> list[ChatMessage]:
                 tool_calls=calls,
                 tool_call_id=m.tool_call_id,
                 refusal=m.refusal,
-                reasoning=m.reasoning_content or thinking_text(given) or None,
-                thinking_blocks=blocks,
+                reasoning=m.reasoning_content or (thinking_text(given) if given else None) or None,
+                thinking_blocks=signed(given) if given else [],
             )
         )
     return out

@@ -33,7 +33,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from gateway.api.fields import PRINTABLE
-from gateway.api.openai_chat import MAX_TEXT, TOOL_NAME
+from gateway.api.openai_chat import MAX_TEXT, TOOL_NAME, Text
 from gateway.errors import ApiError
 from gateway.providers.thinking import decode_blocks
 from gateway.providers.types import (
@@ -122,7 +122,7 @@ PartIn = Annotated[
 class MessageItemIn(_Strict):
     type: Literal["message"] = "message"
     role: Literal["user", "system", "developer", "assistant"]
-    content: str | list[PartIn] = Field(max_length=MAX_TEXT)
+    content: Text | Annotated[list[PartIn], Field(max_length=MAX_TEXT)]
     id: str | None = Field(None, max_length=200)
     status: Literal["in_progress", "completed", "incomplete"] | None = None
     phase: Literal["commentary", "final_answer"] | None = None  # Codex's own label for a turn's text
@@ -154,7 +154,7 @@ class FunctionCallItemIn(_Strict):
 class FunctionCallOutputItemIn(_Strict):
     type: Literal["function_call_output"]
     call_id: str = Field(min_length=1, max_length=200)
-    output: str | list[InputPartIn] = Field(max_length=MAX_TEXT)
+    output: Text | Annotated[list[InputPartIn], Field(max_length=MAX_TEXT)]
     id: str | None = Field(None, max_length=200)
     status: Literal["in_progress", "completed", "incomplete"] | None = None
 
@@ -254,7 +254,7 @@ class ResponsesBody(_Strict):
     """``POST /v1/responses``; OneVault extras ride in ``metadata`` or ``x-onevault-*``."""
 
     model: str = Field(min_length=1, max_length=200)
-    input: str | list[ItemIn] = Field(max_length=MAX_TEXT)
+    input: Text | Annotated[list[ItemIn], Field(max_length=MAX_TEXT)]
     instructions: str | None = Field(None, max_length=MAX_TEXT)
     tools: list[dict[str, Any]] | None = Field(None, max_length=512)
     tool_choice: Literal["auto", "none", "required"] | FunctionChoiceIn | None = None

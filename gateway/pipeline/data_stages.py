@@ -162,7 +162,7 @@ class DataStages:
                 "policy refuses such requests. Remove it, or ask for the redact mode.",
                 details={"types": list(result.found)},
             )
-        lost_thinking = any(
+        lost_thinking = result.messages is not request.messages and any(
             len(a.thinking_blocks) != len(b.thinking_blocks)
             for a, b in zip(request.messages, result.messages, strict=True)
         )

@@ -20,6 +20,7 @@ every wire, so a test can predict it:
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from dataclasses import dataclass, field, replace
@@ -94,10 +95,20 @@ def check_tool(name: Any, parameters: Any, *, require_object: bool = True) -> Si
 def check_schema(schema: Any, what: str) -> None:
     if not isinstance(schema, dict):
         raise ToolSchemaError(f"Invalid schema for {what}: must be a JSON object.")
+    problem = _schema_problem(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
+    if problem is not None:
+        raise ToolSchemaError(f"Invalid schema for {what}: {problem}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _schema_problem(schema_json: bytes) -> str | None:
+    """Why a schema is not valid JSON Schema (None: it is), once per distinct schema: an agent
+    sends the same tools every turn, and checking them costs milliseconds."""
     try:
-        Draft202012Validator.check_schema(schema)
+        Draft202012Validator.check_schema(orjson.loads(schema_json))
     except SchemaError as exc:
-        raise ToolSchemaError(f"Invalid schema for {what}: {exc.message}") from None
+        return exc.message
+    return None
 
 
 def choose_tools(
