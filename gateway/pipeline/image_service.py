@@ -65,7 +65,7 @@ class ImageService:
             candidates = await svc.plan(ctx, chat, [])
         finally:
             ctx.max_cost = max_cost
-        candidates = self.capable(request, candidates)
+        candidates = self.priced(request, self.capable(request, candidates))
         if max_cost is not None:
             self.check_max_cost(ctx, request, candidates[0], max_cost)
         candidates = await svc.screen(ctx, chat, candidates)
@@ -127,6 +127,33 @@ class ImageService:
             param=fields[0],
         )
 
+    def priced(self, request: ImageRequest, candidates: Candidates) -> Candidates:
+        """Only candidates with a per-image price (400 ``model_unpriced`` if none): unpriced images
+        would be free and outside every budget, unless the operator allows unpriced traffic
+        (docs/security/money.md)."""
+        if self.svc.planner.allow_unpriced:
+            return candidates
+        kept = [(r, m) for r, m in candidates if self._worst_unit(r, m, request) is not None]
+        if not kept:
+            models = ", ".join(dict.fromkeys(repr(m) for _, m in candidates))
+            raise ApiError(
+                400,
+                "model_unpriced",
+                f"Image model {models} has no per-image price in this gateway's catalog, so it cannot be "
+                "billed or held against a budget; choose a priced model, or ask the operator to add "
+                "an image price for it.",
+                param="model",
+            )
+        return kept
+
+    def _worst_unit(self, route: ProviderRoute, model: str, request: ImageRequest) -> Decimal | None:
+        """The dearest one image can cost at the provider (our catalog name, then the wire's)."""
+        images = self.svc.planner.prices.images
+        unit = images.worst(route.name, model, request.size, request.quality)
+        if unit is None:
+            unit = images.worst(route.api_style, model, request.size, request.quality)
+        return unit
+
     def unit_price(
         self, route: ProviderRoute, model: str, size: str | None, quality: str | None
     ) -> ImagePrice | None:
@@ -138,13 +165,10 @@ class ImageService:
 
     def worst_case(self, ctx: CallContext, request: ImageRequest, candidates: Candidates) -> Decimal:
         """The most the images can cost the customer on any candidate (unpriced counts 0)."""
-        images = self.svc.planner.prices.images
         markup = self.svc.planner.markup(ctx)
         worst = Decimal(0)
         for route, model in candidates:
-            unit = images.worst(route.name, model, request.size, request.quality)
-            if unit is None:
-                unit = images.worst(route.api_style, model, request.size, request.quality)
+            unit = self._worst_unit(route, model, request)
             if unit is not None:
                 worst = max(worst, unit * request.n * (1 + markup / 100))
         return worst

@@ -74,7 +74,9 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
         return Usage(input_tokens=sum(estimate_tokens(text) for text in request.inputs))
 
     def asks_for_base64(self, model: str) -> bool:
-        return True  # such servers follow DALL-E's wire, whose default answer is a URL
+        # Such servers follow DALL-E's wire, whose default answer is a URL; one that serves a GPT
+        # image model by its name follows that model's wire, which rejects ``response_format``.
+        return not model.startswith(("gpt-image", "chatgpt-image"))
 
     async def stream(
         self, client: UpstreamClient, endpoint: ProviderEndpoint, request: ChatRequest

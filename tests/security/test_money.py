@@ -31,11 +31,17 @@ CITY = {
     "additionalProperties": False,
 }
 UNPRICED = "house-llm-1"  # listed by the operator's self-hosted provider, priced nowhere
+UNPRICED_IMAGE = "gpt-image-house"  # its image model (the simulator draws any gpt-image-*), likewise
 
 
 # A self-hosted, OpenAI-compatible provider listing a model the operator forgot to price (the
 # simulator plays that server too).
-HOUSE = {"name": "house", "api_style": "openai_compatible", "api_key": "sim-house", "models": [UNPRICED]}
+HOUSE = {
+    "name": "house",
+    "api_style": "openai_compatible",
+    "api_key": "sim-house",
+    "models": [UNPRICED, UNPRICED_IMAGE],
+}
 
 
 DETAILS_SQL = """
@@ -85,6 +91,28 @@ async def test_an_unpriced_model_is_refused_before_any_provider_call(
         error = r.json()["error"]
         assert error["code"] == "model_unpriced" and UNPRICED in error["message"]
     assert sim.simulator.stats.snapshot()["total"] == 0  # nothing reached a provider
+
+
+async def test_an_image_model_without_a_per_image_price_is_refused_before_any_call(
+    start: StartGateway,
+    sim: SimulatorServer,  # noqa: F811
+    vault_pool: asyncpg.Pool,
+) -> None:
+    """A self-hosted server's image model has no list price: generating with it would be free
+    and outside every budget (the reservation counts it as 0)."""
+    key, _ = await issue_key(vault_pool, "acme")
+    server = await start()
+    async with client(server, key) as c:
+        r = await c.post("/v1/images/generations", json={"prompt": "a free cat", "model": UNPRICED_IMAGE})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "model_unpriced" and UNPRICED_IMAGE in error["message"], error
+    assert error["param"] == "model"
+    assert sim.simulator.stats.snapshot()["total"] == 0  # nothing reached a provider
+    allowed = await start(allow_unpriced=True)  # the operator's explicit choice: served, flagged
+    async with client(allowed, key) as c:
+        r = await c.post("/v1/images/generations", json={"prompt": "a flagged cat", "model": UNPRICED_IMAGE})
+    assert r.status_code == 200, r.text
 
 
 async def test_with_a_fallback_price_an_unpriced_model_is_billed_at_it(
