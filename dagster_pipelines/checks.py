@@ -3,7 +3,8 @@
 * reconciliation — each invoice equals its month's cost events, to the cent (blocking);
 * no unpriced usage — a month with usage we could not price must not be finalised (blocking);
 * loader freshness — events still waiting in the Redis stream would be missing from a run;
-* chargeback sums — the month's chargeback allocates each invoice exactly.
+* chargeback sums — the month's chargeback allocates each invoice exactly;
+* new spend anomalies — flags not yet sent as the spend.anomaly webhook (a warning).
 """
 
 # No ``from __future__ import annotations``: Dagster inspects the context annotation at runtime.
@@ -27,6 +28,7 @@ from dagster_pipelines.dbt_assets import model_key
 from dagster_pipelines.partitions import monthly
 from dagster_pipelines.project import load_manifest, model_names
 from dagster_pipelines.resources import Warehouse
+from warehouse.anomalies import unsent_anomalies
 from warehouse.billing import Period
 from warehouse.billing.reconcile import reconcile, unpriced_usage
 from warehouse.stream_loader import StreamLoader
@@ -161,6 +163,33 @@ def chargeback_sums(context: AssetCheckExecutionContext, warehouse: Warehouse) -
     )
 
 
+@asset_check(
+    asset=model_key("spend_anomalies"),
+    description="No spend anomaly flagged in the last week that was not yet sent as the spend.anomaly "
+    "webhook (docs/billing/anomalies.md). Warns: a flag is news for the customer, not a broken build.",
+)
+def spend_anomalies_new_flags(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
+    found = warehouse.run(unsent_anomalies)
+    table = ["| hour (UTC) | customer | key | model | kind | requests (median) | spend (median) |"]
+    table += ["|---|---|---|---|---|---:|---:|"]
+    table += [
+        f"| {a.hour_start:%Y-%m-%d %H:00} | {a.customer_slug} | {a.gateway_key_id or '-'} | "
+        f"{a.provider}/{a.model} | {a.anomaly} | {a.requests} ({a.requests_median}) | "
+        f"{a.customer_cost:.2f} ({a.spend_median}) |"
+        for a in found[:50]
+    ]
+    return AssetCheckResult(
+        passed=not found,
+        severity=AssetCheckSeverity.WARN,
+        description=f"{len(found)} new spend anomaly flag(s)" if found else "no new spend anomalies",
+        metadata={
+            "new_flags": len(found),
+            "customers": len({a.customer_slug for a in found}),
+            "detail": MetadataValue.md("\n".join(table)),
+        },
+    )
+
+
 def build_checks() -> list[AssetChecksDefinition]:
     present = model_names(load_manifest())
     checks = [loader_freshness]
@@ -168,4 +197,6 @@ def build_checks() -> list[AssetChecksDefinition]:
         checks += [invoices_reconcile_with_cost_events, no_unpriced_usage]
     if "chargeback" in present and "invoices" in present:
         checks.append(chargeback_sums)
+    if "spend_anomalies" in present:
+        checks.append(spend_anomalies_new_flags)
     return checks

@@ -11,9 +11,11 @@ from dagster_pipelines.checks import COST_EVENTS, build_checks
 from dagster_pipelines.dbt_assets import build_dbt_assets
 from dagster_pipelines.jobs import build_jobs
 from dagster_pipelines.project import DBT, DBT_PROJECT
+from dagster_pipelines.reconciliation import build_reconciliation
 from dagster_pipelines.resources import Warehouse
 
 jobs, schedules = build_jobs()
+recon_assets, recon_checks, recon_jobs, recon_schedules = build_reconciliation()
 
 defs = Definitions(
     assets=[
@@ -25,9 +27,10 @@ defs = Definitions(
             group_name="raw_vault",
             description="Cost events as the gateway's loader writes them (insert-only).",
         ),
+        *recon_assets,
     ],
-    asset_checks=build_checks(),
-    jobs=[*jobs, audit_export_job],
-    schedules=schedules,
+    asset_checks=[*build_checks(), *recon_checks],
+    jobs=[*jobs, audit_export_job, *recon_jobs],
+    schedules=[*schedules, *recon_schedules],
     resources={"dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT), "warehouse": Warehouse()},
 )

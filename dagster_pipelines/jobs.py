@@ -100,4 +100,23 @@ def build_jobs() -> tuple[list[Any], list[ScheduleDefinition]]:
                 default_status=DefaultScheduleStatus.RUNNING,
             )
         )
+
+    if "spend_anomalies" in present:  # docs/billing/anomalies.md: hourly flags, judged hourly
+        anomalies = define_asset_job(
+            "spend_anomalies_refresh",
+            selection=_with_upstream(model_key("spend_anomalies")),
+            tags=DBT_TAG,
+            description="Refresh hourly spend and its anomaly flags; the check warns on new flags "
+            "(the gateway sends them as the spend.anomaly webhook).",
+        )
+        jobs.append(anomalies)
+        schedules.append(
+            ScheduleDefinition(
+                name="spend_anomalies_hourly",
+                job=anomalies,
+                cron_schedule="10 * * * *",
+                execution_timezone="UTC",
+                default_status=DefaultScheduleStatus.RUNNING,
+            )
+        )
     return jobs, schedules

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from gateway import background, metrics
 from gateway.admin.refusals import RefusalRecorder
+from gateway.alerts.anomalies import AnomalyAlerts
 from gateway.alerts.thresholds import BudgetAlerts
 from gateway.alerts.worker import AlertWorker
 from gateway.api import admin, chat, completions, embeddings, health, messages, models, responses
@@ -36,6 +37,7 @@ from gateway.egress.loop import LoopGuard
 from gateway.enforcement import BudgetGuard, RateLimiter
 from gateway.enforcement.breaker import CircuitBreaker
 from gateway.enforcement.concurrency import LeaseBook
+from gateway.enforcement.credits import CreditGuard
 from gateway.errors import install_error_handlers
 from gateway.pipeline import CompletionService
 from gateway.pipeline.admission import Admission
@@ -126,6 +128,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
                 BudgetGuard(redis, hot),
                 BudgetAlerts(redis, f"{settings.event_stream}:alerts"),
                 fail_open=settings.fail_open,
+                credits=CreditGuard(redis, hot, f"{settings.event_stream}:alerts"),  # prepaid wallets
             ),
             customer_keys=CustomerKeys(hot, keyring),
             rules=PerCustomer(lambda customer: customer_rules(hot, customer)),
@@ -161,6 +164,8 @@ def create_app(config: GatewayConfig) -> FastAPI:
             background.start("performance-window", window.run),
             background.start("concurrency-leases", leases.run),
             background.start("budget-alerts", alerts.run),
+            # new spend-anomaly flags of the marts → spend.anomaly jobs for the same worker
+            background.start("anomaly-alerts", AnomalyAlerts(pool, redis, stream=alerts.stream).run),
             background.start("admin-refusals", refusals.run),
         ]
         if loader is not None:

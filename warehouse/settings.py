@@ -118,10 +118,10 @@ class Settings(BaseSettings):
     breaker_cooldown_s: float = Field(default=15.0, description="How long an open circuit skips the pair.")
     # tenant isolation and frozen dependencies (docs/security/tenant-isolation-and-faults.md)
     max_concurrent_per_customer: int = Field(
-        default=100, ge=0, description="Default requests in flight per customer, in each process (0 = no limit)."
+        default=100, ge=0, description="Default requests in flight per customer, per process (0 = none)."
     )
     max_concurrent_per_key: int = Field(
-        default=0, ge=0, description="Default requests in flight per gateway key, in each process (0 = no limit)."
+        default=0, ge=0, description="Default requests in flight per gateway key, per process (0 = none)."
     )
     concurrency_lease_s: float = Field(
         default=30.0, gt=0, description="Seconds a slot is leased, renewed while its request runs."

@@ -181,8 +181,16 @@ SAT_CUSTOMER_CONFIG = SatSpec(
         "drop_unsupported_params",  # 013
         "max_concurrent",  # 016
         "max_concurrent_per_key",
+        "billing_mode",  # 017: prepaid | postpaid (NULL = postpaid)
+        "low_balance_threshold",
     ),
-    late=("drop_unsupported_params", "max_concurrent", "max_concurrent_per_key"),
+    late=(
+        "drop_unsupported_params",
+        "max_concurrent",
+        "max_concurrent_per_key",
+        "billing_mode",
+        "low_balance_threshold",
+    ),
 )
 SAT_GATEWAY_KEY_DETAILS = SatSpec(
     "sat_gateway_key_details",
@@ -435,6 +443,46 @@ SAT_API_REQUEST_PAYLOAD = SatSpec(
 )
 
 # -- 011: audit exports and their chain --------------------------------------------------------
+# sql/018: budgets on a customer, key, tag or end user (docs/billing/budgets.md).
+HUB_BUDGET = HubSpec("hub_budget", "budget_hk", ("budget_bk",))
+LNK_BUDGET_CUSTOMER = LinkSpec("lnk_budget_customer", "budget_customer_hk", ("budget_hk", "customer_hk"))
+SAT_BUDGET_DEFINITION = SatSpec(
+    "sat_budget_definition",
+    "budget_hk",
+    (
+        "changed_by",
+        "scope_type",
+        "scope_value",
+        "period",
+        "limit_usd",
+        "is_soft",
+        "alert_thresholds",
+        "is_active",
+    ),
+)
+# sql/017: prepaid credit grants (docs/billing/credits.md); voided by a new row, never deleted.
+HUB_CREDIT_GRANT = HubSpec("hub_credit_grant", "credit_grant_hk", ("credit_grant_bk",))
+LNK_CREDIT_GRANT_CUSTOMER = LinkSpec(
+    "lnk_credit_grant_customer", "credit_grant_customer_hk", ("credit_grant_hk", "customer_hk")
+)
+SAT_CREDIT_GRANT_DETAILS = SatSpec(
+    "sat_credit_grant_details",
+    "credit_grant_hk",
+    (
+        "changed_by",
+        "status",
+        "amount",
+        "currency",
+        "priority",
+        "effective_at",
+        "expires_at",
+        "scope_kind",
+        "scope_key",
+        "scope_value",
+        "description",
+        "void_reason",
+    ),
+)
 HUB_AUDIT_EXPORT = HubSpec("hub_audit_export", "audit_export_hk", ("audit_export_bk",))
 LNK_AUDIT_EXPORT_CUSTOMER = LinkSpec(
     "lnk_audit_export_customer", "audit_export_customer_hk", ("audit_export_hk", "customer_hk")
@@ -457,6 +505,88 @@ SAT_AUDIT_EXPORT_MANIFEST = SatSpec(
     ),
 )
 
+# -- 019: spend-anomaly alerts (docs/billing/anomalies.md) ----------------------------------
+HUB_ANOMALY_ALERT = HubSpec("hub_anomaly_alert", "anomaly_alert_hk", ("anomaly_alert_bk",))
+LNK_ANOMALY_ALERT_CUSTOMER = LinkSpec(
+    "lnk_anomaly_alert_customer", "anomaly_alert_customer_hk", ("anomaly_alert_hk", "customer_hk")
+)
+SAT_ANOMALY_ALERT_DELIVERY = SatSpec(
+    "sat_anomaly_alert_delivery",
+    "anomaly_alert_hk",
+    (
+        "hour_start",
+        "kind",
+        "gateway_key_id",
+        "provider",
+        "model",
+        "requests",
+        "requests_median",
+        "customer_cost",
+        "spend_median",
+        "webhook_url",
+        "attempted_ts",
+        "http_status",
+        "outcome",
+        "error",
+    ),
+    sub_key="attempt_no",
+)
+
+# -- 020: what the providers say they charged (docs/billing/reconciliation.md) ---------------
+HUB_PROVIDER_REPORT_LINE = HubSpec(
+    "hub_provider_report_line", "provider_report_line_hk", ("provider_report_line_bk",)
+)
+HUB_PROVIDER_REPORT_IMPORT = HubSpec(
+    "hub_provider_report_import", "provider_report_import_hk", ("provider_report_import_bk",)
+)
+LNK_PROVIDER_REPORT_LINE = LinkSpec(
+    "lnk_provider_report_line",
+    "provider_report_line_link_hk",
+    ("provider_report_line_hk", "provider_hk", "model_hk", "provider_report_import_hk"),
+)
+SAT_PROVIDER_REPORT_LINE = SatSpec(
+    "sat_provider_report_line",
+    "provider_report_line_hk",
+    (
+        "provider_bk",
+        "usage_date",
+        "bucket_start",
+        "bucket_end",
+        "model_reported",
+        "model",
+        "project_id",
+        "api_key_id",
+        "line_item",
+        "amount",
+        "currency",
+        "quantity",
+        "quantity_unit",
+        "input_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "output_tokens",
+        "requests",
+        "is_deleted",
+        "raw",
+    ),
+    not_hashed=frozenset({"raw"}),  # the line as received; its figures are what is compared
+)
+SAT_PROVIDER_REPORT_IMPORT = SatSpec(
+    "sat_provider_report_import",
+    "provider_report_import_hk",
+    (
+        "provider_bk",
+        "usage_date",
+        "source",
+        "line_count",
+        "amount_total",
+        "currency",
+        "content_sha256",
+        "imported_by",
+    ),
+    not_hashed=frozenset({"imported_by"}),
+)
+
 HUBS: tuple[HubSpec, ...] = (
     HUB_CUSTOMER,
     HUB_GATEWAY_KEY,
@@ -470,7 +600,12 @@ HUBS: tuple[HubSpec, ...] = (
     HUB_INVOICE,
     HUB_ADMIN_ACTION,
     HUB_BUDGET_ALERT,
+    HUB_ANOMALY_ALERT,
     HUB_AUDIT_EXPORT,
+    HUB_BUDGET,
+    HUB_CREDIT_GRANT,
+    HUB_PROVIDER_REPORT_LINE,
+    HUB_PROVIDER_REPORT_IMPORT,
 )
 LINKS: tuple[LinkSpec, ...] = (
     LNK_API_REQUEST_CONTEXT,
@@ -483,7 +618,11 @@ LINKS: tuple[LinkSpec, ...] = (
     LNK_INVOICE_CUSTOMER,
     LNK_ADMIN_ACTION_CUSTOMER,
     LNK_BUDGET_ALERT_CUSTOMER,
+    LNK_ANOMALY_ALERT_CUSTOMER,
     LNK_AUDIT_EXPORT_CUSTOMER,
+    LNK_BUDGET_CUSTOMER,
+    LNK_CREDIT_GRANT_CUSTOMER,
+    LNK_PROVIDER_REPORT_LINE,
 )
 SATELLITES: tuple[SatSpec, ...] = (
     SAT_CUSTOMER_CONFIG,
@@ -500,7 +639,12 @@ SATELLITES: tuple[SatSpec, ...] = (
     SAT_ADMIN_ACTION_DETAILS,
     SAT_API_REQUEST_PAYLOAD,
     SAT_BUDGET_ALERT_DELIVERY,
+    SAT_ANOMALY_ALERT_DELIVERY,
     SAT_CUSTOMER_WEBHOOK_SECRET,
     SAT_AUDIT_EXPORT_MANIFEST,
+    SAT_BUDGET_DEFINITION,
+    SAT_CREDIT_GRANT_DETAILS,
+    SAT_PROVIDER_REPORT_LINE,
+    SAT_PROVIDER_REPORT_IMPORT,
 )
 ALL_TABLES: tuple[TableSpec, ...] = (*HUBS, *LINKS, *SATELLITES)

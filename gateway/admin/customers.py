@@ -58,6 +58,10 @@ class CustomerConfig:
     # sql/016: requests in flight at once (None = the gateway default, 0 = no limit)
     max_concurrent: int | None = None
     max_concurrent_per_key: int | None = None
+    # sql/017: prepaid credits (docs/billing/credits.md). None = postpaid; the threshold (in the
+    # customer's currency) under which the wallet sends one credit.low_balance webhook.
+    billing_mode: str | None = None
+    low_balance_threshold: Decimal | None = None
 
     def values(self, changed_by: str) -> tuple:
         return (
@@ -87,6 +91,8 @@ class CustomerConfig:
             self.drop_unsupported_params,
             self.max_concurrent,
             self.max_concurrent_per_key,
+            self.billing_mode,
+            self.low_balance_threshold,
         )
 
 
@@ -94,6 +100,7 @@ _CHOICES = {
     "retention_mode": ("none", "hash", "encrypted"),
     "cache_mode": ("off", "exact", "semantic"),
     "pii_mode": ("off", "flag", "redact", "block"),
+    "billing_mode": ("prepaid", "postpaid"),
 }
 TIERS = ("basic", "standard", "premium", "enterprise")
 STATUSES = ("active", "suspended")
@@ -132,6 +139,7 @@ def check_config(config: CustomerConfig) -> None:
         "rate_limit_tpm",
         "max_concurrent",
         "max_concurrent_per_key",
+        "low_balance_threshold",
     ):
         value = getattr(config, name)
         if value is not None and value < 0:

@@ -5,7 +5,9 @@ processes share the work, each job goes to one). A delivery is a signed JSON POS
 customer's ``budget_webhook_url`` as configured *now*; a 2xx answer is success. Failures are
 retried with exponential backoff (``backoff_s`` × 2^(attempt-1)) through a Redis sorted set of
 due times, up to ``max_attempts``; then the alert is given up. Every attempt — delivered,
-failed or given up — is a row of ``raw_vault.sat_budget_alert_delivery``.
+failed or given up — is a row of ``raw_vault.sat_budget_alert_delivery``; a job whose ``type``
+is ``spend.anomaly`` (gateway/alerts/anomalies.py) is recorded in
+``raw_vault.sat_anomaly_alert_delivery`` instead, and its payload's ``type`` is the job's.
 
 The URL is the customer's: the client connects only to addresses the egress policy allows
 (public ones, or ``ONEVAULT_EGRESS_ALLOW``), checked at connect time, and never reads the
@@ -30,6 +32,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from gateway.admin.customers import AdminError, current_config
+from gateway.alerts.anomalies import TYPE as ANOMALY
+from gateway.alerts.anomalies import record_anomaly_delivery
 from gateway.alerts.signing import HEADER, sign
 from gateway.alerts.thresholds import STREAM
 from gateway.alerts.webhook_secrets import webhook_secret
@@ -144,6 +148,9 @@ class AlertWorker:
     async def _record(
         self, job: dict[str, Any], url: str, status: int | None, outcome: str, error: str | None
     ) -> None:
+        if job.get("type") == ANOMALY:  # a spend.anomaly flag: its own hub (sql/019)
+            await record_anomaly_delivery(self.pool, job, url, status, outcome, error)
+            return
         batch = VaultBatch()
         hk = batch.hub(t.HUB_BUDGET_ALERT, job["alert_id"], record_source=SOURCE)
         customer = batch.hub(t.HUB_CUSTOMER, job["customer"], record_source=SOURCE)

@@ -1,10 +1,13 @@
 """``GET /v1/billing``: the calling key's customer's invoices — this month's draft and past
 invoices with their lines — as the marts ``invoices`` / ``invoice_lines`` hold them (a finalised
-month there reproduces the billing run's snapshot). Filtered by the authenticated customer only.
+month there reproduces the billing run's snapshot), and its prepaid credit grants with their
+balance and consumption (mart ``credit_balances``, as of the last dbt run; the live figures are
+``onevault credits show``). Filtered by the authenticated customer only.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -29,6 +32,15 @@ select * from marts.invoice_lines
 where customer_slug = $1 and invoice_id = any($2::text[])
 order by invoice_id, line_no
 """
+_GRANTS = """
+select * from marts.credit_balances
+where customer_slug = $1
+order by granted_at, grant_id
+"""
+_GRANT = (
+    "grant_id", "status", "currency", "amount", "used", "remaining", "priority", "scope", "effective_at",
+    "expires_at", "description", "granted_at", "voided_at", "first_used_period", "last_used_period",
+)  # fmt: skip
 _HEADER = (
     "invoice_id", "status", "currency", "line_count", "usage_amount", "subtotal", "tax_rate_pct", "tax",
     "total", "invoice_number", "finalised_at", "billing_period_start", "billing_period_end",
@@ -41,9 +53,10 @@ _LINE = (
 
 
 def _json(value: Any) -> Any:
-    """Money and quantities as decimal strings, dates and times as ISO 8601."""
+    """Money and quantities as fixed-point decimal strings (never ``0E-12``), dates and times as
+    ISO 8601."""
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f")
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
@@ -79,4 +92,25 @@ async def billing(
         "customer": who.customer,
         "current": current,
         "invoices": [i for i in invoices if i is not current],
+        "credits": await _credits(pool, who.customer),
+    }
+
+
+def _months(value: Any) -> dict[str, str]:
+    return value if isinstance(value, dict) else json.loads(value or "{}")
+
+
+async def _credits(pool: asyncpg.Pool, customer: str) -> dict[str, Any] | None:
+    """The customer's grants and what they have left (None until dbt has built the mart)."""
+    if await pool.fetchval("select to_regclass('marts.credit_balances')") is None:
+        return None
+    rows = await pool.fetch(_GRANTS, customer)
+    balance: dict[str, Decimal] = {}
+    for r in rows:
+        balance[r["currency"]] = balance.get(r["currency"], Decimal(0)) + r["remaining"]
+    return {
+        "balance": {cur: _json(amount) for cur, amount in sorted(balance.items())},
+        "grants": [
+            {**{k: _json(r[k]) for k in _GRANT}, "used_by_month": _months(r["used_by_month"])} for r in rows
+        ],
     }

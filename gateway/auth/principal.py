@@ -99,6 +99,7 @@ class Principal:
     key_limits: Limits = NO_LIMITS
     compliance_level: str = "none"  # none | hipaa | gdpr | sox
     grace_until: float | None = None  # epoch seconds: a rotated key's last moment
+    prepaid: bool = False  # sql/017 billing_mode: spends from its credit wallet (enforcement/credits.py)
 
     def usable(self, now: float) -> bool:
         """Not expired and, for a rotated key, still within its grace period."""
@@ -134,14 +135,14 @@ with k as (
 select k.*, h.gateway_key_bk, c.customer_bk, cfg.markup_pct, cfg.status as customer_status,
        cfg.rate_limit_rpm as customer_rpm, cfg.rate_limit_tpm as customer_tpm,
        cfg.budget_daily as customer_budget_daily, cfg.budget_monthly as customer_budget_monthly,
-       cfg.compliance_level, cfg.max_concurrent, cfg.max_concurrent_per_key
+       cfg.compliance_level, cfg.max_concurrent, cfg.max_concurrent_per_key, cfg.billing_mode
 from k
 join raw_vault.hub_gateway_key h using (gateway_key_hk)
 join raw_vault.lnk_gateway_key_customer l using (gateway_key_hk)
 join raw_vault.hub_customer c on c.customer_hk = l.customer_hk
 left join lateral (
   select s.markup_pct, s.status, s.rate_limit_rpm, s.rate_limit_tpm, s.budget_daily, s.budget_monthly,
-         s.compliance_level, s.max_concurrent, s.max_concurrent_per_key
+         s.compliance_level, s.max_concurrent, s.max_concurrent_per_key, s.billing_mode
   from raw_vault.sat_customer_config s
   where s.customer_hk = c.customer_hk order by s.load_dts desc limit 1
 ) cfg on true
@@ -269,6 +270,7 @@ class KeyStore:
             ),
             compliance_level=row["compliance_level"] or "none",
             grace_until=row["grace_until"].timestamp() if rotated else None,
+            prepaid=row["billing_mode"] == "prepaid",
         )
 
 

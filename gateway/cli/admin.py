@@ -198,6 +198,12 @@ def customers_update(
     tax_rate: Decimal = typer.Option(None, help="Tax rate %% applied to invoices."),
     currency: str = typer.Option(None, help="ISO 4217 invoice currency."),
     webhook_url: str = typer.Option(None, help=_WEBHOOK),
+    billing_mode: str = typer.Option(
+        None, help="prepaid (refused past its credit: onevault credits) | postpaid (default)."
+    ),
+    low_balance_threshold: Decimal = typer.Option(
+        None, help="Prepaid: one credit.low_balance webhook when the balance falls under this."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Change a customer's settings (a new history row; takes effect within seconds)."""
@@ -228,6 +234,8 @@ def customers_update(
             "drop_unsupported_params": drop_unsupported_params,
             "max_concurrent": max_concurrent,
             "max_concurrent_per_key": max_concurrent_per_key,
+            "billing_mode": billing_mode,
+            "low_balance_threshold": low_balance_threshold,
         }.items()
         if v is not None
     }

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import typer
 
-from gateway.cli import admin, alerts, audit, bi_roles, dagster, invoices, provider_keys, rules, servers
+from gateway.cli import (
+    admin,
+    alerts,
+    anomalies,
+    audit,
+    bi_roles,
+    budgets,
+    chargeback,
+    credits,
+    dagster,
+    invoices,
+    provider_keys,
+    reconcile,
+    rules,
+    servers,
+)
 
 app = typer.Typer(
     name="onevault",
@@ -64,10 +79,15 @@ app.add_typer(admin.customers, name="customers")
 app.add_typer(admin.keys, name="keys")
 app.add_typer(provider_keys.provider_keys, name="provider-keys")
 app.add_typer(rules.rules, name="rules")
+app.add_typer(budgets.budgets, name="budgets")
 app.add_typer(alerts.alerts, name="alerts")
+app.add_typer(anomalies.anomalies, name="anomalies")
+app.add_typer(chargeback.chargeback, name="chargeback")
 app.add_typer(invoices.invoices, name="invoices")
+app.add_typer(credits.credits, name="credits")
 app.add_typer(bi_roles.bi_role, name="bi-role")
 app.add_typer(audit.audit, name="audit")
+app.add_typer(reconcile.reconcile, name="reconcile")
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+import asyncpg
 from redis.exceptions import RedisError
 
 from gateway.alerts.thresholds import BudgetAlerts
 from gateway.enforcement import BudgetGuard, RateLimiter
 from gateway.enforcement.budget import BudgetRefusal
+from gateway.enforcement.credits import CreditGuard, CreditRefusal
 from gateway.errors import ApiError
 from gateway.pipeline.context import CallContext
 
@@ -31,11 +33,13 @@ class Admission:
         alerts: BudgetAlerts | None = None,
         *,
         fail_open: bool = False,
+        credits: CreditGuard | None = None,
     ) -> None:
         self.rates = rates
         self.budgets = budgets
         self.alerts = alerts
         self.fail_open = fail_open
+        self.credits = credits  # prepaid wallets (None: every customer is billed postpaid)
 
     def unavailable(self, what: str, exc: BaseException) -> None:
         """Redis failed while checking ``what``: log and proceed if failing open, else raise 503."""
@@ -83,7 +87,10 @@ class Admission:
         """Hold ``worst_case`` against every budget of the request, or raise 402 (no rate count:
         a downgraded retry of the same request calls this alone)."""
         try:
-            result = await self.budgets.reserve(ctx.principal, worst_case, ctx.request_ts)
+            # Tags and end user: the budgets defined on them join the same reservation (sql/018).
+            result = await self.budgets.reserve(
+                ctx.principal, worst_case, ctx.request_ts, tags=ctx.tags, end_user=ctx.end_user
+            )
         except (RedisError, OSError) as exc:
             self.unavailable("budgets", exc)
             return
@@ -103,9 +110,57 @@ class Admission:
                     "spent": str(result.spent),
                     "reserved": str(result.reserved),
                     "estimated_max_cost": str(worst_case),
-                },
+                }
+                | ({"budget_id": result.budget_id} if result.budget_id else {}),  # a defined budget
             )
         ctx.reservation = result
+        await self.reserve_credit(ctx, worst_case)  # prepaid customers only
+
+    # -- prepaid credits (gateway/enforcement/credits.py) ------------------------------------
+    async def reserve_credit(self, ctx: CallContext, worst_case: Decimal) -> None:
+        """Hold ``worst_case`` against a prepaid customer's wallet, or give the budget hold
+        back and raise 402 ``credit_exhausted``."""
+        if self.credits is None or not ctx.principal.prepaid:
+            return
+        try:
+            result = await self.credits.reserve(ctx.principal, worst_case, ctx.request_ts)
+        except (RedisError, OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            self.unavailable("credit balance", exc)
+            return
+        if not isinstance(result, CreditRefusal):
+            ctx.credit_hold = result
+            return
+        reservation, ctx.reservation = ctx.reservation, None
+        try:
+            if reservation is not None:
+                await self.budgets.settle(reservation, Decimal(0))
+            await self.credits.exhausted(ctx.principal.customer, result)
+        except (RedisError, OSError) as exc:
+            log.warning("could not release a budget hold (%s)", type(exc).__name__)
+        left = max(result.balance - result.spent, Decimal(0))
+        raise ApiError(
+            402,
+            "credit_exhausted",
+            f"Your prepaid credit does not cover this request (worst case {worst_case:.6f}; "
+            f"{left:f} left, {result.reserved:f} held by requests in flight). Add credit, or lower "
+            "max_tokens.",
+            details={
+                "balance": format(left, "f"),
+                "reserved": format(result.reserved, "f"),
+                "estimated_max_cost": format(worst_case, "f"),
+            },
+        )
+
+    async def settle_credit(self, ctx: CallContext, actual: Decimal) -> None:
+        hold, ctx.credit_hold = ctx.credit_hold, None
+        if hold is None or self.credits is None:
+            return
+        try:
+            await self.credits.settle(hold, actual)
+        except (RedisError, OSError) as exc:
+            log.warning("could not settle a credit hold (%s); the vault has the cost", type(exc).__name__)
+
+    # -- end prepaid credits -----------------------------------------------------------------
 
     async def release(self, ctx: CallContext) -> None:
         """Refused after ``admit`` took its slots (a budget said no): give them back at once."""
@@ -117,6 +172,7 @@ class Admission:
         slots back (once per request)."""
         reservation, ctx.reservation = ctx.reservation, None
         lease, ctx.lease = ctx.lease, None
+        await self.settle_credit(ctx, actual)  # prepaid credits
         try:
             if reservation is not None:
                 states = await self.budgets.settle(reservation, actual)

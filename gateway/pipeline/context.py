@@ -13,6 +13,7 @@ from gateway.admin.provider_keys import CustomerProviderKey
 from gateway.auth.principal import Principal
 from gateway.enforcement.budget import Reservation
 from gateway.enforcement.concurrency import Lease
+from gateway.enforcement.credits import CreditHold
 from gateway.errors import ApiError
 from gateway.pricing import CostBreakdown, ModelPrice
 from gateway.providers.errors import tenant_code, tenant_param, tenant_text
@@ -48,6 +49,7 @@ class CallContext:
     started: float = field(default_factory=time.perf_counter)
     reservation: Reservation | None = None  # budget held until the request settles
     lease: Lease | None = None  # concurrency slots held until the request settles
+    credit_hold: CreditHold | None = None  # a prepaid wallet's hold (gateway/enforcement/credits.py)
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. x-ratelimit-*
     customer_keys: dict[str, CustomerProviderKey] = field(default_factory=dict)  # by provider name
     routing_rule: RoutingRule | None = None  # the customer's rule that chose the candidates

@@ -23,10 +23,18 @@ Control endpoints (so a gateway in another process can be driven from a test)::
     GET    /_sim/config        PATCH /_sim/config with any SimulatorConfig fields
     POST   /_sim/reset         clear faults and stats, restore the starting config
     GET    /_sim/health
+
+The providers' own bills (gateway/simulator/billing.py)::
+
+    GET /v1/organization/costs, /v1/organization/usage/completions           OpenAI (admin)
+    GET /v1/organizations/cost_report, /v1/organizations/usage_report/messages  Anthropic (admin)
+    GET /_sim/billing/exports/azure.csv | gcp.csv   billing exports (?start=&end= YYYY-MM-DD)
+    GET|PATCH|DELETE /_sim/billing, POST /_sim/billing/extra   the ledger and its knobs
 """
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import orjson
@@ -36,6 +44,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.simulator.billing import anthropic_report, azure_export_csv, gcp_export_csv, openai_report
 from gateway.simulator.config import SimulatorConfig
 from gateway.simulator.embeddings import handle_embedding
 from gateway.simulator.engine import INVALID_KEY, SECRET_HEADERS, Simulator
@@ -141,6 +150,94 @@ def create_app(simulator: Simulator | None = None, config: SimulatorConfig | Non
 
         return endpoint
 
+    def report_auth(request: Request, dialect: Dialect) -> Response | None:
+        key = dialect.api_key(request)
+        return sim.error(dialect, 401, STATUS_MESSAGES[401]) if not key or key == INVALID_KEY else None
+
+    def many(request: Request, name: str) -> list[str]:
+        q = request.query_params
+        return [*q.getlist(name), *q.getlist(f"{name}[]")]
+
+    def int_param(request: Request, name: str) -> int | None:
+        value = request.query_params.get(name)
+        return int(value) if value else None
+
+    def openai_usage(kind: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            refused = report_auth(request, DIALECTS["openai"])
+            if refused is not None:
+                return refused
+            start = int_param(request, "start_time")
+            if start is None:
+                return sim.error(DIALECTS["openai"], 400, "start_time is required")
+            q = request.query_params
+            body = openai_report(
+                sim.billing, kind, start, int_param(request, "end_time"), many(request, "group_by"),
+                int_param(request, "limit"), q.get("page"),
+            )  # fmt: skip
+            return _json(body)
+
+        return endpoint
+
+    def anthropic_usage(kind: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            refused = report_auth(request, DIALECTS["anthropic"])
+            if refused is not None:
+                return refused
+            q = request.query_params
+            if not q.get("starting_at"):
+                return sim.error(DIALECTS["anthropic"], 400, "starting_at is required")
+            body = anthropic_report(
+                sim.billing, kind, q["starting_at"], q.get("ending_at"), many(request, "group_by"),
+                int_param(request, "limit"), q.get("page"),
+            )  # fmt: skip
+            return _json(body)
+
+        return endpoint
+
+    def export(kind: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            q = request.query_params
+            start = date.fromisoformat(q["start"]) if q.get("start") else date(1970, 1, 1)
+            end = date.fromisoformat(q["end"]) if q.get("end") else date(9999, 1, 1)
+            text = (azure_export_csv if kind == "azure" else gcp_export_csv)(sim.billing, start, end)
+            return Response(text, media_type="text/csv")
+
+        return endpoint
+
+    async def billing_get(request: Request) -> Response:
+        return _json(sim.billing.snapshot())
+
+    async def billing_patch(request: Request) -> Response:
+        changes = await read_json(request)
+        if not isinstance(changes, dict) or set(changes) - {"price_factor"}:
+            return _invalid('billing knobs: {"price_factor": {"<model>|*": "<factor>"}}')
+        try:
+            return _json(sim.billing.configure(changes.get("price_factor")))
+        except (ArithmeticError, ValueError) as exc:
+            return _invalid(f"invalid price factor: {exc}")
+
+    async def billing_extra(request: Request) -> Response:
+        extra = await read_json(request)
+        if not isinstance(extra, dict) or not extra.get("api_style") or not extra.get("model"):
+            return _invalid("extra usage needs api_style and model")
+        day = date.fromisoformat(extra["day"]) if extra.get("day") else None
+        sim.billing.record(
+            str(extra["api_style"]),
+            str(extra["model"]),
+            extra.get("api_key"),
+            int(extra.get("input_tokens", 0)),
+            int(extra.get("cached_tokens", 0)),
+            int(extra.get("output_tokens", 0)),
+            requests=int(extra.get("requests", 1)),
+            at=datetime.combine(day, time(12), tzinfo=UTC) if day else None,
+        )
+        return _json(sim.billing.snapshot(), 201)
+
+    async def billing_clear(request: Request) -> Response:
+        sim.billing.reset()
+        return _json({"cleared": True})
+
     gemini_chat, gemini_embed = provider(DIALECTS["gemini"]), embeddings("gemini")
     gemini_images = images("gemini")
 
@@ -171,6 +268,16 @@ def create_app(simulator: Simulator | None = None, config: SimulatorConfig | Non
         Route(
             "/openai/deployments/{deployment}/images/generations", images("azure_openai"), methods=["POST"]
         ),
+        Route("/v1/organization/costs", openai_usage("costs"), methods=["GET"]),
+        Route("/v1/organization/usage/completions", openai_usage("completions"), methods=["GET"]),
+        Route("/v1/organizations/cost_report", anthropic_usage("cost"), methods=["GET"]),
+        Route("/v1/organizations/usage_report/messages", anthropic_usage("usage"), methods=["GET"]),
+        Route("/_sim/billing/exports/azure.csv", export("azure"), methods=["GET"]),
+        Route("/_sim/billing/exports/gcp.csv", export("gcp"), methods=["GET"]),
+        Route("/_sim/billing", billing_get, methods=["GET"]),
+        Route("/_sim/billing", billing_patch, methods=["PATCH"]),
+        Route("/_sim/billing", billing_clear, methods=["DELETE"]),
+        Route("/_sim/billing/extra", billing_extra, methods=["POST"]),
         Route("/_sim/faults", add_fault, methods=["POST"]),
         Route("/_sim/faults", list_faults, methods=["GET"]),
         Route("/_sim/faults", clear_faults, methods=["DELETE"]),

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.simulator.answer import answer_for
+from gateway.simulator.billing import BillingLedger
 from gateway.simulator.config import SimulatorConfig
 from gateway.simulator.faults import FAULT_KINDS, FaultBook, FaultSpec
 from gateway.simulator.stats import SimStats
@@ -45,6 +46,7 @@ class Simulator:
         self.config = self.initial_config.model_copy()
         self.faults = FaultBook()
         self.stats = SimStats()
+        self.billing = BillingLedger()  # what the providers' own bills say (gateway/simulator/billing.py)
         self._ids = itertools.count(1)
 
     # -- control -----------------------------------------------------------------------------
@@ -60,6 +62,7 @@ class Simulator:
     def reset(self) -> None:
         self.faults.clear()
         self.stats.reset()
+        self.billing.reset()
         self.config = self.initial_config.model_copy()
 
     # -- the provider endpoints ----------------------------------------------------------------
@@ -186,6 +189,15 @@ class Simulator:
         reply = answer_for(call, config, dialect.call_id_prefix)
         if kind == "bad_output":
             reply = with_structure(reply, BAD_OUTPUT)
+        # Generated means billed (as a real provider does), even if the answer then breaks.
+        self.billing.record(
+            call.api_style,
+            call.model,
+            dialect.api_key(request),
+            reply.input_tokens,
+            reply.cached_tokens,
+            reply.output_tokens + reply.reasoning_tokens,
+        )
         request_id = f"{dialect.id_prefix}{next(self._ids):08d}"
         if call.stream:
             media_type = "text/event-stream" if call.sse else "application/json"

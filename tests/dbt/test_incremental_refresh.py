@@ -24,6 +24,7 @@ TABLES = [
     "marts.spend_daily",
     "marts.spend_monthly",
     "marts.spend_by_feature",
+    "marts.spend_hourly",
     "marts.provider_performance_5m",
     "marts.savings",
     "marts.invoice_lines",

@@ -145,6 +145,8 @@ async def test_satellite_writes_only_on_change(vault_pool: asyncpg.Pool) -> None
                 None,  # 013: drop_unsupported_params (default)
                 None,  # 016: max_concurrent (default)
                 None,  # 016: max_concurrent_per_key (default)
+                None,  # 017: billing_mode (default: postpaid)
+                None,  # 017: low_balance_threshold (default)
             ),
             record_source="admin-api",
         )

@@ -1,15 +1,12 @@
 -- One row per customer and calendar month (UTC) that gets an invoice: a month with any usage,
--- cache or correction item, any credit, or subscribed services in force at its end (from the
--- customer's first configuration through the current month). Each carries the settings that
+-- cache or correction item (credit grants pay usage, so a credit needs one), or subscribed
+-- services in force at its end (from the customer's first configuration through the current
+-- month). Each carries the settings that
 -- bill it — those in force at the end of the month (the latest configuration loaded before the
 -- month's end; for a month before the customer's first configuration, that first one) — and
 -- its finalisation, if the billing run has finalised it.
 with usage_periods as (
     select distinct customer_slug, billing_period_start from {{ ref('invoice_usage_items') }}
-),
-
-credit_periods as (
-    select distinct customer_slug, billing_period_start::date from {{ ref('customer_credits') }}
 ),
 
 subscription_periods as (
@@ -26,8 +23,6 @@ subscription_periods as (
 
 periods as (
     select customer_slug, billing_period_start from usage_periods
-    union
-    select customer_slug, billing_period_start from credit_periods
     union
     select customer_slug, billing_period_start from subscription_periods
 )

@@ -1,6 +1,7 @@
 -- Every invoice line before rounding and numbering, in the contract's order: usage by provider
 -- and model (group 1), the tier's base fee (2, only when the tier has a fee), subscribed
--- services by service (3), cache (4), credits (5), corrections (6, by month, time, event).
+-- services by service (3), cache (4), credits (5, one per grant used, in the order applied),
+-- corrections (6, by month, time, event).
 -- Fee, subscription and credit lines are one month of a fixed charge: no provider, model,
 -- tokens or cost.
 {% set monthly_charge_columns -%}
@@ -83,19 +84,26 @@ subscriptions as (
 ),
 
 credits as (
+    -- One credit line per grant used (business_vault.credit_grant_allocations, sql/017's
+    -- allocation), ordered as applied: priority, then the earliest expiry, then grant order.
     select
-        c.customer_slug,
-        c.billing_period_start::date as billing_period_start,
+        a.customer_slug,
+        a.billing_period_start,
         5 as line_group,
-        coalesce(c.description, '') as sort_key,
+        lpad(g.priority::text, 4, '0') || '|'
+            || coalesce(to_char(g.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS'), '9999') || '|'
+            || to_char(g.granted_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '|' || a.grant_id as sort_key,
         'credit' as line_type,
-        'credit|' || coalesce(c.description, '') as line_key,
+        'credit|' || a.grant_id as line_key,
         'regular' as charge_class,
-        coalesce(c.description, 'Credit') as description,
+        coalesce(g.description, 'Credit') || ' (' || a.grant_id || ')' as description,
         {{ monthly_charge_columns }},
-        -abs(c.amount::numeric) as amount_exact,
+        -a.amount as amount_exact,
         null::date as correction_of_period
-    from {{ ref('customer_credits') }} as c
+    from {{ ref('credit_grant_allocations') }} as a
+    join {{ ref('stg_hub_credit_grant') }} as h on h.grant_id = a.grant_id
+    join {{ ref('stg_sat_credit_grant_details') }} as g
+      on g.credit_grant_hk = h.credit_grant_hk and g.is_current
 )
 
 select * from usage

@@ -1,4 +1,5 @@
--- Chargeback in FOCUS 1.2 columns (snake_case; the FOCUS name of each column is in the YAML):
+-- Chargeback in FOCUS 1.2 columns (snake_case; the FOCUS name of each column is in the YAML),
+-- checked with the FinOps Foundation's focus-validator (tests/dbt/test_focus_export.py):
 -- every invoice line (before tax) allocated to buckets of team × project × cost center × end
 -- user, each missing tag being 'unallocated'.
 --
@@ -192,7 +193,12 @@ select
     a.allocation_method as x_allocation_method,
     a.requests::bigint as x_requests,
     a.allocated_amount::numeric(24,12) as billed_cost,
-    a.allocated_amount::numeric(24,12) as effective_cost,
+    -- FOCUS: a Purchase covers the period's eligible charges, so its EffectiveCost is 0
+    -- (focus-validator rule EffectiveCost-C-005-C); BilledCost carries the fee.
+    case
+        when a.allocation_method <> 'rounding' and a.line_type in ('base_fee', 'subscription') then 0
+        else a.allocated_amount
+    end::numeric(24,12) as effective_cost,
     a.allocated_amount::numeric(24,12) as list_cost,
     a.allocated_amount::numeric(24,12) as contracted_cost,
     a.currency as billing_currency,
@@ -207,6 +213,12 @@ select
         else 'Usage'
     end as charge_category,
     case when a.charge_class = 'correction' then 'Correction' end as charge_class,
+    case
+        when a.allocation_method = 'rounding' then 'Usage-Based'
+        when a.line_type in ('base_fee', 'subscription') then 'Recurring'
+        when a.line_type = 'credit' then 'One-Time'
+        else 'Usage-Based'
+    end as charge_frequency,
     a.description as charge_description,
     case when a.line_type in ('usage', 'correction') then a.tokens end::numeric as consumed_quantity,
     case when a.line_type in ('usage', 'correction') and a.tokens is not null then 'Tokens' end as consumed_unit,
@@ -224,12 +236,22 @@ select
     end as pricing_unit,
     'AI and Machine Learning' as service_category,
     case
+        when a.line_type in ('usage', 'correction', 'cache') then 'Generative AI'
+        else 'Other (AI and Machine Learning)'
+    end as service_subcategory,
+    case
         when a.line_type in ('usage', 'correction', 'cache') then 'OneVault AI Gateway'
         else a.description
     end as service_name,
-    coalesce(a.provider, 'OneVault') as provider_name,
+    -- FOCUS ProviderName is who sells the service (OneVault, which also issues the invoice: a
+    -- different name would mark a marketplace charge, BilledCost 0); the model's maker is the
+    -- publisher.
+    'OneVault' as provider_name,
     coalesce(a.provider, 'OneVault') as publisher_name,
     'OneVault' as invoice_issuer_name,
+    a.invoice_id as invoice_id,
+    a.customer_slug as billing_account_id,
+    coalesce(a.display_name, a.customer_slug) as billing_account_name,
     a.model as sku_id,
     case when a.provider is not null then a.provider || '/' || a.model else a.line_key end as sku_price_id,
     a.customer_slug as sub_account_id,

@@ -28,6 +28,8 @@ select
     pii_mode,
     embedding_model,
     coalesce(drop_unsupported_params, false) as drop_unsupported_params,  -- 013 (NULL = false)
+    coalesce(billing_mode, 'postpaid') as billing_mode,  -- 017 (NULL = postpaid)
+    low_balance_threshold,
     lead(load_dts) over (partition by customer_hk order by load_dts) as load_end_dts,
     lead(load_dts) over (partition by customer_hk order by load_dts) is null as is_current
 from {{ source('raw_vault', 'sat_customer_config') }}

@@ -11,8 +11,8 @@ An ``x-onevault-actor`` header names the person or system behind the token.
 
 from fastapi import APIRouter
 
-from gateway.api.admin import customers, keys, provider_keys, rules
+from gateway.api.admin import budgets, credits, customers, keys, provider_keys, rules
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
-for _module in (customers, keys, provider_keys, rules):
+for _module in (customers, keys, provider_keys, rules, budgets, credits):
     router.include_router(_module.router)

@@ -63,6 +63,9 @@ class CustomerBody(AdminBody):
     # requests in flight at once, customer and each of its keys (None = gateway default, 0 = none)
     max_concurrent: Count | None = None
     max_concurrent_per_key: Count | None = None
+    # prepaid credits (docs/billing/credits.md): refused with 402 credit_exhausted past the wallet
+    billing_mode: Literal["prepaid", "postpaid"] | None = None
+    low_balance_threshold: Money | None = None
 
 
 class NewCustomer(CustomerBody):

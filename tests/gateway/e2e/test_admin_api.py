@@ -36,6 +36,13 @@ ENDPOINTS = [
     ("PATCH", "/admin/v1/rules/rr_x", {"priority": 1}),
     ("POST", "/admin/v1/rules/rr_x/disable", None),
     ("POST", "/admin/v1/customers/acme/rules/test", {"model": "gpt-4o"}),
+    (
+        "PUT",
+        "/admin/v1/customers/acme/budgets",
+        {"scope": "tag", "value": "team=x", "period": "day", "limit": "1"},
+    ),
+    ("GET", "/admin/v1/customers/acme/budgets", None),
+    ("DELETE", "/admin/v1/customers/acme/budgets/bud_x", None),
 ]
 
 

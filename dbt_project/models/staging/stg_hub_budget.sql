@@ -1,0 +1,8 @@
+-- Staging view of raw_vault.hub_budget: renamed business keys.
+select
+    budget_hk,
+    budget_bk as budget_id,
+    load_dts,
+    record_source,
+    budget_hk = decode(repeat('00', 32), 'hex') as is_ghost
+from {{ source('raw_vault', 'hub_budget') }}
