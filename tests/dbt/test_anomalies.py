@@ -29,6 +29,7 @@ from gateway.crypto import KeyRing
 from gateway.crypto.envelope import new_master_key
 from gateway.egress import EgressPolicy
 from warehouse.anomalies import list_anomalies, unsent_anomalies
+from warehouse.embedded import RedisEndpoint
 from warehouse.events import RequestEvent
 from warehouse.loader import VaultLoader
 from warehouse.mapping import batch_from_events
@@ -207,9 +208,14 @@ async def test_new_flags_are_sent_once_as_signed_webhooks_and_remembered(
 
 
 async def test_cli_lists_the_customers_anomalies_only(
-    built: dict, module_dsn: str, module_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+    built: dict,
+    module_dsn: str,
+    module_pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_server: RedisEndpoint,
 ) -> None:
     monkeypatch.setenv("ONEVAULT_DATABASE_URL", module_dsn)
+    monkeypatch.setenv("ONEVAULT_REDIS_URL", redis_server.url)  # never an embedded one on the default port
     get_settings.cache_clear()
     try:
         shown = await asyncio.to_thread(CliRunner().invoke, cli_app, ["anomalies", "list", "spiky"])

@@ -30,6 +30,7 @@ from tests.focus_validator import FOCUS_VERSION, validate_focus
 from warehouse.audit.chargeback import FOCUS_VERSION as EXPORT_FOCUS_VERSION
 from warehouse.audit.chargeback import write_chargeback
 from warehouse.audit.params import ExportScope
+from warehouse.embedded import RedisEndpoint
 from warehouse.loader import VaultLoader
 from warehouse.mapping import batch_from_events
 from warehouse.settings import get_settings
@@ -99,10 +100,15 @@ def test_chargeback_focus_csv_passes_the_focus_validator(exported: dict, custome
 
 
 async def test_the_cli_writes_the_same_validated_file(
-    exported: dict, module_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    exported: dict,
+    module_dsn: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_server: RedisEndpoint,
 ) -> None:
     """`onevault chargeback export <customer> <month>`: the audit export's file, on its own."""
     monkeypatch.setenv("ONEVAULT_DATABASE_URL", module_dsn)
+    monkeypatch.setenv("ONEVAULT_REDIS_URL", redis_server.url)  # never an embedded one on the default port
     get_settings.cache_clear()
     try:
         args = ["chargeback", "export", "acme", "2026-10", "--out", str(tmp_path)]

@@ -89,8 +89,11 @@ class Up:
     def _dagster_has_code_servers(self) -> bool:
         assert self.proc is not None
         children = psutil.Process(self.proc.pid).children()
-        dagster = [c for c in children if "dagster" in " ".join(c.cmdline())]
-        return len(dagster) == 2 and all(c.children() for c in dagster)
+        dagster = [c for c in children if "dagster" in _cmdline(c)]
+        try:
+            return len(dagster) == 2 and all(c.children() for c in dagster)
+        except psutil.Error:  # one exited meanwhile (a short-lived helper process): not up yet
+            return False
 
     def snapshot(self) -> list[psutil.Process]:
         """Every process ``up`` started: its descendants, and the daemonised servers."""
@@ -127,7 +130,7 @@ def test_sigterm_stops_everything_up_started(up: Up) -> None:
     up.start()
     up.wait_until_up()
     started = up.snapshot()
-    names = {p.pid: " ".join(p.cmdline()) for p in started}  # whole: a long checkout path comes first
+    names = {p.pid: _cmdline(p) for p in started}  # whole: a long checkout path comes first
     assert any("dagster-daemon" in n for n in names.values()) and len(started) >= 6, names
 
     assert up.proc is not None
@@ -142,3 +145,11 @@ def test_sigterm_stops_everything_up_started(up: Up) -> None:
         if str(up.home) in " ".join(p.info["cmdline"] or ()) and p.info["pid"] != os.getpid()
     ]
     assert _alive([psutil.Process(pid) for pid in others if psutil.pid_exists(pid)]) == []
+
+
+def _cmdline(proc: psutil.Process) -> str:
+    """The whole command line ('' for a process that is gone or a zombie: a short-lived child)."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
