@@ -5,46 +5,21 @@ period, every attempt in the vault."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Callable
 
 import asyncpg
 import httpx
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from gateway.alerts.signing import HEADER, verify
 from tests.gateway.e2e.conftest import Gateway, ServerThread, wait_for_rows
 from tests.gateway.e2e.test_admin_api import admin
-
-
-class Receiver:
-    """A webhook endpoint: fails its first delivery, then accepts only valid signatures."""
-
-    def __init__(self) -> None:
-        self.secret = ""
-        self.calls = 0
-        self.accepted: list[dict] = []
-        self.app = Starlette(routes=[Route("/hook", self.hook, methods=["POST"])])
-
-    async def hook(self, request: Request) -> Response:
-        self.calls += 1
-        body = await request.body()
-        if not verify(self.secret, request.headers.get(HEADER, ""), body):
-            return Response(status_code=401)
-        if self.calls == 1:
-            return Response(status_code=500)  # the first delivery fails: the worker must retry
-        self.accepted.append(json.loads(body))
-        return Response(status_code=204)
+from tests.gateway.e2e.webhooks import Receiver
 
 
 async def test_thresholds_are_signed_retried_once_per_period_and_recorded(
     gateway: Gateway, vault_pool: asyncpg.Pool, port_picker: Callable[[], int]
 ) -> None:
-    receiver = Receiver()
+    receiver = Receiver(fail_first=1)  # the first delivery fails
     server = await asyncio.to_thread(ServerThread(receiver.app, port_picker()).start)  # type: ignore[arg-type]
     slug = f"alerts-{uuid.uuid4().hex[:8]}"  # budget state in the shared Redis is per customer
     try:

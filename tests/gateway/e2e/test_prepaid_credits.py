@@ -13,16 +13,12 @@ from decimal import Decimal
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from typer.testing import CliRunner
 
 from gateway.admin.credits import balances, grant_credit
-from gateway.alerts.signing import HEADER, verify
 from tests.gateway.e2e.conftest import Gateway, ServerThread, issue_key, run, wait_for_rows
 from tests.gateway.e2e.test_admin_api import admin
+from tests.gateway.e2e.webhooks import Receiver
 
 BODY = {"prompt": "hello", "model": "gpt-4o", "max_tokens": 80}
 
@@ -193,22 +189,6 @@ async def test_concurrent_requests_never_overspend_the_wallet(
     assert {r.json()["error"]["code"] for r in refused} == {"credit_exhausted"}
     spent = sum(Decimal(r.json()["cost"]["customer_cost"]) for r in ok)
     assert spent <= Decimal("0.01")  # worst cases were held: the sum can never pass the credit
-
-
-class Receiver:
-    """A webhook endpoint that accepts only valid signatures."""
-
-    def __init__(self) -> None:
-        self.secret = ""
-        self.accepted: list[dict] = []
-        self.app = Starlette(routes=[Route("/hook", self.hook, methods=["POST"])])
-
-    async def hook(self, request: Request) -> Response:
-        body = await request.body()
-        if not verify(self.secret, request.headers.get(HEADER, ""), body):
-            return Response(status_code=401)
-        self.accepted.append(json.loads(body))
-        return Response(status_code=204)
 
 
 async def test_the_low_balance_webhook_fires_once(

@@ -17,14 +17,9 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from typer.testing import CliRunner
 
 from gateway.admin.budgets import set_budget
-from gateway.alerts.signing import HEADER, verify
 from gateway.app import GatewayConfig, create_app
 from gateway.simulator import SimulatorServer
 from tests.gateway.e2e.conftest import (
@@ -39,6 +34,7 @@ from tests.gateway.e2e.conftest import (
     write_prices,
 )
 from tests.gateway.e2e.test_admin_api import admin
+from tests.gateway.e2e.webhooks import Receiver
 from warehouse.embedded import RedisEndpoint
 
 BODY = {"prompt": "hello", "model": "gpt-4o", "max_tokens": 80}
@@ -149,29 +145,6 @@ async def test_a_lost_tag_budget_is_reseeded_from_the_vault(
     total = spent + Decimal(after.json()["cost"]["customer_cost"])
     micro = int(await redis_client.hget(keys[0], "spent"))
     assert abs(Decimal(micro) / 1_000_000 - total) <= Decimal("0.000004")
-
-
-class Receiver:
-    """A webhook endpoint that accepts correctly signed alerts."""
-
-    def __init__(self) -> None:
-        self.secret = ""
-        self.accepted: list[dict] = []
-        self.app = Starlette(routes=[Route("/hook", self.hook, methods=["POST"])])
-
-    async def hook(self, request: Request) -> Response:
-        body = await request.body()
-        if not verify(self.secret, request.headers.get(HEADER, ""), body):
-            return Response(status_code=401)
-        self.accepted.append(json.loads(body))
-        return Response(status_code=204)
-
-    async def wait_for(self, n: int, timeout: float = 20.0) -> list[dict]:
-        for _ in range(int(timeout * 10)):  # the worker delivers in the background
-            if len(self.accepted) >= n:
-                break
-            await asyncio.sleep(0.1)
-        return self.accepted
 
 
 # 04:48 UTC: a fifth of the day has passed, so a day's spend so far projects five-fold.
