@@ -27,8 +27,9 @@ from dagster_pipelines.resources import Warehouse
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
 
 MONTHLY_MODELS = ("invoice_lines", "invoices", "chargeback")
-# Spend is daily: spend_monthly rolls spend_daily up, so both refresh together (month to date).
-DAILY_MODELS = ("spend_daily", "spend_monthly")
+# Spend is daily: spend_monthly and spend_daily_by_model (the console's platform view) roll
+# spend_daily up, so they refresh together (month to date).
+DAILY_MODELS = ("spend_daily", "spend_monthly", "spend_daily_by_model")
 PERFORMANCE_MODEL = "provider_performance_5m"
 
 

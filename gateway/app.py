@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from gateway import background, metrics
+from gateway import background, metrics, tracing
 from gateway.admin.refusals import RefusalRecorder
 from gateway.alerts.anomalies import AnomalyAlerts
 from gateway.alerts.thresholds import BudgetAlerts
@@ -31,6 +31,7 @@ from gateway.auth.principal import KeyStore
 from gateway.auth.seal import PrincipalSeal
 from gateway.auth.throttle import FailureThrottle
 from gateway.body_limit import BodySizeLimit
+from gateway.console.app import create_console
 from gateway.crypto.keyring import admin_token, auth_cache_key, keyring_from
 from gateway.egress.config import egress_policy
 from gateway.egress.loop import LoopGuard
@@ -77,6 +78,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings = config.settings
+        traces = tracing.start(settings)  # OTEL_* / ONEVAULT_TRACING; None: off (the default)
         # Two pools: ``hot`` serves the request path and bounds every wait (a frozen PostgreSQL
         # turns into a quick error, and cached state answers); ``pool`` serves the loader, the
         # admin API and background work, whose waits (the writers' turn, COPY) may be long.
@@ -186,6 +188,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
             await redis.aclose()
             await hot.close()
             await pool.close()
+            tracing.stop(traces)  # flush the batched spans
 
     app = FastAPI(
         title="OneVault gateway",
@@ -200,7 +203,10 @@ def create_app(config: GatewayConfig) -> FastAPI:
         app.include_router(router)
     for router in (usage_router, billing_router):  # warehouse marts, read for the calling customer
         app.include_router(router)
+    # The web console: its own sub-application (routes, error pages), sharing the pools and Redis.
+    app.mount("/console", create_console(app, config.settings))
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestMetrics)
+    app.add_middleware(tracing.TraceRequests)  # a server span per request, when tracing is on
     app.add_middleware(LoopGuard)  # outermost: the gateway's own calls never reach a route
     return app

@@ -13,7 +13,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import metrics
 
 KNOWN = frozenset(
-    {"/v1/ai/completions", "/v1/chat/completions", "/v1/ai/models", "/health", "/ready", "/metrics"}
+    {
+        "/v1/ai/completions",
+        "/v1/chat/completions",
+        "/v1/ai/models",
+        "/health",
+        "/ready",
+        "/metrics",
+        # every other front door, so the dashboard shows traffic per door
+        "/v1/responses",
+        "/v1/messages",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1/ai/embeddings",
+        "/v1/images/generations",
+        "/v1/models",
+    }
 )
 
 

@@ -166,6 +166,8 @@ class RequestEvent(_Event):
     error_message: str | None = None
     finish_reason: str | None = None
     usage_source: UsageSource = "provider"
+    # The request's OpenTelemetry trace id (32 lower-case hex digits) when it was traced and sampled
+    trace_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
     latency_ms: float | None = None
     upstream_latency_ms: float | None = None
     route_reason: str | None = None

@@ -214,6 +214,7 @@ def add_request_event(batch: VaultBatch, ev: RequestEvent, seen: _Seen | None = 
             _set(ev.dropped_params),
             *_token_kinds(u),
             None if ev.usage_source == "provider" else ev.usage_source,  # sql/014
+            ev.trace_id,  # sql/022
         ),
         record_source=SOURCE,
     )

@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         description="Distinct model names a metric label takes besides the catalog's listed models; "
         "the rest are counted as 'other'.",
     )
+    tracing: bool | None = Field(
+        default=None,
+        description="OpenTelemetry traces of requests: true/false; unset = on when OTEL_TRACES_EXPORTER "
+        "or OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (docs/operations/tracing-and-dashboards.md).",
+    )
     breaker_threshold: int = Field(default=5, description="Failures in the window that open a circuit.")
     breaker_window_s: float = 30.0
     breaker_cooldown_s: float = Field(default=15.0, description="How long an open circuit skips the pair.")

@@ -151,6 +151,7 @@ _LATE_FEATURES = (
     *_LATE_TOKENS,
 )
 _LATE_BILLING = ("usage_source",)  # sql/014: what the cost was counted from (NULL = the provider)
+_LATE_TRACE = ("trace_id",)  # sql/022: the request's OpenTelemetry trace (NULL = not traced)
 SAT_CUSTOMER_CONFIG = SatSpec(
     "sat_customer_config",
     "customer_hk",
@@ -183,6 +184,10 @@ SAT_CUSTOMER_CONFIG = SatSpec(
         "max_concurrent_per_key",
         "billing_mode",  # 017: prepaid | postpaid (NULL = postpaid)
         "low_balance_threshold",
+        "rate_limit_rph",  # 021: pricing plans (NULL = the tier's default / none)
+        "monthly_token_quota",
+        "savings_share_pct",
+        "markup_plan",
     ),
     late=(
         "drop_unsupported_params",
@@ -190,6 +195,10 @@ SAT_CUSTOMER_CONFIG = SatSpec(
         "max_concurrent_per_key",
         "billing_mode",
         "low_balance_threshold",
+        "rate_limit_rph",
+        "monthly_token_quota",
+        "savings_share_pct",
+        "markup_plan",
     ),
 )
 SAT_GATEWAY_KEY_DETAILS = SatSpec(
@@ -303,8 +312,9 @@ SAT_API_REQUEST_DETAILS = SatSpec(
         "pii_actions",
         *_LATE_FEATURES,
         *_LATE_BILLING,
+        *_LATE_TRACE,
     ),
-    late=(*_LATE_FEATURES, *_LATE_BILLING),
+    late=(*_LATE_FEATURES, *_LATE_BILLING, *_LATE_TRACE),
 )
 SAT_API_REQUEST_ATTEMPT = SatSpec(
     "sat_api_request_attempt",
@@ -587,6 +597,20 @@ SAT_PROVIDER_REPORT_IMPORT = SatSpec(
     not_hashed=frozenset({"imported_by"}),
 )
 
+# -- 023: console users (the web console's logins; gateway/admin/console_users.py) -------------
+HUB_CONSOLE_USER = HubSpec("hub_console_user", "console_user_hk", ("console_user_bk",))
+LNK_CONSOLE_USER_CUSTOMER = LinkSpec(
+    "lnk_console_user_customer", "console_user_customer_hk", ("console_user_hk", "customer_hk")
+)
+SAT_CONSOLE_USER_DETAILS = SatSpec(
+    "sat_console_user_details",
+    "console_user_hk",
+    ("changed_by", "email", "display_name", "role", "is_operator", "status"),
+)
+SAT_CONSOLE_USER_CREDENTIAL = SatSpec(
+    "sat_console_user_credential", "console_user_hk", ("changed_by", "password_hash")
+)
+
 HUBS: tuple[HubSpec, ...] = (
     HUB_CUSTOMER,
     HUB_GATEWAY_KEY,
@@ -606,6 +630,7 @@ HUBS: tuple[HubSpec, ...] = (
     HUB_CREDIT_GRANT,
     HUB_PROVIDER_REPORT_LINE,
     HUB_PROVIDER_REPORT_IMPORT,
+    HUB_CONSOLE_USER,
 )
 LINKS: tuple[LinkSpec, ...] = (
     LNK_API_REQUEST_CONTEXT,
@@ -623,6 +648,7 @@ LINKS: tuple[LinkSpec, ...] = (
     LNK_BUDGET_CUSTOMER,
     LNK_CREDIT_GRANT_CUSTOMER,
     LNK_PROVIDER_REPORT_LINE,
+    LNK_CONSOLE_USER_CUSTOMER,
 )
 SATELLITES: tuple[SatSpec, ...] = (
     SAT_CUSTOMER_CONFIG,
@@ -646,5 +672,7 @@ SATELLITES: tuple[SatSpec, ...] = (
     SAT_CREDIT_GRANT_DETAILS,
     SAT_PROVIDER_REPORT_LINE,
     SAT_PROVIDER_REPORT_IMPORT,
+    SAT_CONSOLE_USER_DETAILS,
+    SAT_CONSOLE_USER_CREDENTIAL,
 )
 ALL_TABLES: tuple[TableSpec, ...] = (*HUBS, *LINKS, *SATELLITES)

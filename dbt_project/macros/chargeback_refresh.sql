@@ -37,8 +37,15 @@
     {%- elif is_incremental() -%}
         delete from {{ this }}
         where x_invoice_id in {{ sql_list(chargeback_touched_invoices(), 'text') }}
-          and (x_allocation_method = 'rounding' or x_line_type in ('base_fee', 'subscription', 'credit'))
+          and (x_allocation_method = 'rounding' or x_line_type in {{ shared_line_types() }})
     {%- else -%}
         select 1
     {%- endif -%}
+{%- endmacro %}
+
+{#- Invoice lines that belong to the whole invoice, not to the cost events of a bucket: the
+    tier's fee, subscriptions, credits, and the pricing plans' month-level charges (markup
+    bands over the month's spend, the savings share: docs/billing/plans.md). -#}
+{% macro shared_line_types() -%}
+    ('base_fee', 'subscription', 'credit', 'markup', 'savings_share')
 {%- endmacro %}

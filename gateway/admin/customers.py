@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from gateway.egress import EgressPolicy, EgressRefused
+from warehouse import plans
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.hashing import hash_key
@@ -31,7 +32,7 @@ class AdminError(ValueError):
 @dataclass(frozen=True, slots=True)
 class CustomerConfig:
     display_name: str | None = None
-    tier: str = "standard"
+    tier: str = plans.DEFAULT_TIER
     status: str = "active"
     markup_pct: Decimal | None = None
     budget_daily: Decimal | None = None
@@ -62,6 +63,12 @@ class CustomerConfig:
     # customer's currency) under which the wallet sends one credit.low_balance webhook.
     billing_mode: str | None = None
     low_balance_threshold: Decimal | None = None
+    # sql/021: pricing plans (docs/billing/plans.md). None = the tier's default limit
+    # (dbt_project/seeds/tiers.csv) / no savings share / the flat markup_pct.
+    rate_limit_rph: int | None = None
+    monthly_token_quota: int | None = None
+    savings_share_pct: Decimal | None = None
+    markup_plan: str | None = None
 
     def values(self, changed_by: str) -> tuple:
         return (
@@ -93,6 +100,10 @@ class CustomerConfig:
             self.max_concurrent_per_key,
             self.billing_mode,
             self.low_balance_threshold,
+            self.rate_limit_rph,
+            self.monthly_token_quota,
+            self.savings_share_pct,
+            self.markup_plan,
         )
 
 
@@ -102,7 +113,8 @@ _CHOICES = {
     "pii_mode": ("off", "flag", "redact", "block"),
     "billing_mode": ("prepaid", "postpaid"),
 }
-TIERS = ("basic", "standard", "premium", "enterprise")
+TIERS = tuple(plans.tiers())  # dbt_project/seeds/tiers.csv
+NO_PLAN = "none"  # markup_plan in an update: leave the plan, back to the flat markup_pct
 STATUSES = ("active", "suspended")
 COMPLIANCE_LEVELS = ("none", "hipaa", "gdpr", "sox")
 # The value-added services seed 003's bill charges for (prices: dbt_project/seeds/service_catalog.csv).
@@ -140,11 +152,26 @@ def check_config(config: CustomerConfig) -> None:
         "max_concurrent",
         "max_concurrent_per_key",
         "low_balance_threshold",
+        "rate_limit_rph",
+        "monthly_token_quota",
     ):
         value = getattr(config, name)
         if value is not None and value < 0:
-            raise AdminError(f"{name} must not be negative")
+            raise AdminError(f"{name} must not be negative", field=name)
+    check_pricing_plan(config)
     check_data_settings(config)
+
+
+def check_pricing_plan(config: CustomerConfig) -> None:
+    """A savings share is a percentage, and a markup plan one of the seed's plans."""
+    if config.savings_share_pct is not None and not Decimal(0) <= config.savings_share_pct <= 100:
+        raise AdminError("savings_share_pct must be between 0 and 100", field="savings_share_pct")
+    known = plans.markup_plans()
+    if config.markup_plan is not None and config.markup_plan not in known:
+        raise AdminError(
+            f"markup_plan must be one of {', '.join(known)} (dbt_project/seeds/markup_plans.csv)",
+            field="markup_plan",
+        )
 
 
 def check_webhook_url(url: str) -> None:
@@ -241,6 +268,8 @@ async def update_customer(
         raise AdminError(f"unknown customer setting(s): {', '.join(sorted(unknown))}")
     if "subscribed_services" in changes:
         changes = {**changes, "subscribed_services": tuple(changes["subscribed_services"] or ())}
+    if changes.get("markup_plan") == NO_PLAN:
+        changes = {**changes, "markup_plan": None}  # back to the flat markup_pct
     config = replace(await current_config(pool, slug), **changes)
     check_config(config)
     if "budget_webhook_url" in changes:

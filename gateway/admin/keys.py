@@ -97,11 +97,13 @@ group by h.gateway_key_bk
 """
 
 
-async def list_keys(pool: asyncpg.Pool, customer: str) -> list[dict[str, Any]]:
-    """The customer's keys as they stand now (never a secret: prefix, status, limits, last use)."""
+async def list_keys(pool: asyncpg.Pool, customer: str, *, last_used: bool = True) -> list[dict[str, Any]]:
+    """The customer's keys as they stand now (never a secret: prefix, status, limits, last use).
+    ``last_used=False`` skips the last-use scan of the customer's requests (the console reads it
+    from the marts, gateway/console/data/keys.py)."""
     rows = await pool.fetch(_KEYS_SQL.format(where="c.customer_bk = $1"), customer)
-    last_used = dict(await pool.fetch(_LAST_USED_SQL, hash_key(customer)))
-    keys = [{**_public(r), "last_used_at": last_used.get(r["key_id"])} for r in rows]
+    used = dict(await pool.fetch(_LAST_USED_SQL, hash_key(customer))) if last_used else {}
+    keys = [{**_public(r), "last_used_at": used.get(r["key_id"])} for r in rows]
     return sorted(keys, key=lambda k: k["created_at"])
 
 

@@ -9,6 +9,7 @@ from fastapi import Request
 from gateway.auth.principal import AuthThrottled, AuthUnavailable, KeyStore, Principal
 from gateway.errors import ApiError, request_id_of
 from gateway.pipeline import CallContext, CompletionService
+from gateway.tracing import request_trace
 
 
 @dataclass(slots=True)
@@ -82,4 +83,5 @@ def base_context(request: Request, who: Principal, *, endpoint: str, model: str 
         request_ts=services(request).completions.clock(),
         client_ip=request.client.host if request.client else None,
         user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+        trace=request_trace(request.scope, endpoint),
     )

@@ -33,6 +33,7 @@ from gateway.auth.keys import key_hash, looks_like_key
 from gateway.auth.local_cache import TtlCache
 from gateway.auth.seal import PrincipalSeal
 from gateway.auth.throttle import FailureThrottle
+from warehouse.plans import DEFAULT_TIER, Tier, tiers
 
 log = logging.getLogger("onevault.auth")
 
@@ -59,13 +60,17 @@ class AuthUnavailable(Exception):
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Rate limits and budgets of one scope (a customer, or one of its keys); None = no limit.
-    ``concurrent`` (requests in flight): None = the gateway's default, 0 = no limit."""
+    ``concurrent`` (requests in flight): None = the gateway's default, 0 = no limit. A
+    customer's are its effective limits: its own setting, else its tier's default
+    (dbt_project/seeds/tiers.csv); ``rph`` and ``monthly_tokens`` are customer limits only."""
 
     rpm: int | None = None
     tpm: int | None = None
     budget_daily: Decimal | None = None
     budget_monthly: Decimal | None = None
     concurrent: int | None = None
+    rph: int | None = None
+    monthly_tokens: int | None = None  # tokens per UTC calendar month
 
     def to_dict(self) -> dict:
         return {
@@ -74,6 +79,8 @@ class Limits:
             "budget_daily": None if self.budget_daily is None else str(self.budget_daily),
             "budget_monthly": None if self.budget_monthly is None else str(self.budget_monthly),
             "concurrent": self.concurrent,
+            "rph": self.rph,
+            "monthly_tokens": self.monthly_tokens,
         }
 
     @classmethod
@@ -81,7 +88,15 @@ class Limits:
         def dec(v: str | None) -> Decimal | None:
             return None if v is None else Decimal(v)
 
-        return cls(d["rpm"], d["tpm"], dec(d["budget_daily"]), dec(d["budget_monthly"]), d.get("concurrent"))
+        return cls(
+            d["rpm"],
+            d["tpm"],
+            dec(d["budget_daily"]),
+            dec(d["budget_monthly"]),
+            d.get("concurrent"),
+            d.get("rph"),
+            d.get("monthly_tokens"),
+        )
 
 
 NO_LIMITS = Limits()
@@ -135,14 +150,16 @@ with k as (
 select k.*, h.gateway_key_bk, c.customer_bk, cfg.markup_pct, cfg.status as customer_status,
        cfg.rate_limit_rpm as customer_rpm, cfg.rate_limit_tpm as customer_tpm,
        cfg.budget_daily as customer_budget_daily, cfg.budget_monthly as customer_budget_monthly,
-       cfg.compliance_level, cfg.max_concurrent, cfg.max_concurrent_per_key, cfg.billing_mode
+       cfg.compliance_level, cfg.max_concurrent, cfg.max_concurrent_per_key, cfg.billing_mode,
+       cfg.tier, cfg.rate_limit_rph as customer_rph, cfg.monthly_token_quota, cfg.markup_plan
 from k
 join raw_vault.hub_gateway_key h using (gateway_key_hk)
 join raw_vault.lnk_gateway_key_customer l using (gateway_key_hk)
 join raw_vault.hub_customer c on c.customer_hk = l.customer_hk
 left join lateral (
   select s.markup_pct, s.status, s.rate_limit_rpm, s.rate_limit_tpm, s.budget_daily, s.budget_monthly,
-         s.compliance_level, s.max_concurrent, s.max_concurrent_per_key, s.billing_mode
+         s.compliance_level, s.max_concurrent, s.max_concurrent_per_key, s.billing_mode,
+         s.tier, s.rate_limit_rph, s.monthly_token_quota, s.markup_plan
   from raw_vault.sat_customer_config s
   where s.customer_hk = c.customer_hk order by s.load_dts desc limit 1
 ) cfg on true
@@ -247,19 +264,24 @@ class KeyStore:
         if not active or (row["customer_status"] or "active") != "active":
             return None
         expires = row["expires_at"]
+        tier = tier_of(row["tier"])
         return Principal(
             customer=row["customer_bk"],
             key_id=row["gateway_key_bk"],
             key_prefix=row["key_prefix"],
-            markup_pct=row["markup_pct"],
+            # A markup plan bills the month's markup on the invoice, band by band: requests
+            # carry none of their own (docs/billing/plans.md).
+            markup_pct=Decimal(0) if row["markup_plan"] else row["markup_pct"],
             allowed_models=tuple(row["allowed_models"]) if row["allowed_models"] else None,
             expires_at=expires.timestamp() if expires else None,
             customer_limits=Limits(
-                row["customer_rpm"],
+                _own_or(row["customer_rpm"], tier.rate_limit_rpm if tier else None),
                 row["customer_tpm"],
                 row["customer_budget_daily"],
                 row["customer_budget_monthly"],
                 row["max_concurrent"],
+                _own_or(row["customer_rph"], tier.rate_limit_rph if tier else None),
+                _own_or(row["monthly_token_quota"], tier.monthly_token_quota if tier else None),
             ),
             key_limits=Limits(
                 row["rate_limit_rpm"],
@@ -272,6 +294,15 @@ class KeyStore:
             grace_until=row["grace_until"].timestamp() if rotated else None,
             prepaid=row["billing_mode"] == "prepaid",
         )
+
+
+def tier_of(name: str | None) -> Tier | None:
+    """The customer's tier from the seed (None for a name the seed no longer has: no defaults)."""
+    return tiers().get(name or DEFAULT_TIER)
+
+
+def _own_or(own: int | None, default: int | None) -> int | None:
+    return default if own is None else own
 
 
 def _cache_key(digest: bytes) -> str:

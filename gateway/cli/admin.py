@@ -53,7 +53,15 @@ def fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
-_TIER = "basic | standard | premium | enterprise (the tier's monthly base fee is on every invoice)."
+_TIER = (
+    "basic | standard | premium | enterprise: the tier's base fee, default limits and included "
+    "services (docs/billing/plans.md)."
+)
+_SAVINGS_SHARE = "Bill this %% of the month's attributed savings as its own invoice line (0 = none)."
+_MARKUP_PLAN = (
+    "Graduated markup plan of seeds/markup_plans.csv (e.g. volume) instead of a flat markup; "
+    "'none' leaves it."
+)
 _SERVICES = "Comma-separated value-added services billed monthly: " + ", ".join(SERVICES) + " ('' = none)."
 _WEBHOOK = "Budget alerts (50/80/100 %%) are POSTed here, signed; get the secret: onevault alerts secret."
 
@@ -76,6 +84,8 @@ def customers_create(
     tax_rate: Decimal = typer.Option(None, help="Tax rate %% applied to invoices."),
     currency: str = typer.Option(None, help="ISO 4217 invoice currency (default USD)."),
     webhook_url: str = typer.Option(None, help=_WEBHOOK),
+    savings_share: Decimal = typer.Option(None, help=_SAVINGS_SHARE),
+    markup_plan: str = typer.Option(None, help=_MARKUP_PLAN),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Create a customer."""
@@ -88,6 +98,8 @@ def customers_create(
             tax_rate_pct=tax_rate,
             currency=currency,
             budget_webhook_url=webhook_url,
+            savings_share_pct=savings_share,
+            markup_plan=markup_plan,
         )
     )
     run_audited(
@@ -167,7 +179,9 @@ def customers_update(
     name: str = typer.Option(None, help="Display name."),
     status: str = typer.Option(None, help="active | suspended (suspended: every key is refused)."),
     markup: Decimal = typer.Option(None, help="Markup %% on provider cost."),
-    rpm: int = typer.Option(None, help="Requests per minute, all keys together (0 = refuse all)."),
+    rpm: int = typer.Option(
+        None, help="Requests per minute, all keys together (default: the tier's; 0 = refuse all)."
+    ),
     tpm: int = typer.Option(None, help="Tokens per minute, all keys together."),
     budget_daily: Decimal = typer.Option(None, help="Daily budget in the customer's currency."),
     budget_monthly: Decimal = typer.Option(None, help="Monthly budget."),
@@ -204,6 +218,14 @@ def customers_update(
     low_balance_threshold: Decimal = typer.Option(
         None, help="Prepaid: one credit.low_balance webhook when the balance falls under this."
     ),
+    rph: int = typer.Option(
+        None, help="Requests per hour, all keys together (default: the tier's; 0 = refuse all)."
+    ),
+    monthly_token_quota: int = typer.Option(
+        None, help="Tokens per UTC month; past it 429 quota_exceeded until the 1st (default: the tier's)."
+    ),
+    savings_share: Decimal = typer.Option(None, help=_SAVINGS_SHARE),
+    markup_plan: str = typer.Option(None, help=_MARKUP_PLAN),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Change a customer's settings (a new history row; takes effect within seconds)."""
@@ -236,6 +258,10 @@ def customers_update(
             "max_concurrent_per_key": max_concurrent_per_key,
             "billing_mode": billing_mode,
             "low_balance_threshold": low_balance_threshold,
+            "rate_limit_rph": rph,
+            "monthly_token_quota": monthly_token_quota,
+            "savings_share_pct": savings_share,
+            "markup_plan": markup_plan,
         }.items()
         if v is not None
     }

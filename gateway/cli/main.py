@@ -12,6 +12,7 @@ from gateway.cli import (
     bi_roles,
     budgets,
     chargeback,
+    console,
     credits,
     dagster,
     invoices,
@@ -88,6 +89,7 @@ app.add_typer(credits.credits, name="credits")
 app.add_typer(bi_roles.bi_role, name="bi-role")
 app.add_typer(audit.audit, name="audit")
 app.add_typer(reconcile.reconcile, name="reconcile")
+app.add_typer(console.console, name="console")
 
 
 if __name__ == "__main__":

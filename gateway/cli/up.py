@@ -4,7 +4,8 @@
 Ctrl-C, SIGTERM and SIGHUP all stop what this command started — the Dagster webserver and
 daemon, the simulator, and the embedded servers unless it found them already running
 (``gateway.cli.stopping``). On a fresh ONEVAULT_HOME it also writes a provider catalog pointing at the
-simulator and creates a demo customer and key, and prints a ready-to-paste curl.
+simulator and creates a demo customer, its key and its console admin (password in
+secrets/console-password), and prints a ready-to-paste curl and how to log in to the console.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dagster_pipelines.instance import stop as stop_dagster
 from gateway.admin.customers import CustomerConfig, create_customer, customer_exists
 from gateway.admin.keys import create_gateway_key
 from gateway.app import GatewayConfig, create_app
+from gateway.cli.console import DEMO_EMAIL, ensure_demo_user
 from gateway.cli.runtime import operator, require_admin_token, settings
 from gateway.cli.stopping import Stopping, StopSignals
 from gateway.simulator import SimulatorServer
@@ -106,6 +108,7 @@ async def bootstrap(database_url: str, home: Path) -> str | None:
         )
         issued = await create_gateway_key(pool, DEMO_CUSTOMER, changed_by=operator(), label="demo")
         write_secret(home / "secrets" / "demo-key", issued.key)
+        await ensure_demo_user(pool, home, DEMO_CUSTOMER)  # the console's demo admin
         return issued.key
     finally:
         await pool.close()
@@ -149,6 +152,9 @@ def _start_and_serve(s: Settings, port: int, stops: StopSignals, started: contex
     typer.echo(f"Admin API   {base}/admin/v1   (token: {s.home_dir / 'secrets' / 'admin-token'})")
     dagster_ui = f"http://{s.dagster_host}:{s.dagster_port}"
     typer.echo(f"Dagster UI  {dagster_ui}   (billing runs; logs in {s.home_dir / 'logs'})")
+    password_file = s.home_dir / "secrets" / "console-password"
+    login = f"log in as {DEMO_EMAIL}, password in {password_file}" if password_file.exists() else ""
+    typer.echo(f"Console     {base}/console   ({login or 'users: onevault console create-user'})")
     key = demo_key or (key_file.read_text().strip() if key_file.exists() else "<your key>")
     typer.echo("\nTry it:\n")
     typer.echo(

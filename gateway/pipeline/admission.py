@@ -70,6 +70,31 @@ class Admission:
                 headers=verdict.headers,
                 details={"scope": verdict.scope, "limit": verdict.limit, "unit": "requests in flight"},
             )
+        if not verdict.allowed and verdict.kind == "quota":
+            resets = verdict.resets_at.isoformat().replace("+00:00", "Z") if verdict.resets_at else None
+            raise ApiError(
+                429,
+                "quota_exceeded",
+                f"The monthly token quota of {verdict.limit} tokens for {verdict.scope} is used up "
+                f"({verdict.used} used); it resets at {resets}. Ask for a higher quota or tier.",
+                headers=verdict.headers,
+                details={
+                    "scope": verdict.scope,
+                    "limit": verdict.limit,
+                    "used": verdict.used,
+                    "unit": "tokens/month",
+                    "resets_at": resets,
+                },
+            )
+        if not verdict.allowed and verdict.kind == "requests_hour":
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"Rate limit of {verdict.limit} requests per hour for {verdict.scope} reached; "
+                f"retry in {verdict.retry_after}s.",
+                headers=verdict.headers,
+                details={"scope": verdict.scope, "limit": verdict.limit, "unit": "requests/hour"},
+            )
         if not verdict.allowed:
             raise ApiError(
                 429,

@@ -11,6 +11,9 @@ and, optionally, ``check`` (output validation: an answer that fails it is costed
 ``commit=False`` (streams) returns as soon as the try has produced its first content: the caller
 finishes that attempt with ``succeeded`` or ``failed_mid_stream`` once the stream ends, because
 a stream fails over only before its first chunk reaches the client.
+
+A traced request (``ctx.trace``) gets one CLIENT span per try, here, ended with the try's attempt
+row; a stream's serving try hands its span on in ``Served.span`` for the caller to end.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Generic, TypeVar
 
+from opentelemetry.trace import Span
 from redis.exceptions import RedisError
 
-from gateway import metrics
+from gateway import metrics, tracing
 from gateway.enforcement.breaker import HEALTH_FAILURES, CircuitBreaker
 from gateway.enforcement.budget import BudgetRefusal
 from gateway.errors import ApiError
@@ -68,6 +72,7 @@ class Served(Generic[T]):
     attempts: list[AttemptEvent]
     upstream_ms: float
     rejected: list[Rejected] = field(default_factory=list)
+    span: Span | None = None  # a traced stream's serving try: ended by the caller with its row
 
 
 class Exhausted(Exception):
@@ -148,19 +153,29 @@ class AttemptLoop:
             for try_no in range(policy.max_attempts):
                 started_ts = self.clock()
                 t0 = time.perf_counter()
+                endpoint = endpoint_for(ctx, route)
+                span = ctx.trace.attempt(route, model, endpoint, ctx.stream) if ctx.trace else None
                 try:
-                    value = await call(route, model, endpoint_for(ctx, route))
+                    value = await call(route, model, endpoint)
                 except ProviderError as err:
                     ms = (time.perf_counter() - t0) * 1000
                     upstream_ms += ms
                     last = err
                     if await self._failed_try(
-                        ctx, attempts, route, model, started_ts, ms, err, try_no, policy
+                        ctx, attempts, route, model, started_ts, ms, err, try_no, policy, span
                     ):
                         break
                     continue
+                except BaseException as exc:
+                    if span is not None:
+                        tracing.abandon(span, exc)
+                    raise
                 if not commit:
-                    return Served(value, route, model, index, started_ts, t0, attempts, upstream_ms, rejected)
+                    if span is not None:
+                        tracing.first_chunk(span, time.perf_counter() - t0)
+                    return Served(
+                        value, route, model, index, started_ts, t0, attempts, upstream_ms, rejected, span
+                    )
                 ms = (time.perf_counter() - t0) * 1000
                 upstream_ms += ms
                 usage = usage_of(value) if usage_of is not None else None
@@ -173,6 +188,7 @@ class AttemptLoop:
                     attempts.append(
                         attempt_event(len(attempts) + 1, route, model, started_ts, ms, invalid, usage, key_id)
                     )
+                    _traced(span, attempts[-1], value)
                     continue  # the same candidate while its tries last, then the next
                 await self.succeeded(ctx, route, model, ms)
                 attempts.append(
@@ -187,6 +203,7 @@ class AttemptLoop:
                         ctx.provider_key_id(route.name),
                     )
                 )
+                _traced(span, attempts[-1], value)
                 return Served(value, route, model, index, started_ts, t0, attempts, upstream_ms, rejected)
             if last is not None and last.error_class == "bad_request":
                 break
@@ -204,10 +221,12 @@ class AttemptLoop:
         err: ProviderError,
         try_no: int,
         policy: RetryPolicy,
+        span: Span | None,
     ) -> bool:
         """Record a failed try and back off; True when this candidate should not be tried again."""
         key_id = ctx.provider_key_id(route.name)
         attempts.append(attempt_event(len(attempts) + 1, route, model, started_ts, ms, err, None, key_id))
+        _traced(span, attempts[-1])
         metrics.child(metrics.UPSTREAM_DURATION, route.name, model, err.error_class).observe(ms / 1000)
         if await self.failed(ctx, route, model, err) or not policy.retries(err.error_class):
             return True
@@ -315,3 +334,16 @@ class AttemptLoop:
         code = codes.get(status, "no_route") if ctx.key_refusals else "no_route"
         reasons = "; ".join(m for _, m in ctx.key_refusals) or "no candidate could be tried"
         return ApiError(status, code, f"No provider could serve this request: {reasons}."[:500])
+
+
+def _traced(span: Span | None, attempt: AttemptEvent, value: object = None) -> None:
+    """End a traced try's span with its attempt row; an answer's finish reason, model and id,
+    when the call kind has them (chat answers do; embeddings have no finish reason)."""
+    if span is not None:
+        tracing.end_attempt(
+            span,
+            attempt,
+            finish_reason=getattr(value, "finish_reason", None),
+            response_model=getattr(value, "model", None),
+            response_id=getattr(value, "provider_request_id", None),
+        )

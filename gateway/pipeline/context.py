@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.admin.provider_keys import CustomerProviderKey
 from gateway.auth.principal import Principal
@@ -21,6 +21,9 @@ from gateway.providers.types import ProviderError, ToolCall, Usage
 from gateway.routing.catalog import ProviderRoute
 from gateway.routing.rules import RoutingRule
 from warehouse.events import AttemptEvent
+
+if TYPE_CHECKING:
+    from gateway.tracing import RequestTrace
 
 Candidates = list[tuple[ProviderRoute, str]]  # (route, model) in the order they will be tried
 Clock = Callable[[], datetime]  # stamps request and attempt times; the demo shifts it into a past month
@@ -70,6 +73,7 @@ class CallContext:
     dropped_params: list[str] = field(default_factory=list)  # drop_unsupported_params removed these
     param_drops: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # per candidate
     door: str = "chat"  # which wire the client speaks (chat | native | responses | messages)
+    trace: RequestTrace | None = None  # the request's spans (gateway/tracing); None: not traced
 
     def provider_key_id(self, provider: str) -> str | None:
         """The customer's own key used for ``provider`` (None: the platform's key)."""

@@ -45,6 +45,7 @@ def _from_context(ctx: CallContext) -> dict[str, Any]:
         "response_format": ctx.response_format,
         "reasoning_effort": ctx.reasoning_effort,
         "dropped_params": ctx.dropped_params,
+        "trace_id": ctx.trace.trace_id if ctx.trace is not None else None,
     }
 
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 
+from gateway import tracing
 from gateway.enforcement.breaker import CircuitBreaker
 from gateway.errors import ApiError
 from gateway.pipeline.admission import Admission
@@ -354,6 +355,7 @@ class CompletionService:
             route, model = served.route, served.model
             usage = state.usage or self._estimate_usage(request, state)
             served.attempts.append(attempt_event_for(ctx, served, len(served.attempts) + 1, ms, err, usage))
+            end_serving_span(served, served.attempts[-1], finish)
             outcome = self.costed_outcome(
                 ctx,
                 route,
@@ -477,6 +479,7 @@ class CompletionService:
                 *served.attempts,
                 attempt_event_for(ctx, served, len(served.attempts) + 1, tried, None, usage),
             ]
+            end_serving_span(served, attempts[-1], state.finish)
         outcome = self.costed_outcome(
             ctx,
             route,
@@ -565,7 +568,7 @@ class CompletionService:
             event = await self.data.finish(ctx, outcome, event)
         if amend is not None:
             event = amend(event)
-        await self.emitter.emit(event)
+        await self._emit(ctx, event)
         if self.admission is not None:
             await self.admission.settle(ctx, outcome.cost.customer_cost, outcome.usage.total_tokens)
             used = ctx.key_hold is not None and ctx.key_hold[0] == outcome.route.name
@@ -574,14 +577,21 @@ class CompletionService:
     async def record_failure(
         self, ctx: CallContext, attempts: list[AttemptEvent], err: ProviderError, upstream_ms: float
     ) -> None:
-        await self.emitter.emit(failure_event(ctx, attempts, err, upstream_ms))
+        await self._emit(ctx, failure_event(ctx, attempts, err, upstream_ms))
         if self.admission is not None:
             await self.admission.settle(ctx, Decimal(0), 0)
             await self.loop.release_key_hold(ctx)
 
     async def record_rejection(self, ctx: CallContext, error: ApiError) -> None:
         """Authenticated requests refused before any provider call are recorded too."""
-        await self.emitter.emit(rejection_event(ctx, error))
+        await self._emit(ctx, rejection_event(ctx, error))
+
+    async def _emit(self, ctx: CallContext, event: RequestEvent) -> None:
+        """Emit the request's one event; a traced request's span takes its outcome from it too,
+        so the trace and the vault row say the same."""
+        if ctx.trace is not None:
+            ctx.trace.finish(event)
+        await self.emitter.emit(event)
 
 
 def limited(ctx: CallContext, route: ProviderRoute) -> bool:
@@ -609,6 +619,12 @@ def sum_usage(first: Usage, others: list[Usage]) -> Usage:
         for f in total.__slots__:  # type: ignore[attr-defined]
             setattr(total, f, getattr(total, f) + getattr(u, f))
     return total
+
+
+def end_serving_span(served: Served, attempt: AttemptEvent, finish: str | None) -> None:
+    """A traced stream's serving try ends with the stream: its span, with its attempt row."""
+    if served.span is not None:
+        tracing.end_attempt(served.span, attempt, finish_reason=finish, response_model=served.model)
 
 
 def attempt_event_for(

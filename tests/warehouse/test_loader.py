@@ -147,6 +147,7 @@ async def test_satellite_writes_only_on_change(vault_pool: asyncpg.Pool) -> None
                 None,  # 016: max_concurrent_per_key (default)
                 None,  # 017: billing_mode (default: postpaid)
                 None,  # 017: low_balance_threshold (default)
+                *([None] * 4),  # 021: rph, token quota, savings share, markup plan (defaults)
             ),
             record_source="admin-api",
         )

@@ -14,6 +14,7 @@ from decimal import Decimal
 import asyncpg
 
 from warehouse.billing.periods import Period
+from warehouse.billing.plan_lines import plan_line_problems
 
 # The month's cost events (first load of each), with their customer and model.
 _EVENTS = """
@@ -118,12 +119,15 @@ async def reconcile(conn: asyncpg.Connection | asyncpg.Pool, period: Period) -> 
     Exact sums must be equal (no rounding involved); an invoice's rounded figures must add up
     (subtotal = Σ line amounts, total = subtotal + tax) and its usage amount must be the vault's
     exact cost rounded per line, so within half a cent per usage line of the rounded total.
+    The pricing-plan lines (markup bands, savings share) must be what the vault's events and the
+    month-end settings give (``warehouse.billing.plan_lines``), to the 12th decimal.
     """
     vault = {
         r["customer"]: r["customer_cost"]
         for r in await conn.fetch(VAULT_TOTALS, period.start, period.start_ts, period.end_ts, period.key)
     }
     marts = {r["customer"]: r for r in await conn.fetch(MART_TOTALS, period.start)}
+    plan_problems = await plan_line_problems(conn, period)
     found = []
     for customer in sorted(vault.keys() | marts.keys()):
         raw = vault.get(customer, Decimal(0))
@@ -145,5 +149,8 @@ async def reconcile(conn: asyncpg.Connection | asyncpg.Pool, period: Period) -> 
             problems.append(f"subtotal {mart['subtotal']} ≠ Σ line amounts {mart['lines_amount']}")
         if mart["subtotal"] + mart["tax"] != mart["total"]:
             problems.append(f"total {mart['total']} ≠ subtotal {mart['subtotal']} + tax {mart['tax']}")
+        problems += plan_problems.pop(customer, [])
         found.append(Reconciliation(customer, raw, exact, lines_exact, tuple(problems)))
+    for customer, problems in sorted(plan_problems.items()):  # only corrections this month
+        found.append(Reconciliation(customer, Decimal(0), None, Decimal(0), tuple(problems)))
     return found

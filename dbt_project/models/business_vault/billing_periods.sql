@@ -4,7 +4,8 @@
 -- month). Each carries the settings that
 -- bill it — those in force at the end of the month (the latest configuration loaded before the
 -- month's end; for a month before the customer's first configuration, that first one) — and
--- its finalisation, if the billing run has finalised it.
+-- its finalisation, if the billing run has finalised it. Pricing plans (savings share, markup
+-- plan: docs/billing/plans.md) are taken from the same settings.
 with usage_periods as (
     select distinct customer_slug, billing_period_start from {{ ref('invoice_usage_items') }}
 ),
@@ -37,12 +38,15 @@ select
     to_jsonb(coalesce(cfg.subscribed_services, '{}'::text[])) as subscribed_services,
     coalesce(cfg.tax_rate_pct, 0) as tax_rate_pct,
     coalesce(cfg.currency, 'USD') as currency,
+    coalesce(cfg.savings_share_pct, 0) as savings_share_pct,
+    cfg.markup_plan,
     cfg.load_dts as settings_loaded_at,
     f.invoice_number,
     f.finalised_at
 from periods as p
 left join lateral (
-    select s.display_name, s.tier, s.subscribed_services, s.tax_rate_pct, s.currency, s.load_dts
+    select s.display_name, s.tier, s.subscribed_services, s.tax_rate_pct, s.currency,
+           s.savings_share_pct, s.markup_plan, s.load_dts
     from {{ ref('stg_sat_customer_config') }} as s
     join {{ ref('stg_hub_customer') }} as h on h.customer_hk = s.customer_hk
     where h.customer_slug = p.customer_slug

@@ -9,6 +9,8 @@
 -- unique test on api_request_hk would catch two.
 -- Tags are read from the raw satellite, latest row per tag key, per request by its index: a
 -- staging view's window cannot be narrowed to the requests being built.
+-- Indexed for the console too: its request log by customer and time, by time alone (operators)
+-- and by key and time (a key's requests, a key's last use).
 {{ config(
     materialized='incremental',
     unique_key='api_request_hk',
@@ -18,6 +20,8 @@
       {'columns': ['api_request_hk'], 'unique': True},
       {'columns': ['loaded_at']},
       {'columns': ['customer_slug', 'request_ts']},
+      {'columns': ['request_ts']},
+      {'columns': ['customer_slug', 'gateway_key_id', 'request_ts']},
       {'columns': ['request_date']},
       {'columns': ['built_at']},
     ],

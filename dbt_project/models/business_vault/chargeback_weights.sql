@@ -66,6 +66,10 @@ select
     sum(provider_cost) as provider_cost,
     sum(markup_amount) as markup,
     sum(customer_cost) as weight,
+    -- pricing plans (docs/billing/plans.md): the attributed savings (baseline − actual, as the
+    -- savings mart) and the provider spend of events recorded without a flat markup
+    sum(coalesce(baseline_cost, provider_cost) - provider_cost) as savings,
+    coalesce(sum(provider_cost) filter (where markup_amount = 0), 0) as unmarked_provider_cost,
     max(loaded_at) as last_loaded_at,
     min(finalisations_digest) as finalisations_digest,
     now() as built_at

@@ -17,6 +17,8 @@ select
     sum(provider_cost) as provider_cost,
     sum(markup) as markup,
     sum(weight) as amount_exact,
+    sum(savings) as savings,
+    sum(unmarked_provider_cost) as unmarked_provider_cost,
     max(last_loaded_at) as last_loaded_at
 from {{ ref('chargeback_weights') }}
 group by customer_slug, billing_period_start, line_type, line_key

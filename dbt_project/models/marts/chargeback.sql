@@ -10,7 +10,8 @@
 --     cent, the invoiced amount minus the exact sum — is one 'rounding' row of the line
 --     (ChargeCategory 'Adjustment', all tags 'unallocated'). A team's usage is then exactly what
 --     its requests cost, and it does not move when another team's usage grows;
---   * shared lines — the tier's base fee, subscriptions, credits — are split over the invoice's
+--   * shared lines — the tier's base fee, subscriptions, credits, and the month-level charges of
+--     pricing plans (markup bands, savings share: docs/billing/plans.md) — are split over the invoice's
 --     team × project × cost center combinations in proportion to their share of its usage
 --     (all usage, cache and correction lines) ('proportional'; end user 'unallocated': a fee is
 --     not one user's spend), in units of 10^-12 (the vault's money precision) by largest
@@ -47,7 +48,7 @@ with lines as (
         p.currency,
         p.display_name,
         round(i.amount_exact, 2) as amount,
-        i.line_type in ('base_fee', 'subscription', 'credit') as is_shared
+        i.line_type in {{ shared_line_types() }} as is_shared
     from {{ ref('invoice_line_items') }} as i
     join {{ ref('billing_periods') }} as p
       on p.customer_slug = i.customer_slug

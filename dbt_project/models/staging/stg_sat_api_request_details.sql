@@ -45,6 +45,8 @@ select
     coalesce(image_input_tokens, 0) as image_input_tokens,
     -- 014: what the cost was counted from (NULL in the vault = the provider's own usage)
     coalesce(usage_source, 'provider') as usage_source,
+    -- 022: the request's OpenTelemetry trace id (NULL = not traced)
+    trace_id,
     lead(load_dts) over (partition by api_request_hk order by load_dts) as load_end_dts,
     lead(load_dts) over (partition by api_request_hk order by load_dts) is null as is_current
 from {{ source('raw_vault', 'sat_api_request_details') }}

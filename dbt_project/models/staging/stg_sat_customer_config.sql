@@ -30,6 +30,10 @@ select
     coalesce(drop_unsupported_params, false) as drop_unsupported_params,  -- 013 (NULL = false)
     coalesce(billing_mode, 'postpaid') as billing_mode,  -- 017 (NULL = postpaid)
     low_balance_threshold,
+    rate_limit_rph,  -- 021 (NULL = the tier's default, seeds/tiers.csv)
+    monthly_token_quota,
+    coalesce(savings_share_pct, 0) as savings_share_pct,  -- 021 (NULL = none)
+    markup_plan,
     lead(load_dts) over (partition by customer_hk order by load_dts) as load_end_dts,
     lead(load_dts) over (partition by customer_hk order by load_dts) is null as is_current
 from {{ source('raw_vault', 'sat_customer_config') }}

@@ -11,6 +11,7 @@ from pydantic import Field
 from starlette.responses import JSONResponse
 
 from gateway.admin.customers import (
+    TIERS,
     CustomerConfig,
     create_customer,
     current_config,
@@ -35,7 +36,7 @@ router = APIRouter()
 
 class CustomerBody(AdminBody):
     display_name: Text | None = None
-    tier: Literal["basic", "standard", "premium", "enterprise"] | None = None
+    tier: Literal[TIERS] | None = None  # type: ignore[valid-type]  # dbt_project/seeds/tiers.csv
     status: Literal["active", "suspended"] | None = None
     markup_pct: Decimal | None = Field(None, ge=0, le=1000, decimal_places=4)
     budget_daily: Money | None = None
@@ -66,6 +67,12 @@ class CustomerBody(AdminBody):
     # prepaid credits (docs/billing/credits.md): refused with 402 credit_exhausted past the wallet
     billing_mode: Literal["prepaid", "postpaid"] | None = None
     low_balance_threshold: Money | None = None
+    # pricing plans (docs/billing/plans.md): limits over the tier's defaults (0 = refuse all),
+    # a share of the month's savings, a graduated markup plan (checked against its seed: 400)
+    rate_limit_rph: Count | None = None
+    monthly_token_quota: int | None = Field(None, ge=0, le=2**63 - 1)
+    savings_share_pct: Decimal | None = Field(None, ge=0, le=100, decimal_places=4)
+    markup_plan: str | None = Field(None, min_length=1, max_length=64)
 
 
 class NewCustomer(CustomerBody):

@@ -117,10 +117,11 @@ async def issue_key(pool: asyncpg.Pool, customer: str = "acme", **config: object
 
 
 async def forget_shared_state(redis_server: RedisEndpoint) -> None:
-    """Circuit-breaker state is per provider and model, not per test: start each test closed."""
+    """Circuit-breaker state is per provider and model, and rate counters (minute, hour, month)
+    per customer name, not per test: start each test closed and uncounted."""
     redis = aioredis.Redis.from_url(redis_server.url)
     try:
-        keys = [k async for k in redis.scan_iter("ov:cb:*")]
+        keys = [k for pattern in ("ov:cb:*", "ov:rl:*") async for k in redis.scan_iter(pattern)]
         if keys:
             await redis.delete(*keys)
     finally:

@@ -1,0 +1,1 @@
+"""Console logins: users, passwords, sessions, CSRF, single sign-on and roles."""

@@ -1,0 +1,1 @@
+"""One module per console page (a FastAPI router each)."""
