@@ -1,7 +1,7 @@
 """Specs of the raw-vault tables the loader writes: names, keys and column order.
 
 The DDL lives once, in ``sql/``; these specs only say which columns the loader fills and in
-what order (``tests/warehouse/test_tables.py`` checks them against the live catalog).
+what order (``tests/warehouse/test_raw_vault.py`` checks them against the live catalog).
 """
 
 from __future__ import annotations
