@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test fuzz lint bench clean
+.PHONY: install run demo test test-fast fuzz lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: install
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+## Everything but the slow areas (tests/conftest.py SLOW_AREAS and modules marked slow): a quick loop.
+test-fast: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest -m "not slow"
 
 ## A longer property-based run of both APIs from their OpenAPI schema (make test runs a short one).
 fuzz: install

@@ -1,7 +1,7 @@
 """Benchmark: export one customer's 1,000,000 requests as an audit export (JSONL + CSV of every
 record kind, totals, records of processing, signed manifest, chain record).
 
-Targets (issue 8): ≤ 60 s and ≤ 300 MB peak RSS on a 2-core machine. The vault is filled with
+Targets: ≤ 60 s and ≤ 300 MB peak RSS on a 2-core machine. The vault is filled with
 ``warehouse.synthetic`` events through the real loader (as benchmarks/vault_ingest.py does);
 the export then runs in a fresh child process, so its peak RSS is the exporter's own (PostgreSQL,
 a separate server, formats and streams the rows). Prints a table and writes

@@ -12,7 +12,7 @@ are sequential over one keep-alive connection to ``POST /v1/ai/completions``:
   finds the answer in pgvector and decrypts it;
 - ``miss (provider)``: caching off for the request (``cache: {"mode": "off"}``), for scale.
 
-Targets (issue 5, this 2-core machine): p50 <= 3 ms exact, <= 15 ms semantic. Writes
+Targets (this 2-core machine): p50 <= 3 ms exact, <= 15 ms semantic. Writes
 benchmarks/results/cache_latency.json.
 
     python benchmarks/cache_latency.py [--requests 1000] [--workers N]

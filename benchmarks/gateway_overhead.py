@@ -10,10 +10,10 @@ against the same direct call — chat plain, chat with an agent's body (5 functi
 history with tool calls and results), the Responses and the Messages door; at the end it checks
 every answered request is in the vault.
 
-Targets on a 2-core machine (issue 3): median added latency <= 2 ms sequential, p99 added
-<= 10 ms at concurrency 50; the tool-calling body's sequential added p50 within 0.1 ms of the
-plain body's (issue 15); /v1/responses and /v1/messages within 0.2 ms of /v1/chat/completions
-(issue 16). Writes benchmarks/results/gateway_overhead.json.
+Targets on a 2-core machine: median added latency <= 2 ms sequential, p99 added <= 10 ms at
+concurrency 50; the tool-calling body's sequential added p50 within 0.1 ms of the plain body's;
+/v1/responses and /v1/messages within 0.2 ms of /v1/chat/completions. Writes
+benchmarks/results/gateway_overhead.json.
 
     python benchmarks/gateway_overhead.py [--levels 1,10,50,200] [--requests 5000] [--workers N]
         [--stream-levels 1,10,50] [--stream-requests 1000]

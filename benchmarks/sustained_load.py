@@ -9,7 +9,7 @@ p50/p99 latency and errors; sampled each second: loader lag (age of the oldest e
 the stream), PostgreSQL and Redis memory, gateway RSS. At the end, after the loader drains:
 **requests answered = request rows in the vault**, exactly.
 
-Target (issue 9): loader lag stays under 2 s at 1,000 RPS. Writes benchmarks/results/sustained_load.json.
+Target: loader lag stays under 2 s at 1,000 RPS. Writes benchmarks/results/sustained_load.json.
 
     python benchmarks/sustained_load.py [--duration 600] [--rate 800] [--connections 64] [--workers N]
 """

@@ -1,6 +1,6 @@
 """Benchmark: load 100,000 request events (all their hub/link/satellite rows) into the raw vault.
 
-Target (issue 2): under 10 s on a 2-core machine. Runs against a throw-away embedded PostgreSQL
+Target: under 10 s on a 2-core machine. Runs against a throw-away embedded PostgreSQL
 unless ONEVAULT_DATABASE_URL is set; each repeat loads into a fresh, empty vault. Prints a table
 and writes benchmarks/results/vault_ingest.json.
 

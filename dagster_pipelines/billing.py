@@ -4,6 +4,7 @@ so the UI shows what ran, for which month, with what result."""
 
 # No ``from __future__ import annotations``: Dagster inspects the context annotation at runtime.
 import warnings
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
@@ -102,7 +103,7 @@ def invoice_documents(context: AssetExecutionContext, warehouse: Warehouse) -> M
         context.log.info(f"{r.invoice_id}: {r.pdf}")
     rows = ["| customer | PDF | CSV |", "|---|---|---|"]
     rows += [f"| {r.customer} | `{r.pdf}` | `{r.csv}` |" for r in rendered]
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "month": period.key,
         "directory": MetadataValue.path(str(directory)),
         "documents": len(rendered),

@@ -11,6 +11,7 @@
 import warnings
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -119,7 +120,7 @@ def loader_freshness(context: AssetCheckExecutionContext, warehouse: Warehouse) 
         return lag, waiting, newest
 
     lag, waiting, newest = warehouse.run_with_redis(measure)
-    metadata: dict[str, object] = {"loader_lag_s": round(lag, 3), "stream_entries": waiting}
+    metadata: dict[str, Any] = {"loader_lag_s": round(lag, 3), "stream_entries": waiting}
     if newest is not None:
         metadata["newest_load_age_s"] = round((datetime.now(UTC) - newest).total_seconds(), 1)
     return AssetCheckResult(

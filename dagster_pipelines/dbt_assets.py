@@ -4,8 +4,11 @@ One ``@dbt_assets`` definition can carry one partitioning, so the project is spl
 cadence: the billing marts (invoices, invoice lines, chargeback) are monthly partitioned,
 spend (daily, and its monthly roll-up) is daily partitioned, and everything else (staging,
 business vault, the 5-minute performance windows, savings) is unpartitioned and rebuilt whenever a job
-needs it upstream. The models rebuild whole tables; a partition says which period a run
-built and checked, and is passed to dbt as the ``billing_month`` / ``spend_date`` vars.
+needs it upstream. A daily partition passes its day to dbt as the ``spend_date`` var: the
+incremental spend marts recompute that day besides whatever changed since their last run. The
+monthly marts are tables rebuilt whole (a row per invoice line, each month reproduced from what
+was loaded by its finalisation), so a monthly partition passes nothing to dbt: it names the month
+the billing run finalises and renders.
 
 Definitions follow the manifest: a cadence whose models do not exist (yet) adds no asset.
 """
@@ -110,7 +113,7 @@ def build_dbt_assets() -> list[AssetsDefinition]:
         )
         def monthly_marts(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
             """Invoices, invoice lines and chargeback for one month."""
-            yield from _build(context, dbt, warehouse, {"billing_month": context.partition_key})
+            yield from _build(context, dbt, warehouse, {})
 
         found.append(monthly_marts)
 

@@ -14,6 +14,7 @@
 """
 
 # No ``from __future__ import annotations``: Dagster inspects the context annotation at runtime.
+import functools
 import os
 from datetime import date, timedelta
 from decimal import Decimal
@@ -31,7 +32,6 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    ScheduleDefinition,
     asset_check,
     build_schedule_from_partitioned_job,
     define_asset_job,
@@ -83,10 +83,10 @@ def provider_reports(
             errors.append(f"{source.kind}: {exc}")
             continue
         done += warehouse.run(
-            lambda pool, source=source, reports=reports: land(
-                pool,
-                source.provider,
-                reports,
+            functools.partial(
+                land,
+                provider=source.provider,
+                reports=reports,
                 days=[day],
                 source=source_label(source),
                 imported_by=f"dagster:{context.run_id}",
@@ -102,7 +102,7 @@ def provider_reports(
     ]
     if errors:
         raise Failure(f"{day}: {len(errors)} report(s) failed: " + "; ".join(errors))
-    metadata = {
+    metadata: dict[str, Any] = {
         "day": day.isoformat(),
         "providers": len(sources),
         "lines": sum(d.lines for d in done),
@@ -168,7 +168,7 @@ def provider_reconciliation_variance(
     )
 
 
-def build_reconciliation() -> tuple[list[Any], list[Any], list[Any], list[ScheduleDefinition]]:
+def build_reconciliation() -> tuple[list[Any], list[Any], list[Any], list[Any]]:
     """(assets, checks, jobs, schedules) — empty when the manifest has no reconciliation mart."""
     if MART not in model_names(load_manifest()):
         return [], [], [], []

@@ -199,7 +199,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
     install_error_handlers(app)
     for module in (completions, chat, embeddings, messages, models, responses, health, admin):
         app.include_router(module.router)
-    for router in (legacy_completions_router, images_router):  # the smaller doors (issue 16)
+    for router in (legacy_completions_router, images_router):  # the smaller doors: legacy completions, images
         app.include_router(router)
     for router in (usage_router, billing_router):  # warehouse marts, read for the calling customer
         app.include_router(router)

@@ -18,7 +18,7 @@ before (a Redis restart).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
@@ -95,8 +95,7 @@ class GuardedPipeline(Pipeline):
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
         if not self.command_stack and not self.watching:
             return []
-        parent = super()
-        return await _guarded(self.health, lambda: parent.execute(raise_on_error))
+        return await _guarded(self.health, lambda: Pipeline.execute(self, raise_on_error))
 
 
 class GuardedRedis(aioredis.Redis):
@@ -126,6 +125,6 @@ def connect_redis(url: str, *, max_connections: int, timeout_s: float, down_s: f
         health_check_interval=10,
         retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), retries=1, supported_errors=RETRIED),
     )
-    client = GuardedRedis.from_pool(pool)
+    client = cast(GuardedRedis, GuardedRedis.from_pool(pool))
     client.health = RedisHealth(down_s)
     return client

@@ -26,6 +26,20 @@ TEMPLATE_DB = "ov_template"
 _db_counter = itertools.count()
 
 
+# Whole areas that start processes, build the warehouse or inject faults under load: ``slow``
+# (``make test`` runs everything; ``make test-fast`` the rest). A module elsewhere may mark
+# itself ``pytest.mark.slow`` too.
+SLOW_AREAS = (
+    "tests/faults/",
+    "tests/deploy/",
+    "tests/dbt/",
+    "tests/dagster/",
+    "tests/audit/",
+    "tests/security/first_boot/",
+    "tests/console/browser/",
+)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``--dist loadgroup``, set in pyproject.toml) a file's tests run on one
@@ -33,8 +47,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     marked ``xdist_group`` shares its worker with the others of that group instead (e.g. those
     that write the repository's dbt target)."""
     for item in items:
+        path = item.nodeid.split("::", 1)[0]
         if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+            item.add_marker(pytest.mark.xdist_group(path))
+        if path.startswith(SLOW_AREAS):
+            item.add_marker(pytest.mark.slow)
 
 
 def free_port() -> int:

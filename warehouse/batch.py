@@ -102,7 +102,7 @@ class VaultBatch:
         """Whether every row of ``spec`` carries one of the ``fresh`` keys (key column → hub keys
         the current load has just created). Such rows cannot exist yet: links and satellites are
         only ever written with or after their hubs, so the loader may skip looking for them."""
-        rows = self._links.get(spec) if isinstance(spec, LinkSpec) else self._sats.get(spec)  # type: ignore[call-overload]
+        rows = self._links.get(spec) if isinstance(spec, LinkSpec) else self._sats.get(spec)
         if not rows:
             return False
         names = spec.refs if isinstance(spec, LinkSpec) else (spec.parent,)
@@ -119,10 +119,13 @@ class VaultBatch:
         return sum(len(r) for g in (self._hubs, self._links, self._sats) for r in g.values())
 
     def merge(self, other: VaultBatch) -> None:
-        for mine, theirs in ((self._hubs, other._hubs), (self._links, other._links)):
-            for spec, rows in theirs.items():
-                target = mine.setdefault(spec, {})  # type: ignore[arg-type]
-                for k, v in rows.items():
-                    target.setdefault(k, v)
-        for spec, rows in other._sats.items():
-            self._sats.setdefault(spec, {}).update(rows)
+        for hub, rows in other._hubs.items():
+            target = self._hubs.setdefault(hub, {})
+            for k, v in rows.items():
+                target.setdefault(k, v)
+        for link, rows in other._links.items():
+            target = self._links.setdefault(link, {})
+            for k, v in rows.items():
+                target.setdefault(k, v)
+        for sat, sat_rows in other._sats.items():
+            self._sats.setdefault(sat, {}).update(sat_rows)

@@ -34,6 +34,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -242,7 +243,8 @@ class StreamLoader:
             return 0.0
         if not first:
             return 0.0
-        ms = int(first[0][0].split(b"-")[0])
+        entry_id = cast(bytes, first[0][0])
+        ms = int(entry_id.split(b"-")[0])
         return max(0.0, time.time() - ms / 1000)
 
     async def _read(self, start: str, block: int | None = None) -> list[tuple[bytes, dict]]:
@@ -251,7 +253,8 @@ class StreamLoader:
         )
         if not reply:
             return []
-        return [(eid, fields) for eid, fields in reply[0][1] if fields]
+        entries = cast(list[tuple[bytes, dict]], cast(Any, reply)[0][1])  # one stream: [(id, fields)]
+        return [(eid, fields) for eid, fields in entries if fields]
 
     async def _claim_abandoned(self, idle_ms: int | None = None) -> int:
         idle = self.claim_idle_ms if idle_ms is None else idle_ms

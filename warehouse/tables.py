@@ -1,7 +1,7 @@
 """Specs of the raw-vault tables the loader writes: names, keys and column order.
 
 The DDL lives once, in ``sql/``; these specs only say which columns the loader fills and in
-what order (``tests/warehouse/test_tables.py`` checks them against the live catalog).
+what order (``tests/warehouse/test_raw_vault.py`` checks them against the live catalog).
 """
 
 from __future__ import annotations
@@ -80,6 +80,20 @@ class SatSpec:
         (the late columns, which take part only when set, are not among them)."""
         base = len(self.attributes) - len(self.late)
         return tuple(i for i, a in enumerate(self.attributes[:base]) if a not in self.not_hashed)
+
+    def row(self, **values: Any) -> tuple[Any, ...]:
+        """A row's attribute values by column name, in the declared order: writers name what they
+        write, so two columns of one type cannot be swapped silently. An unknown name is an error,
+        and so is a missing one unless it is a late column (NULL, as before it existed)."""
+        unknown = values.keys() - self._attribute_set
+        missing = [a for a in self.attributes if a not in values and a not in self.late]
+        if unknown or missing:
+            raise ValueError(f"{self.name}: unknown columns {sorted(unknown)}, missing {missing}")
+        return tuple(values.get(a) for a in self.attributes)
+
+    @cached_property
+    def _attribute_set(self) -> frozenset[str]:
+        return frozenset(self.attributes)
 
     def hash_diff(self, attributes: Sequence[Any]) -> bytes:
         """The hash diff of a row's attribute values (Python twin of the loader's SQL)."""

@@ -9,11 +9,16 @@
     {{ return(values | list) }}
 {%- endmacro %}
 
+{#- A value as a quoted SQL literal with its cast: quotes doubled, so no value can end the literal. -#}
+{% macro sql_literal(value, cast) -%}
+    '{{ value | string | replace("'", "''") }}'::{{ cast }}
+{%- endmacro %}
+
 {% macro sql_list(values, cast) -%}
     {%- if values | length == 0 -%}
         (null::{{ cast }})
     {%- else -%}
-        ({% for v in values %}'{{ v }}'::{{ cast }}{{ ", " if not loop.last }}{% endfor %})
+        ({% for v in values %}{{ sql_literal(v, cast) }}{{ ", " if not loop.last }}{% endfor %})
     {%- endif -%}
 {%- endmacro %}
 
@@ -22,7 +27,9 @@
 {%- endmacro %}
 
 {#- The request dates a day-grained spend mart must recompute: days with requests or cost events
-    rebuilt since this model's last run (spend_daily, spend_by_feature). -#}
+    rebuilt since this model's last run (spend_daily, spend_by_feature), and the day a daily
+    partition run names (var spend_date, Dagster's daily_spend job), so a re-run or backfill of a
+    day recomputes that day whether or not anything changed. -#}
 {% macro touched_request_dates_sql() -%}
     select distinct request_date
     from {{ ref('bridge_api_request') }}
@@ -38,4 +45,8 @@
         offset 0
     ) as b
     where {{ built_since_last_run(ref('sat_cost_event_computed'), 'c.built_at') }}
+    {%- if var('spend_date', none) %}
+    union
+    select {{ sql_literal(var('spend_date'), 'date') }}
+    {%- endif %}
 {%- endmacro %}

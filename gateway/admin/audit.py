@@ -61,16 +61,16 @@ def add_admin_action(batch: VaultBatch, action: AdminAction, at: datetime | None
     batch.sat(
         t.SAT_ADMIN_ACTION_DETAILS,
         hk,
-        (
-            at or datetime.now(timezone.utc),
-            action.actor,
-            action.action,
-            action.target,
-            action.outcome,
-            action.status_code,
-            action.detail,
-            action.source_ip,
-            (action.user_agent or "")[:512] or None,
+        t.SAT_ADMIN_ACTION_DETAILS.row(
+            action_ts=at or datetime.now(timezone.utc),
+            actor=action.actor,
+            action=action.action,
+            target=action.target,
+            outcome=action.outcome,
+            status_code=action.status_code,
+            detail=action.detail,
+            source_ip=action.source_ip,
+            user_agent=(action.user_agent or "")[:512] or None,
         ),
         record_source=action.record_source,
     )

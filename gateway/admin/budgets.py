@@ -154,15 +154,15 @@ async def _write(pool: asyncpg.Pool, budget: BudgetDefinition, *, changed_by: st
     batch.sat(
         t.SAT_BUDGET_DEFINITION,
         hk,
-        (
-            changed_by,
-            budget.scope_type,
-            budget.scope_value,
-            budget.period,
-            budget.limit,
-            budget.soft,
-            list(budget.thresholds),
-            budget.active,
+        t.SAT_BUDGET_DEFINITION.row(
+            changed_by=changed_by,
+            scope_type=budget.scope_type,
+            scope_value=budget.scope_value,
+            period=budget.period,
+            limit_usd=budget.limit,
+            is_soft=budget.soft,
+            alert_thresholds=list(budget.thresholds),
+            is_active=budget.active,
         ),
         record_source=SOURCE,
     )

@@ -95,20 +95,23 @@ async def _grant_row(pool: asyncpg.Pool, grant_id: str) -> asyncpg.Record:
     return row
 
 
+_GRANT_COLUMNS = (
+    "status",
+    "amount",
+    "currency",
+    "priority",
+    "effective_at",
+    "expires_at",
+    "scope_kind",
+    "scope_key",
+    "scope_value",
+    "description",
+)
+
+
 def _values(changed_by: str, row: dict[str, Any]) -> tuple:
-    return (
-        changed_by,
-        row["status"],
-        row["amount"],
-        row["currency"],
-        row["priority"],
-        row["effective_at"],
-        row["expires_at"],
-        row["scope_kind"],
-        row["scope_key"],
-        row["scope_value"],
-        row["description"],
-        row.get("void_reason"),
+    return t.SAT_CREDIT_GRANT_DETAILS.row(
+        changed_by=changed_by, void_reason=row.get("void_reason"), **{c: row[c] for c in _GRANT_COLUMNS}
     )
 
 

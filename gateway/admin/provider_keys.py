@@ -78,22 +78,22 @@ class CustomerProviderKey:
 
 
 def _row_values(row: dict[str, Any], *, changed_by: str, sealed: Sealed, status: str) -> tuple:
-    return (
-        changed_by,
-        row["label"],
-        row["api_style"],
-        row["base_url"],
-        sealed.ciphertext,
-        sealed.nonce,
-        sealed.wrapped_dek,
-        sealed.kek_id,
-        row["fingerprint"],
-        status,
-        row["allowed_models"],
-        row.get("budget_daily"),
-        row.get("budget_monthly"),
-        row.get("last_validated_at"),
-        row.get("validation_status"),
+    return t.SAT_PROVIDER_KEY_DETAILS.row(
+        changed_by=changed_by,
+        label=row["label"],
+        api_style=row["api_style"],
+        base_url=row["base_url"],
+        ciphertext=sealed.ciphertext,
+        nonce=sealed.nonce,
+        wrapped_dek=sealed.wrapped_dek,
+        kek_id=sealed.kek_id,
+        fingerprint=row["fingerprint"],
+        status=status,
+        allowed_models=row["allowed_models"],
+        budget_daily=row.get("budget_daily"),
+        budget_monthly=row.get("budget_monthly"),
+        last_validated_at=row.get("last_validated_at"),
+        validation_status=row.get("validation_status"),
     )
 
 

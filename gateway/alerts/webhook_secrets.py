@@ -44,11 +44,22 @@ async def create_webhook_secret(
     batch.sat(
         t.SAT_CUSTOMER_WEBHOOK_SECRET,
         hk,
-        (changed_by, sealed.ciphertext, sealed.nonce, sealed.wrapped_dek, sealed.kek_id, fingerprint(secret)),
+        _secret_row(changed_by, sealed, fingerprint(secret)),
         record_source=SOURCE,
     )
     await VaultLoader(pool).load(batch)
     return {"customer": customer, "webhook_secret": secret, "fingerprint": fingerprint(secret)}
+
+
+def _secret_row(changed_by: str, sealed: Sealed, fingerprint: str) -> tuple:
+    return t.SAT_CUSTOMER_WEBHOOK_SECRET.row(
+        changed_by=changed_by,
+        ciphertext=sealed.ciphertext,
+        nonce=sealed.nonce,
+        wrapped_dek=sealed.wrapped_dek,
+        kek_id=sealed.kek_id,
+        fingerprint=fingerprint,
+    )
 
 
 _EVERY_LATEST = """
@@ -77,14 +88,7 @@ async def rewrap_webhook_secrets(pool: asyncpg.Pool, keyring: KeyRing, *, change
         batch.sat(
             t.SAT_CUSTOMER_WEBHOOK_SECRET,
             hk,
-            (
-                changed_by,
-                sealed.ciphertext,
-                sealed.nonce,
-                sealed.wrapped_dek,
-                sealed.kek_id,
-                row["fingerprint"],
-            ),
+            _secret_row(changed_by, sealed, row["fingerprint"]),
             record_source=SOURCE,
         )
         moved += 1

@@ -91,13 +91,14 @@ class AlertWorker:
     async def step(self, client: httpx.AsyncClient, block_ms: int = 500) -> int:
         """Deliver what is due: retries whose time has come, then new jobs. Returns how many."""
         done = 0
-        for raw in await self.redis.zrangebyscore(self.retry_key, 0, time.time(), start=0, num=50):
+        due: Any = await self.redis.zrangebyscore(self.retry_key, 0, time.time(), start=0, num=50)
+        for raw in due:
             if await self.redis.zrem(self.retry_key, raw):  # claimed by this worker only
                 await self.deliver(client, json.loads(raw))
                 done += 1
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
             await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
-        reply = await self.redis.xreadgroup(
+        reply: Any = await self.redis.xreadgroup(
             GROUP, self.consumer, {self.stream: ">"}, count=50, block=block_ms
         )
         for _, entries in reply or []:
@@ -163,18 +164,18 @@ class AlertWorker:
         batch.sat(
             t.SAT_BUDGET_ALERT_DELIVERY,
             hk,
-            (
-                job["scope"],
-                job["period"],
-                date.fromisoformat(job["period_start"]),
-                int(job["threshold_pct"]),
-                Decimal(job["budget"]),
-                Decimal(job["spent"]),
-                url,
-                datetime.now(timezone.utc),
-                status,
-                outcome,
-                (error or "")[:300] or None,
+            t.SAT_BUDGET_ALERT_DELIVERY.row(
+                scope=job["scope"],
+                period=job["period"],
+                period_start=date.fromisoformat(job["period_start"]),
+                threshold_pct=int(job["threshold_pct"]),
+                budget=Decimal(job["budget"]),
+                spent=Decimal(job["spent"]),
+                webhook_url=url,
+                attempted_ts=datetime.now(timezone.utc),
+                http_status=status,
+                outcome=outcome,
+                error=(error or "")[:300] or None,
             ),
             record_source=SOURCE,
             sub_key=int(job["attempt"]),

@@ -215,7 +215,8 @@ class MessageIn(_Strict):
     @model_validator(mode="after")
     def _blocks_fit_the_role(self) -> MessageIn:
         if isinstance(self.content, list):
-            wrong = sorted({b.type for b in self.content} - _ROLE_BLOCKS[self.role])
+            kinds = {str(b.type) for b in self.content}
+            wrong = sorted(kinds - _ROLE_BLOCKS[self.role])
             if wrong:
                 raise ValueError(f"{self.role} messages may not hold {', '.join(wrong)} blocks")
         return self

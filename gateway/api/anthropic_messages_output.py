@@ -176,7 +176,7 @@ class StreamBlocks:
 
 
 def message_start(message_id: str, model: str, estimated_input: int) -> bytes:
-    message = {
+    message: dict[str, object] = {
         "id": message_id,
         "type": "message",
         "role": "assistant",

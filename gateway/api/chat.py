@@ -72,7 +72,7 @@ async def chat_completions(
     legacy = body.legacy_functions
     started = await start(svc, ctx, chat)
     headers = {**ctx.response_headers, "x-request-id": ctx.request_id}
-    if body.stream:
+    if isinstance(started, list):  # a stream's candidates: every refusal has passed
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
             _stream(ctx, chat, started, request, include_usage, legacy),

@@ -70,7 +70,7 @@ def token_arrays(value: object) -> list[list[int]] | None:
     """``input`` as token arrays (``list[int]`` is one, ``list[list[int]]`` several), else None."""
     if not isinstance(value, list) or not value or isinstance(value[0], str):
         return None
-    return value if isinstance(value[0], list) else [value]  # type: ignore[list-item]
+    return value if isinstance(value[0], list) else [value]
 
 
 def openai_request(body: OpenAIEmbeddingBody) -> EmbeddingRequest:

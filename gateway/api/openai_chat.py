@@ -170,7 +170,7 @@ class MessageIn(_Strict):
         elif self.content is None:
             raise ValueError(f"a {role} message needs content")
         if isinstance(self.content, list):
-            media = {p.type for p in self.content} - {"text"}
+            media = {str(p.type) for p in self.content} - {"text"}
             allowed = {"refusal"} if role == "assistant" else {"image_url", "input_audio", "file"}
             if role in ("system", "developer", "tool", "function"):
                 allowed = set()

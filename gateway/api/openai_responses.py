@@ -130,7 +130,7 @@ class MessageItemIn(_Strict):
     @model_validator(mode="after")
     def _parts_fit_role(self) -> MessageItemIn:
         if isinstance(self.content, list):
-            kinds = {p.type for p in self.content}
+            kinds = {str(p.type) for p in self.content}
             allowed = {"output_text", "refusal"} if self.role == "assistant" else {"input_text"}
             if self.role == "user":
                 allowed |= {"input_image", "input_file"}

@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any, cast
 
 import asyncpg
 import orjson
@@ -214,7 +215,7 @@ class KeyStore:
         if self.failures is not None and address:
             names.append(self.failures.key(address))
         try:
-            cached, *failures = await self.redis.mget(names)
+            cached, *failures = cast(list[Any], await self.redis.mget(names))
         except (RedisError, OSError):
             cached, failures = None, []
         if cached is not None:

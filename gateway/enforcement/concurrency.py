@@ -94,7 +94,7 @@ class LeaseBook:
             self._held.add(lease)
         loop = asyncio.get_running_loop()
         finalizer = weakref.finalize(lease, self._orphaned, loop, lease.token, lease.keys, lease.local_keys)
-        finalizer.atexit = False
+        finalizer.atexit = False  # type: ignore[misc]  # a documented attribute typeshed's __slots__ omit
         lease._finalizer = finalizer
         return lease
 

@@ -87,7 +87,7 @@ def success_event(ctx: CallContext, outcome: Outcome, markup_pct: Decimal) -> Re
         error_code=err.error_class if err else None,
         error_message=str(err)[:500] if err else None,
         finish_reason=outcome.finish_reason,
-        usage_source=outcome.usage_source,  # type: ignore[arg-type]
+        usage_source=outcome.usage_source,
         latency_ms=outcome.latency_ms,
         upstream_latency_ms=outcome.upstream_latency_ms,
         route_reason=outcome.route_reason,

@@ -614,9 +614,9 @@ def describe(ctx: CallContext, request: ChatRequest) -> None:
 
 
 def sum_usage(first: Usage, others: list[Usage]) -> Usage:
-    total = Usage(**{f: getattr(first, f) for f in first.__slots__})  # type: ignore[attr-defined]
+    total = Usage(**{f: getattr(first, f) for f in first.__slots__})
     for u in others:
-        for f in total.__slots__:  # type: ignore[attr-defined]
+        for f in total.__slots__:
             setattr(total, f, getattr(total, f) + getattr(u, f))
     return total
 

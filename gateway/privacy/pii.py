@@ -115,12 +115,12 @@ def _is_ip(text: str) -> bool:
 
 
 def _shortest(code: int | None, region: str | None) -> int:
-    md = (
-        PhoneMetadata.metadata_for_region(region)
-        if region is not None
-        else PhoneMetadata.metadata_for_nongeo_region(code)
-    )
-    lengths = [n for n in (md.general_desc.possible_length if md else ()) or () if n > 0]
+    if region is not None:
+        md = PhoneMetadata.metadata_for_region(region)
+    else:
+        md = PhoneMetadata.metadata_for_nongeo_region(code) if code is not None else None
+    desc = md.general_desc if md else None
+    lengths = [n for n in (desc.possible_length if desc else ()) or () if n > 0]
     return min(lengths, default=1)
 
 

@@ -292,7 +292,7 @@ class ChatRequest:
         """The thinking budget asked for (explicit, else from the effort), None when not asked."""
         if self.thinking_budget is not None:
             return self.thinking_budget
-        if self.reasoning_effort in (None, "none"):
+        if self.reasoning_effort is None or self.reasoning_effort == "none":
             return None
         return THINKING_BUDGETS[self.reasoning_effort]
 
@@ -301,8 +301,8 @@ class ChatRequest:
 
     def without(self, names: list[str]) -> ChatRequest:
         """A copy with the named options unset (``drop_unsupported_params``)."""
-        unset = {
-            f.name: f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
+        unset: dict[str, Any] = {
+            f.name: f.default_factory() if f.default_factory is not MISSING else f.default
             for f in fields(self)
             if f.name in names
         }

@@ -1,1 +1,2 @@
-"""Which provider and model serve a request (the full rule engine arrives with the control plane)."""
+"""Which provider and model serve a request: the catalog of routes, the customer's routing rules,
+the strategies that order candidates, and the performance figures they read."""

@@ -147,7 +147,7 @@ class BillingLedger:
         styles = set(api_styles)
         with self._lock:
             return [
-                (k, Usage(**{f: getattr(u, f) for f in Usage.__slots__}))  # type: ignore[attr-defined]
+                (k, Usage(**{f: getattr(u, f) for f in Usage.__slots__}))
                 for k, u in sorted(self._usage.items(), key=lambda item: item[0])
                 if k[1] in styles and start <= k[0] < end
             ]

@@ -158,7 +158,7 @@ class Simulator:
             retry_after = request.headers.get("x-sim-retry-after")
             latency = request.headers.get("x-sim-latency-ms")
             return FaultSpec(
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 retry_after=float(retry_after) if retry_after else None,
                 latency_ms=float(latency) if latency else None,
             )

@@ -86,18 +86,18 @@ def make_reply(
     thinks = is_reasoning_model(model) if reasoning is None else reasoning
     ratio = config.reasoning_ratio if thinks else 0.0
     visible = config.output_tokens
-    reasoning = math.ceil(visible * ratio)
-    truncated = max_tokens is not None and visible + reasoning > max_tokens
+    reasoning_tokens = math.ceil(visible * ratio)
+    truncated = max_tokens is not None and visible + reasoning_tokens > max_tokens
     if max_tokens is not None and truncated:
         # Like the real APIs, max_tokens bounds hidden reasoning and visible text together.
-        reasoning = min(reasoning, int(max_tokens * ratio / (1 + ratio)))
-        visible = max(1, max_tokens - reasoning)
+        reasoning_tokens = min(reasoning_tokens, int(max_tokens * ratio / (1 + ratio)))
+        visible = max(1, max_tokens - reasoning_tokens)
     echo = _SPACES.sub(" ", prompt[:PROMPT_ECHO_CHARS]).strip()
     return SimReply(
         pieces=_pieces(echo, visible, config.seed),
         input_tokens=input_tokens,
         cached_tokens=int(input_tokens * config.cached_fraction),
-        reasoning_tokens=reasoning,
+        reasoning_tokens=reasoning_tokens,
         truncated=truncated,
     )
 

@@ -124,3 +124,34 @@ async def test_views_whose_sql_did_not_change_are_left_in_place(refreshed: dict)
     assert after_run == built
     assert after_full_refresh.keys() == built.keys()
     assert all(after_full_refresh[name] != oid for name, oid in built.items())
+
+
+async def test_a_daily_partition_run_recomputes_its_day(
+    refreshed: dict, module_pool: asyncpg.Pool, module_dbt
+) -> None:
+    """Dagster's daily_spend partition passes its day as ``spend_date``: that day is rebuilt even
+    when nothing changed, and no other day is."""
+    days = [
+        r[0] for r in await module_pool.fetch("select distinct usage_date from marts.spend_daily order by 1")
+    ]
+    assert len(days) >= 2
+    built = dict(
+        await module_pool.fetch("select usage_date, max(built_at) from marts.spend_daily group by 1")
+    )
+    module_dbt("run", "--select", "spend_daily", "--vars", f'{{"spend_date": "{days[0]}"}}')
+    rebuilt = dict(
+        await module_pool.fetch("select usage_date, max(built_at) from marts.spend_daily group by 1")
+    )
+    assert rebuilt[days[0]] > built[days[0]]
+    assert {d: rebuilt[d] for d in days[1:]} == {d: built[d] for d in days[1:]}
+
+
+def test_a_value_rendered_into_sql_cannot_end_its_literal(refreshed: dict, module_dbt) -> None:
+    """Literals are escaped by construction: a quote in a var is part of the value (a bad date),
+    never the end of the string and the start of a statement."""
+    hostile = "2025-01-01'::date); drop table marts.spend_daily; select ('"
+    done = module_dbt(
+        "run", "--select", "spend_daily", "--vars", f'{{"spend_date": "{hostile}"}}', check=False
+    )
+    assert done.returncode != 0
+    assert "invalid input syntax for type date" in done.stdout

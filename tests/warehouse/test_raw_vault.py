@@ -57,3 +57,27 @@ async def test_hash_keys_must_be_32_bytes(vault_pool: asyncpg.Pool) -> None:
             await conn.execute(
                 "insert into raw_vault.hub_customer values ('\\x00'::bytea, 'x', now(), 'test')"
             )
+
+
+def test_rows_are_built_by_column_name() -> None:
+    """Writers name each value: the order is the spec's, an unknown or forgotten column is an
+    error (a late column may be left out: NULL, as before it existed)."""
+    from warehouse.tables import SAT_BUDGET_DEFINITION as spec
+
+    values = dict(
+        changed_by="t",
+        scope_type="tag",
+        scope_value="team=a",
+        period="month",
+        limit_usd=5,
+        is_soft=False,
+        alert_thresholds=[80],
+        is_active=True,
+    )
+    assert spec.row(**dict(reversed(values.items()))) == tuple(values[a] for a in spec.attributes)
+    with pytest.raises(ValueError, match="unknown columns \\['limit'\\]"):
+        spec.row(**{**values, "limit": 5})
+    with pytest.raises(ValueError, match="missing \\['is_active'\\]"):
+        spec.row(**{k: v for k, v in values.items() if k != "is_active"})
+    late = SatSpec("s", "p", ("a", "b"), late=("b",))
+    assert late.row(a=1) == (1, None)

@@ -115,18 +115,20 @@ async def record_export(pool: asyncpg.Pool, export: RecordedExport) -> None:
     batch.sat(
         t.SAT_AUDIT_EXPORT_MANIFEST,
         hk,
-        (
-            export.changed_by,
-            export.customer,
-            export.period_from,
-            export.period_to,
-            export.as_of,
-            bytes.fromhex(export.manifest_sha256),
-            bytes.fromhex(export.previous_manifest_sha256) if export.previous_manifest_sha256 else None,
-            export.signing_key_id,
-            export.requests,
-            export.customer_cost,
-            export.software_version,
+        t.SAT_AUDIT_EXPORT_MANIFEST.row(
+            changed_by=export.changed_by,
+            customer_bk=export.customer,
+            period_from=export.period_from,
+            period_to=export.period_to,
+            as_of=export.as_of,
+            manifest_sha256=bytes.fromhex(export.manifest_sha256),
+            previous_manifest_sha256=(
+                bytes.fromhex(export.previous_manifest_sha256) if export.previous_manifest_sha256 else None
+            ),
+            signing_key_id=export.signing_key_id,
+            requests=export.requests,
+            customer_cost=export.customer_cost,
+            software_version=export.software_version,
         ),
         record_source=RECORD_SOURCE,
     )

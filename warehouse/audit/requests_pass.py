@@ -179,7 +179,7 @@ class RequestsExport:
         with jsonl_path.open("wb") as jsonl, csv_path.open("wb") as csv:
             splitter = RequestSplitter(jsonl, csv, header=index == 0)
             query = requests_query(self.scopes[index])
-            await conn.copy_from_query(query, output=splitter, format="csv", header=True)  # type: ignore[arg-type]
+            await conn.copy_from_query(query, output=splitter, format="csv", header=True)
             splitter.finish()
         self._done[index] = splitter
 

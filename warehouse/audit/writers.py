@@ -71,7 +71,7 @@ def _rows(status: str) -> int:
 async def copy_to_file(conn: asyncpg.Connection, query: str, path: Path, **options: object) -> WrittenFile:
     with path.open("wb") as handle:
         sink = HashingSink(handle)
-        status = await conn.copy_from_query(query, output=sink, **options)  # type: ignore[arg-type]
+        status = await conn.copy_from_query(query, output=sink, **options)
     return WrittenFile(path.name, _rows(status), sink.digest.hexdigest(), sink.size)
 
 

@@ -275,7 +275,7 @@ async def finalise_month(
             batch.sat(
                 t.SAT_INVOICE_SNAPSHOT,
                 invoice_hk,
-                tuple(values[a] for a in t.SAT_INVOICE_SNAPSHOT.attributes),
+                t.SAT_INVOICE_SNAPSHOT.row(**values),
                 record_source=SOURCE,
             )
         await _write(conn, batch)

@@ -106,7 +106,7 @@ class EmbeddedPostgres:
         if info is None or not info.is_running():
             return False
         try:
-            return "postgres" in info.process.name()
+            return info.process is not None and "postgres" in info.process.name()
         except psutil.Error:
             return False
 

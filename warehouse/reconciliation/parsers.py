@@ -386,7 +386,7 @@ def merge_duplicates(lines: Iterable[ReportLine]) -> list[ReportLine]:
 
         merged[key] = ReportLine(
             **{
-                **{f: getattr(seen, f) for f in ReportLine.__slots__},  # type: ignore[attr-defined]
+                **{f: getattr(seen, f) for f in ReportLine.__slots__},
                 "amount": add(seen.amount, line.amount),
                 "quantity": add(seen.quantity, line.quantity),
                 "input_tokens": add(seen.input_tokens, line.input_tokens),

@@ -48,7 +48,7 @@ fresh as (
 ),
 {% endif %}
 
-ghost as (select decode(repeat('00', 32), 'hex') as hk)
+ghost as (select {{ ghost_key() }} as hk)
 
 select
     d.api_request_hk,

@@ -36,7 +36,7 @@ with scoped as (
         a.provider_bk as provider,
         a.model_bk as model,
         to_timestamp(floor(extract(epoch from a.started_ts) / 300) * 300) as window_start,
-        a.provider_key_hk = decode(repeat('00', 32), 'hex') as on_platform_key
+        {{ is_ghost('a.provider_key_hk') }} as on_platform_key
     from {{ source('raw_vault', 'sat_api_request_attempt') }} as a
     {% if is_incremental() %}
     {% if touched %}

@@ -4,5 +4,5 @@ select
     admin_action_bk as admin_action_id,
     load_dts,
     record_source,
-    admin_action_hk = decode(repeat('00', 32), 'hex') as is_ghost
+    {{ is_ghost('admin_action_hk') }} as is_ghost
 from {{ source('raw_vault', 'hub_admin_action') }}

@@ -4,5 +4,5 @@ select
     api_request_bk as request_id,
     load_dts,
     record_source,
-    api_request_hk = decode(repeat('00', 32), 'hex') as is_ghost
+    {{ is_ghost('api_request_hk') }} as is_ghost
 from {{ source('raw_vault', 'hub_api_request') }}

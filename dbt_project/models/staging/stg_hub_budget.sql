@@ -4,5 +4,5 @@ select
     budget_bk as budget_id,
     load_dts,
     record_source,
-    budget_hk = decode(repeat('00', 32), 'hex') as is_ghost
+    {{ is_ghost('budget_hk') }} as is_ghost
 from {{ source('raw_vault', 'hub_budget') }}

@@ -4,5 +4,5 @@ select
     budget_alert_bk as budget_alert_id,
     load_dts,
     record_source,
-    budget_alert_hk = decode(repeat('00', 32), 'hex') as is_ghost
+    {{ is_ghost('budget_alert_hk') }} as is_ghost
 from {{ source('raw_vault', 'hub_budget_alert') }}

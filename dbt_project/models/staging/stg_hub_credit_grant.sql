@@ -4,5 +4,5 @@ select
     credit_grant_bk as grant_id,
     load_dts,
     record_source,
-    credit_grant_hk = decode(repeat('00', 32), 'hex') as is_ghost
+    {{ is_ghost('credit_grant_hk') }} as is_ghost
 from {{ source('credits', 'hub_credit_grant') }}

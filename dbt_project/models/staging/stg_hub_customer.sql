@@ -4,5 +4,5 @@ select
     customer_bk as customer_slug,
     load_dts,
     record_source,
-    customer_hk = decode(repeat('00', 32), 'hex') as is_ghost
+    {{ is_ghost('customer_hk') }} as is_ghost
 from {{ source('raw_vault', 'hub_customer') }}

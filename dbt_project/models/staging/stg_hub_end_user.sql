@@ -5,5 +5,5 @@ select
     end_user_bk as end_user_id,
     load_dts,
     record_source,
-    end_user_hk = decode(repeat('00', 32), 'hex') as is_ghost
+    {{ is_ghost('end_user_hk') }} as is_ghost
 from {{ source('raw_vault', 'hub_end_user') }}

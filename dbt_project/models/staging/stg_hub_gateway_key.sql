@@ -4,5 +4,5 @@ select
     gateway_key_bk as gateway_key_id,
     load_dts,
     record_source,
-    gateway_key_hk = decode(repeat('00', 32), 'hex') as is_ghost
+    {{ is_ghost('gateway_key_hk') }} as is_ghost
 from {{ source('raw_vault', 'hub_gateway_key') }}

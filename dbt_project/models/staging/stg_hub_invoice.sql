@@ -4,5 +4,5 @@ select
     invoice_bk as invoice_id,
     load_dts,
     record_source,
-    invoice_hk = decode(repeat('00', 32), 'hex') as is_ghost
+    {{ is_ghost('invoice_hk') }} as is_ghost
 from {{ source('raw_vault', 'hub_invoice') }}

@@ -5,5 +5,5 @@ select
     model_bk as model,
     load_dts,
     record_source,
-    model_hk = decode(repeat('00', 32), 'hex') as is_ghost
+    {{ is_ghost('model_hk') }} as is_ghost
 from {{ source('raw_vault', 'hub_model') }}

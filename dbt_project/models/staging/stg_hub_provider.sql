@@ -4,5 +4,5 @@ select
     provider_bk as provider,
     load_dts,
     record_source,
-    provider_hk = decode(repeat('00', 32), 'hex') as is_ghost
+    {{ is_ghost('provider_hk') }} as is_ghost
 from {{ source('raw_vault', 'hub_provider') }}

@@ -4,5 +4,5 @@ select
     provider_key_bk as provider_key_id,
     load_dts,
     record_source,
-    provider_key_hk = decode(repeat('00', 32), 'hex') as is_ghost
+    {{ is_ghost('provider_key_hk') }} as is_ghost
 from {{ source('raw_vault', 'hub_provider_key') }}

@@ -4,5 +4,5 @@ select
     routing_rule_bk as routing_rule_id,
     load_dts,
     record_source,
-    routing_rule_hk = decode(repeat('00', 32), 'hex') as is_ghost
+    {{ is_ghost('routing_rule_hk') }} as is_ghost
 from {{ source('raw_vault', 'hub_routing_rule') }}

@@ -13,6 +13,5 @@ select
     detail,
     source_ip,
     user_agent,
-    lead(load_dts) over (partition by admin_action_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by admin_action_hk order by load_dts) is null as is_current
+    {{ end_dating('admin_action_hk') }}
 from {{ source('raw_vault', 'sat_admin_action_details') }}

@@ -18,6 +18,5 @@ select
     error_message,
     input_tokens,
     output_tokens,
-    lead(load_dts) over (partition by api_request_hk, attempt_no order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by api_request_hk, attempt_no order by load_dts) is null as is_current
+    {{ end_dating('api_request_hk, attempt_no') }}
 from {{ source('raw_vault', 'sat_api_request_attempt') }}

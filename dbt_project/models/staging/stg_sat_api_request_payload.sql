@@ -9,6 +9,5 @@ select
     completion_sha256,
     data_key_id,
     seal_error,
-    lead(load_dts) over (partition by api_request_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by api_request_hk order by load_dts) is null as is_current
+    {{ end_dating('api_request_hk') }}
 from {{ source('raw_vault', 'sat_api_request_payload') }}

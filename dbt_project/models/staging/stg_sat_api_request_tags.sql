@@ -6,6 +6,5 @@ select
     hash_diff,
     record_source,
     tag_value,
-    lead(load_dts) over (partition by api_request_hk, tag_key order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by api_request_hk, tag_key order by load_dts) is null as is_current
+    {{ end_dating('api_request_hk, tag_key') }}
 from {{ source('raw_vault', 'sat_api_request_tags') }}

@@ -16,6 +16,5 @@ select
     http_status,
     outcome,
     error,
-    lead(load_dts) over (partition by budget_alert_hk, attempt_no order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by budget_alert_hk, attempt_no order by load_dts) is null as is_current
+    {{ end_dating('budget_alert_hk, attempt_no') }}
 from {{ source('raw_vault', 'sat_budget_alert_delivery') }}

@@ -13,6 +13,5 @@ select
     is_soft,
     alert_thresholds,
     is_active,
-    lead(load_dts) over (partition by budget_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by budget_hk order by load_dts) is null as is_current
+    {{ end_dating('budget_hk') }}
 from {{ source('raw_vault', 'sat_budget_definition') }}

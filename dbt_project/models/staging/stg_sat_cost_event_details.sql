@@ -30,6 +30,5 @@ select
     coalesce(image_input_tokens, 0) as image_input_tokens,
     cache_write_per_mtok,
     input_audio_per_mtok,
-    lead(load_dts) over (partition by cost_event_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by cost_event_hk order by load_dts) is null as is_current
+    {{ end_dating('cost_event_hk') }}
 from {{ source('raw_vault', 'sat_cost_event_details') }}

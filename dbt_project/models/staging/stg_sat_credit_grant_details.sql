@@ -18,6 +18,5 @@ select
     description,
     void_reason,
     min(load_dts) over (partition by credit_grant_hk) as granted_at,
-    lead(load_dts) over (partition by credit_grant_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by credit_grant_hk order by load_dts) is null as is_current
+    {{ end_dating('credit_grant_hk') }}
 from {{ source('credits', 'sat_credit_grant_details') }}

@@ -7,6 +7,5 @@ select
     changed_by,
     kek_id,
     fingerprint,
-    lead(load_dts) over (partition by customer_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by customer_hk order by load_dts) is null as is_current
+    {{ end_dating('customer_hk') }}
 from {{ source('raw_vault', 'sat_customer_webhook_secret') }}

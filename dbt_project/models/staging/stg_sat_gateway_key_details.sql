@@ -16,6 +16,5 @@ select
     rate_limit_rpm,
     rate_limit_tpm,
     allowed_models,
-    lead(load_dts) over (partition by gateway_key_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by gateway_key_hk order by load_dts) is null as is_current
+    {{ end_dating('gateway_key_hk') }}
 from {{ source('raw_vault', 'sat_gateway_key_details') }}

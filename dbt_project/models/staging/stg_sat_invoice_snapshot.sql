@@ -17,6 +17,5 @@ select
     content_hash,
     issued_ts,
     issuer,
-    lead(load_dts) over (partition by invoice_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by invoice_hk order by load_dts) is null as is_current
+    {{ end_dating('invoice_hk') }}
 from {{ source('raw_vault', 'sat_invoice_snapshot') }}

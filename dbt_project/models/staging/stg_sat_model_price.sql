@@ -14,6 +14,5 @@ select
     valid_to,
     cache_write_per_mtok,  -- 013
     input_audio_per_mtok,
-    lead(load_dts) over (partition by model_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by model_hk order by load_dts) is null as is_current
+    {{ end_dating('model_hk') }}
 from {{ source('raw_vault', 'sat_model_price') }}

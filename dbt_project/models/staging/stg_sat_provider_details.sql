@@ -10,6 +10,5 @@ select
     default_base_url,
     hipaa_eligible,
     is_active,
-    lead(load_dts) over (partition by provider_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by provider_hk order by load_dts) is null as is_current
+    {{ end_dating('provider_hk') }}
 from {{ source('raw_vault', 'sat_provider_details') }}

@@ -16,6 +16,5 @@ select
     budget_monthly,
     last_validated_at,
     validation_status,
-    lead(load_dts) over (partition by provider_key_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by provider_key_hk order by load_dts) is null as is_current
+    {{ end_dating('provider_key_hk') }}
 from {{ source('raw_vault', 'sat_provider_key_details') }}

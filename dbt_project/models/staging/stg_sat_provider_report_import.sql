@@ -12,6 +12,5 @@ select
     currency,
     content_sha256,
     imported_by,
-    lead(load_dts) over (partition by provider_report_import_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by provider_report_import_hk order by load_dts) is null as is_current
+    {{ end_dating('provider_report_import_hk') }}
 from {{ source('provider_reports', 'sat_provider_report_import') }}

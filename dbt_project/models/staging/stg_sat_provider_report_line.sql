@@ -24,6 +24,5 @@ select
     output_tokens,
     requests,
     is_deleted,
-    lead(load_dts) over (partition by provider_report_line_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by provider_report_line_hk order by load_dts) is null as is_current
+    {{ end_dating('provider_report_line_hk') }}
 from {{ source('provider_reports', 'sat_provider_report_line') }}

@@ -15,6 +15,5 @@ select
     retry_policy,
     is_active,
     options,
-    lead(load_dts) over (partition by routing_rule_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by routing_rule_hk order by load_dts) is null as is_current
+    {{ end_dating('routing_rule_hk') }}
 from {{ source('raw_vault', 'sat_routing_rule_definition') }}

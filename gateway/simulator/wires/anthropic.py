@@ -490,7 +490,7 @@ class AnthropicDialect(Dialect):
     def stream_open(self, call: SimCall, reply: SimReply, request_id: str) -> list[Frame]:
         usage = anthropic_usage(reply)
         usage["output_tokens"] = 1
-        message = {
+        message: dict[str, object] = {
             "id": request_id,
             "type": "message",
             "role": "assistant",

@@ -255,10 +255,10 @@ def _content_text(message: dict[str, Any], i: int, media: MediaTokens) -> str:
     for j, part in enumerate(content):
         where = f"messages[{i}].content[{j}]"
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):  # type: ignore[union-attr]
-            texts.append(part["text"])  # type: ignore[index]
+        if kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
         elif kind == "refusal" and role == "assistant":
-            texts.append(str(part.get("refusal") or ""))  # type: ignore[union-attr]
+            texts.append(str(part.get("refusal") or ""))
         elif kind in _MEDIA_PARTS:
             if role != "user":
                 raise WireError(
@@ -267,7 +267,7 @@ def _content_text(message: dict[str, Any], i: int, media: MediaTokens) -> str:
                     f"messages with role 'user', but this message with role '{role}' contains "
                     f"{_MEDIA_PARTS[kind]}.",
                 )
-            _media_part(part, where, media)  # type: ignore[arg-type]
+            _media_part(part, where, media)
         else:
             raise WireError(400, f"Invalid value for '{where}.type': {kind!r} is not a supported part type.")
     return "".join(texts)
@@ -285,7 +285,7 @@ def _tool_call_ids(message: dict[str, Any], i: int) -> tuple[list[str], str]:
         function = call.get("function") if isinstance(call, dict) else None
         if (
             not isinstance(function, dict)
-            or not isinstance(call.get("id"), str)  # type: ignore[union-attr]
+            or not isinstance(call.get("id"), str)
             or not isinstance(function.get("name"), str)
             or not isinstance(function.get("arguments"), str)
         ):
@@ -294,7 +294,7 @@ def _tool_call_ids(message: dict[str, Any], i: int) -> tuple[list[str], str]:
                 f"Invalid 'messages[{i}].tool_calls[{j}]': expected an id and a function with a name and "
                 "arguments.",
             )
-        ids.append(call["id"])  # type: ignore[index]
+        ids.append(call["id"])
         text.append(function["name"] + function["arguments"])
     return ids, "".join(text)
 

@@ -1,5 +1,5 @@
 """Hostile and malformed input: every refusal is a 4xx in the one envelope, nothing reaches a
-provider, nothing 5xxs, and nothing odd lands in the vault (issue 9, "Bad input")."""
+provider, nothing 5xxs, and nothing odd lands in the vault."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 5 through the real gateway, simulator, Redis and vault: exact and semantic caches with
+"""Caches and privacy through the real gateway, simulator, Redis and vault: exact and semantic caches with
 savings, never across customers; PII redact/block; embeddings; retention and erasure."""
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ import pytest
 from gateway.simulator.textgen import PREFIX
 from tests.gateway.e2e.conftest import Gateway, wait_for_rows
 
+pytestmark = pytest.mark.slow  # installs and runs a real CLI from npm
+
 RUN_TIMEOUT_S = 120
 ROWS_SQL = """
 select d.*, c.customer_cost, c.is_priced from raw_vault.sat_api_request_details d

@@ -1,4 +1,4 @@
-"""Issue 4's "what it must show", through the CLI only: a customer, two of its own keys for two
+"""Failover as an operator sets it up, through the CLI only: a customer, two of its own keys for two
 simulated providers serving the same model, a rule preferring one with fallback to the other;
 the preferred provider breaks: requests still succeed through the fallback, every attempt is in
 the vault naming the key it used, the circuit opens, and closes again once the provider heals."""

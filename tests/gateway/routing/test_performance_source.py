@@ -9,18 +9,9 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from gateway.routing.performance import OwnWindow, PerformanceSource
+from tests.dbt_contracts import contract_ddl
 
-MART = """
-create schema if not exists marts;
-create table marts.provider_performance_5m (
-  window_start timestamptz, window_end timestamptz, provider text, model text, attempts bigint,
-  successes bigint, failures bigint, failures_rate_limited bigint, failures_server_error bigint,
-  failures_timeout bigint, failures_other bigint, p50_latency_ms numeric, p95_latency_ms numeric,
-  p99_latency_ms numeric, error_rate numeric, availability numeric, input_tokens bigint,
-  output_tokens bigint, provider_cost numeric(24,12), cost_per_1k_tokens numeric, loaded_at timestamptz,
-  platform_attempts bigint, platform_successes bigint, platform_p50_latency_ms numeric
-);
-"""
+MART = contract_ddl("provider_performance_5m")
 
 
 async def test_mart_first_own_window_for_the_rest_stale_windows_ignored(

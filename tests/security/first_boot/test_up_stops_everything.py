@@ -86,6 +86,21 @@ class Up:
         except httpx.HTTPError:
             return False
 
+    def dagster_jobs(self, timeout: float = 60.0) -> set[str]:
+        """The jobs the Dagster webserver lists once its code location has loaded."""
+        url = f"http://127.0.0.1:{self.ports['dagster_port']}/graphql"
+        query = "{ repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } } } } }"
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                data = httpx.post(url, json={"query": query}, timeout=5).json()["data"]
+                nodes = data["repositoriesOrError"].get("nodes") or []
+                if nodes or time.monotonic() > deadline:
+                    return {job["name"] for node in nodes for job in node["jobs"]}
+            if time.monotonic() > deadline:
+                return set()
+            time.sleep(0.5)
+
     def _dagster_has_code_servers(self) -> bool:
         assert self.proc is not None
         children = psutil.Process(self.proc.pid).children()
@@ -132,6 +147,7 @@ def test_sigterm_stops_everything_up_started(up: Up) -> None:
     started = up.snapshot()
     names = {p.pid: _cmdline(p) for p in started}  # whole: a long checkout path comes first
     assert any("dagster-daemon" in n for n in names.values()) and len(started) >= 6, names
+    assert "billing_run" in up.dagster_jobs()  # the UI serves the billing run
 
     assert up.proc is not None
     os.kill(up.proc.pid, signal.SIGTERM)  # to the main process only, as systemd/docker/timeout do
