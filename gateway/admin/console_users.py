@@ -115,14 +115,22 @@ def _add_details(batch: VaultBatch, user: ConsoleUser, changed_by: str, record_s
     batch.sat(
         t.SAT_CONSOLE_USER_DETAILS,
         hk,
-        (changed_by, user.email, user.display_name, user.role, user.is_operator, user.status),
+        t.SAT_CONSOLE_USER_DETAILS.row(
+            changed_by=changed_by,
+            email=user.email,
+            display_name=user.display_name,
+            role=user.role,
+            is_operator=user.is_operator,
+            status=user.status,
+        ),
         record_source=record_source,
     )
     return hk
 
 
 def _add_password(batch: VaultBatch, hk: bytes, password_hash: str | None, changed_by: str, src: str) -> None:
-    batch.sat(t.SAT_CONSOLE_USER_CREDENTIAL, hk, (changed_by, password_hash), record_source=src)
+    row = t.SAT_CONSOLE_USER_CREDENTIAL.row(changed_by=changed_by, password_hash=password_hash)
+    batch.sat(t.SAT_CONSOLE_USER_CREDENTIAL, hk, row, record_source=src)
 
 
 async def create_user(

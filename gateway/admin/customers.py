@@ -71,40 +71,11 @@ class CustomerConfig:
     markup_plan: str | None = None
 
     def values(self, changed_by: str) -> tuple:
-        return (
-            changed_by,
-            self.display_name,
-            self.tier,
-            self.status,
-            self.markup_pct,
-            self.budget_daily,
-            self.budget_monthly,
-            self.rate_limit_rpm,
-            self.rate_limit_tpm,
-            self.compliance_level,
-            self.retention_mode,
-            list(self.subscribed_services),
-            self.tax_rate_pct,
-            self.currency,
-            self.budget_webhook_url,
-            list(self.preferred_providers),
-            self.cache_mode,
-            self.cache_ttl_s,
-            self.cache_similarity,
-            self.cache_price_per_request,
-            self.cache_price_per_1k_tokens,
-            self.pii_mode,
-            self.embedding_model,
-            self.drop_unsupported_params,
-            self.max_concurrent,
-            self.max_concurrent_per_key,
-            self.billing_mode,
-            self.low_balance_threshold,
-            self.rate_limit_rph,
-            self.monthly_token_quota,
-            self.savings_share_pct,
-            self.markup_plan,
-        )
+        """The satellite row: each field is the column of the same name (SatSpec.row checks)."""
+        row = {f.name: getattr(self, f.name) for f in fields(self)}
+        row["subscribed_services"] = list(self.subscribed_services)
+        row["preferred_providers"] = list(self.preferred_providers)
+        return t.SAT_CUSTOMER_CONFIG.row(changed_by=changed_by, **row)
 
 
 _CHOICES = {

@@ -75,7 +75,7 @@ def _nav(viewer: Viewer | None) -> list[tuple[str, str]]:
     for path, label, who in NAV:
         if who == "operator" and not user.is_operator:
             continue
-        if who not in (None, "operator") and not allows(user, who):
+        if who is not None and who != "operator" and not allows(user, who):
             continue
         shown.append((path, label))
     return shown

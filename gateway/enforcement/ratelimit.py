@@ -225,9 +225,9 @@ class RateLimiter:
         if not scopes:
             return RateVerdict(True)
         local = [(slot_key(s.name), s.per_process) for s in scopes if s.per_process is not None]
-        full = self.leases.hold_local(local)  # type: ignore[arg-type]
+        full = self.leases.hold_local(local)
         if full >= 0:
-            return self._too_many(scopes[full].name, local[full][1])  # type: ignore[arg-type]
+            return self._too_many(scopes[full].name, local[full][1])
         local_keys = [key for key, _ in local]
         shared = [s for s in scopes if s.counted or s.concurrent is not None]
         if not shared:  # nothing the other processes need to know: no round trip
@@ -305,9 +305,9 @@ class RateLimiter:
     def _hold_shared_locally(self, scopes: list[Scope]) -> _Shared:
         """Redis away and only slots to check: hold the shared limits in this process meanwhile."""
         limited = [(slot_key(s.name), s.concurrent) for s in scopes if s.concurrent is not None]
-        full = self.leases.hold_local(limited)  # type: ignore[arg-type]
+        full = self.leases.hold_local(limited)
         if full >= 0:
-            return _Shared(self._too_many(scopes[full].name, limited[full][1]))  # type: ignore[arg-type]
+            return _Shared(self._too_many(scopes[full].name, limited[full][1]))
         return _Shared(RateVerdict(True), local_keys=[key for key, _ in limited])
 
     @staticmethod

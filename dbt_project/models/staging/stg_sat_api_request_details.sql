@@ -47,6 +47,5 @@ select
     coalesce(usage_source, 'provider') as usage_source,
     -- 022: the request's OpenTelemetry trace id (NULL = not traced)
     trace_id,
-    lead(load_dts) over (partition by api_request_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by api_request_hk order by load_dts) is null as is_current
+    {{ end_dating('api_request_hk') }}
 from {{ source('raw_vault', 'sat_api_request_details') }}

@@ -34,6 +34,5 @@ select
     monthly_token_quota,
     coalesce(savings_share_pct, 0) as savings_share_pct,  -- 021 (NULL = none)
     markup_plan,
-    lead(load_dts) over (partition by customer_hk order by load_dts) as load_end_dts,
-    lead(load_dts) over (partition by customer_hk order by load_dts) is null as is_current
+    {{ end_dating('customer_hk') }}
 from {{ source('raw_vault', 'sat_customer_config') }}

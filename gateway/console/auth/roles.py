@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gateway.admin.console_users import ROLES, ConsoleUser
 
-RANK = {role: i for i, role in enumerate(ROLES)}
+RANK: dict[str, int] = {role: i for i, role in enumerate(ROLES)}
 
 # What each change needs (one table, read by the templates and the handlers alike).
 NEEDS = {

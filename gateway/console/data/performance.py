@@ -144,7 +144,19 @@ async def provider_performance(
             )
         else:
             names = ("attempts", "failures", *(f"failures_{c}" for c in _CLASSES))
-            counts = tuple(r[n] if volumes else None for n in names)
-            cost = r["cost_per_1k_tokens"] if volumes else None
-            summaries.append(PerformanceSummary(r["provider"], r["model"], *counts, *rates, cost))
+            counts = {n: (r[n] if volumes else None) for n in names}
+            p50, p95, p99, error_rate, availability = rates
+            summaries.append(
+                PerformanceSummary(
+                    r["provider"],
+                    r["model"],
+                    **counts,
+                    p50_latency_ms=p50,
+                    p95_latency_ms=p95,
+                    p99_latency_ms=p99,
+                    error_rate=error_rate,
+                    availability=availability,
+                    cost_per_1k_tokens=r["cost_per_1k_tokens"] if volumes else None,
+                )
+            )
     return PerformanceSeries(since, until, bucket, tuple(summaries), tuple(points), volumes)

@@ -26,7 +26,9 @@ WINDOWS = {
 @router.get("/performance")
 async def performance_page(request: Request, v: Viewer = Depends(viewer)) -> HTMLResponse:
     q = request.query_params
-    window = q.get("window") if q.get("window") in WINDOWS else "24h"
+    window = q.get("window") or "24h"
+    if window not in WINDOWS:
+        window = "24h"
     until = datetime.now(timezone.utc)
     series = await provider_performance(
         services(request).pool,

@@ -152,7 +152,8 @@ async def disable(rule_id: str, request: Request, c: Change = Depends(change("ru
 async def dry_run(request: Request, c: Change = Depends(change("viewer"))) -> HTMLResponse:
     """A dry run changes nothing, so every role may run one (the CSRF check still applies)."""
     v = c.viewer
-    if c.customer is None:
+    customer = c.customer
+    if customer is None:
         raise NotFound("choose a customer first")
     body_text = c.text("body") or SAMPLE
     planner = services(request).state.services.completions.planner
@@ -162,8 +163,8 @@ async def dry_run(request: Request, c: Change = Depends(change("viewer"))) -> HT
             request,
             c,
             "rules.test",
-            c.customer,
-            lambda: explain_routing(services(request).pool, planner, c.customer, body),
+            customer,
+            lambda: explain_routing(services(request).pool, planner, customer, body),
         )
     except ValueError as exc:  # AdminError is a ValueError too
         return await page(
