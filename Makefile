@@ -24,6 +24,7 @@ demo: install
 ## Run the whole suite (installs first if needed).
 test: install
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 ## Everything but the slow areas (tests/conftest.py SLOW_AREAS and modules marked slow): a quick loop.
@@ -38,6 +39,7 @@ fuzz: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 ## Every benchmark in benchmarks/ (each prints a table, writes benchmarks/results/<name>.json).
 ## Short durations here; run one by hand for the long version (e.g. sustained_load.py: 10 min).

@@ -24,6 +24,7 @@ dbt_project/>``), so a re-run with unchanged models skips the load and the cold 
 then reported as null / "reused") and measures only the 10,000 more and the incremental runs.
 
     python benchmarks/warehouse_build.py [--requests 1000000] [--more 10000] [--batch 5000] [--home DIR]
+                                         [--rebuild]
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def note(text: str) -> None:
+    """Progress on stderr as each phase ends (the table comes at the end)."""
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {text}", file=sys.stderr, flush=True)
+
+
 def chunks(events: Iterator[RequestEvent], size: int) -> Iterator[list[RequestEvent]]:
     while chunk := list(itertools.islice(events, size)):
         yield chunk
@@ -101,6 +107,15 @@ def slowest(work: Path, count: int = 8) -> dict[str, float]:
     results = json.loads((work / "target" / "run_results.json").read_text())["results"]
     timed = sorted(results, key=lambda r: r["execution_time"], reverse=True)[:count]
     return {r["unique_id"].split(".")[-1]: round(r["execution_time"], 2) for r in timed}
+
+
+def node_seconds(work: Path) -> dict[str, float]:
+    """The last dbt invocation's node time summed per kind (model, test, unit_test, seed)."""
+    totals: dict[str, float] = {}
+    for r in json.loads((work / "target" / "run_results.json").read_text())["results"]:
+        kind = r["unique_id"].split(".", 1)[0]
+        totals[kind] = round(totals.get(kind, 0.0) + r["execution_time"], 1)
+    return totals
 
 
 def dbt(dsn: str, work: Path, *command: str) -> tuple[float, str]:
@@ -150,7 +165,9 @@ async def copy_database(admin: asyncpg.Connection, source: str, target: str) -> 
     await admin.execute(f'create database "{target}" template "{source}" strategy file_copy')
 
 
-async def run(requests: int, more: int, batch: int, home: Path | None) -> dict[str, object]:
+async def run(
+    requests: int, more: int, batch: int, home: Path | None, rebuild: bool = False
+) -> dict[str, object]:
     server = None
     dsn = os.environ.get("ONEVAULT_DATABASE_URL")
     if dsn and home is not None:
@@ -159,6 +176,8 @@ async def run(requests: int, more: int, batch: int, home: Path | None) -> dict[s
     cold_s: float | None = None
     cold_cpu: float | None = None
     cold_summary = "reused"
+    cold_slowest: dict[str, float] | None = None
+    cold_kinds: dict[str, float] | None = None
     load_s: float | None = None
     rows: int | None = None
     work = Path(tempfile.mkdtemp(prefix="ov-bench-dbt-target-"))
@@ -182,7 +201,7 @@ async def run(requests: int, more: int, batch: int, home: Path | None) -> dict[s
                     batch,
                 )
                 await admin.execute(f'alter database "loading_{requests}" rename to "{loaded}"')
-            reuse = home is not None and built in have
+            reuse = home is not None and built in have and not rebuild
             await copy_database(admin, built if reuse else loaded, "bench")
             await admin.close()
             dsn = endpoint.dsn("bench")
@@ -202,6 +221,8 @@ async def run(requests: int, more: int, batch: int, home: Path | None) -> dict[s
             cpu = server_cpu_seconds(server)
             cold_s, cold_summary = dbt(dsn, work, "build", "--vars", LOOKBACK)
             cold_cpu = phase(server, cpu)
+            cold_slowest, cold_kinds = slowest(work, 15), node_seconds(work)
+            note(f"cold build {cold_s:.1f} s (PostgreSQL CPU {cold_cpu} s): {cold_summary}; {cold_slowest}")
             if home is not None and server is not None:
                 # snapshot the cold-built warehouse for the next try with the same models
                 admin = await asyncpg.connect(server.endpoint().dsn("postgres"))
@@ -233,6 +254,9 @@ async def run(requests: int, more: int, batch: int, home: Path | None) -> dict[s
             cpu = server_cpu_seconds(server)
             incr_s, incr_summary = dbt(dsn, work, "run", "--vars", LOOKBACK)
             refreshes.append((more_s, incr_s, phase(server, cpu), incr_summary, slowest(work)))
+            note(
+                f"refresh {n}: dbt run {incr_s:.1f} s (PostgreSQL CPU {refreshes[-1][2]} s); {slowest(work)}"
+            )
         (_, first_s, first_cpu, _, first_slowest) = refreshes[0]
         (more_s, incr_s, incr_cpu, incr_summary, incr_slowest) = refreshes[1]
         cpu = server_cpu_seconds(server)
@@ -255,6 +279,8 @@ async def run(requests: int, more: int, batch: int, home: Path | None) -> dict[s
             "cold_build_seconds": None if cold_s is None else round(cold_s, 1),
             "cold_build_postgres_cpu_seconds": cold_cpu,
             "cold_build": cold_summary,
+            "cold_build_slowest_nodes_seconds": cold_slowest,
+            "cold_build_node_seconds_by_kind": cold_kinds,
             "load_more_seconds": round(more_s, 1),
             "first_incremental_run_after_checkpoint_seconds": round(first_s, 1),
             "first_incremental_run_postgres_cpu_seconds": first_cpu,
@@ -290,8 +316,11 @@ def main() -> None:
         help="keep the embedded server here: the generated vault (and the cold-built warehouse, "
         "per version of dbt_project/) is reused by the next run with the same --home",
     )
+    parser.add_argument(
+        "--rebuild", action="store_true", help="measure the cold build even when --home has it built"
+    )
     args = parser.parse_args()
-    result = asyncio.run(run(args.requests, args.more, args.batch, args.home))
+    result = asyncio.run(run(args.requests, args.more, args.batch, args.home, args.rebuild))
     width = max(map(len, result))
     for key, value in result.items():
         print(f"{key:<{width}}  {value}")

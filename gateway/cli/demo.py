@@ -2,19 +2,37 @@
 
 A month of simulated traffic for the *previous* calendar month goes through the real gateway
 (see ``demo_traffic``), then the Dagster billing run for that month runs here, recorded in the
-same Dagster instance ``onevault up`` serves, and each customer's invoice is summarised.
+same Dagster instance ``onevault up`` serves, and each customer's invoice is summarised. Then
+the money scenarios (``demo_scenarios``: prepaid credit running out, a team budget refusing, a
+planted spend anomaly, a provider bill that does not reconcile) play on the next month's first
+weekday and what the warehouse found is printed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, cast
 
 import asyncpg
 import typer
 from dagster import DagsterEventType, EventLogEntry
 
+from gateway.cli.demo_scenarios import (
+    BUDGET_CUSTOMER,
+    BUDGET_LIMIT,
+    BUDGET_TAG,
+    PREPAID,
+    PREPAID_GRANT,
+    SPIKE_CUSTOMER,
+    Findings,
+    Refused,
+    play,
+    scenario_day,
+)
 from gateway.cli.demo_traffic import TrafficSummary, previous_month, replay_month
 from gateway.cli.runtime import servers, settings
 from gateway.cli.up import bootstrap
@@ -53,6 +71,30 @@ def _traffic(period: Period, database_url: str, redis_url: str, scale: float) ->
     return asyncio.run(main())
 
 
+def _scenarios(
+    period: Period, traffic: TrafficSummary, database_url: str, redis_url: str, scale: float
+) -> Findings:
+    s = settings()
+
+    async def main() -> Findings:
+        pool = await create_pool(database_url, min_size=1, max_size=4)
+        try:
+            return await play(
+                period,
+                traffic,
+                database_url=database_url,
+                redis_url=redis_url,
+                work_dir=s.home_dir / "demo",
+                pool=pool,
+                dbt_dir=s.home_dir / "dbt",
+                scale=scale,
+            )
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
 def _event_line(entry: EventLogEntry) -> str | None:
     event = entry.dagster_event
     if event is None:
@@ -67,14 +109,14 @@ def _event_line(entry: EventLogEntry) -> str | None:
     if kind == DagsterEventType.STEP_SKIPPED:
         return f"  skipped {event.step_key}"
     if kind == DagsterEventType.ASSET_MATERIALIZATION:
-        m = event.event_specific_data.materialization  # type: ignore[union-attr]
+        m = cast(Any, event.event_specific_data).materialization
         key = m.asset_key.to_user_string()
         if key.startswith("billing/"):
             result = m.metadata.get("result") or m.metadata.get("directory")
             return f"    materialised {key}: {result.value if result else ''}"
         return None
     if kind == DagsterEventType.ASSET_CHECK_EVALUATION:
-        c = event.event_specific_data  # type: ignore[union-attr]
+        c = cast(Any, event.event_specific_data)
         if c.asset_key.path[0] in ("marts", "raw_vault", "billing") and c.check_name in {
             "invoices_reconcile_with_cost_events",
             "no_unpriced_usage",
@@ -115,10 +157,14 @@ def demo(
     typer.echo(
         "Scenario: Acme, Globex and Initech with teams and end users; OpenAI, Anthropic, Gemini, Azure\n"
         "OpenAI and Cohere models; an OpenAI outage mid-month (failover to Azure OpenAI); gpt-4o-mini\n"
-        "dearer from the 15th (a dated price override); Initech's monthly budget runs out (402).\n"
+        "dearer from the 15th (a dated price override); Initech's monthly budget runs out (402); Globex\n"
+        "has a welcome credit (a credit line) and a 10:00 batch job every weekday.\n"
         "No cache hits: the gateway has no response cache on this path yet.\n"
     )
+    started = time.monotonic()
+    took: dict[str, float] = {}
     traffic = _traffic(period, endpoints.database_url, endpoints.redis_url, scale)
+    took["traffic"] = time.monotonic() - started
     refused = sum(traffic.budget_refusals.values())
     typer.echo(
         f"\n{traffic.sent} requests: {traffic.statuses[200]} answered, {traffic.failovers} via failover "
@@ -144,6 +190,7 @@ def demo(
     if not run.success:
         typer.secho(f"\nThe billing run failed: {'; '.join(run.failures())}", fg="red", err=True)
 
+    took["billing"] = time.monotonic() - started - sum(took.values())
     docs = _summaries(endpoints.database_url, period)
     typer.secho(f"\nInvoices for {period}", bold=True)
     typer.echo(
@@ -155,6 +202,19 @@ def demo(
             f"  {d.customer_name[:26]:<26} {d.invoice_number or '-':<11} {d.status:<10} {len(d.lines):>5} "
             f"{money(d.subtotal):>10} {money(d.tax):>9} {d.currency} {money(d.total):>8}"
         )
+        for line in d.lines:
+            if line.get("line_type") == "credit":
+                typer.echo(f"  {'':<26} credit line: {line.get('description')}  {money(line['amount'])}")
+
+    typer.secho(
+        f"\nMoney scenarios through the same gateway, on {scenario_day(period)} (the next month's first "
+        "weekday; the prepaid one now), then dbt builds the anomaly and reconciliation marts",
+        bold=True,
+    )
+    findings = _scenarios(period, traffic, endpoints.database_url, endpoints.redis_url, scale)
+    print_findings(findings)
+    took["scenarios"] = time.monotonic() - started - sum(took.values())
+
     pdfs = s.home_dir / "invoices" / period.key
     typer.echo(f"\nPDFs and CSVs:  {pdfs}")
     typer.echo(f"One invoice:    onevault invoices show {docs[0].customer if docs else 'acme'} {period.key}")
@@ -162,8 +222,76 @@ def demo(
         f"Dagster UI:     http://{s.dagster_host}:{s.dagster_port}  "
         f"(with `onevault up` running; this run is {run.run_id})"
     )
+    typer.echo(
+        f"Took {time.monotonic() - started:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in took.items())
+    )
     if not run.success:
         raise typer.Exit(1)
+
+
+def print_findings(f: Findings) -> None:
+    """The "what it found" section: each scenario's refusal or flag, as the customer or the
+    operator would see it."""
+    typer.secho("\nWhat it found", bold=True)
+    _row("Prepaid credit", f"{PREPAID.name} ({PREPAID.slug}, prepaid, {PREPAID_GRANT} USD granted):")
+    _refusal(f.prepaid)
+    _row("", f"wallet balance now {f.prepaid_balance:.6f} USD (onevault credits show {PREPAID.slug})")
+    _row("Team budget", f"{BUDGET_CUSTOMER} tag:{BUDGET_TAG}, monthly, {BUDGET_LIMIT} USD:")
+    _refusal(f.budget)
+    details = f.budget.error.get("details", {})
+    if details.get("budget_id"):
+        _row("", f"budget {details['budget_id']} ({details.get('scope')}), removed after the demo")
+    _row(
+        "Spend anomaly",
+        f"{SPIKE_CUSTOMER}'s 10:00 batch job sent {f.spike_requests} requests instead of "
+        f"{f.baseline_requests}; onevault anomalies list {SPIKE_CUSTOMER} --since {f.day}:",
+    )
+    for a in f.anomalies:
+        _row(
+            "",
+            f"{a.hour_start:%Y-%m-%d %H:00}Z {a.anomaly} {a.provider}/{a.model} key {a.gateway_key_id}: "
+            f"requests {a.requests} vs median {_num(a.requests_median)} (score {_num(a.requests_score)}), "
+            f"spend {a.customer_cost:.4f} vs median {_num(a.spend_median, '.4f')} USD "
+            f"over {a.baseline_weeks} baseline weeks",
+        )
+    if not f.anomalies:
+        _row("", "nothing flagged (unexpected)")
+    mismatched = [r for r in f.reconciliation if r["status"] != "matched"]
+    _row(
+        "Reconciliation",
+        f"the simulated providers' bills for {f.day} ({len(f.imports)} reports imported): "
+        f"{len(f.reconciliation) - len(mismatched)} matched, {len(mismatched)} not; "
+        "onevault reconcile show --mismatches:",
+    )
+    for r in mismatched:
+        cause = f" ({r['likely_cause']})" if r["likely_cause"] else ""
+        if r["missing_from"]:
+            cause = f" (not in {r['missing_from']})"
+        _row(
+            "",
+            f"{r['usage_date']} {r['provider']}/{r['model']}: OneVault {r['onevault_cost']:.6f}, "
+            f"provider {r['provider_cost']:.6f}, variance {r['variance']:+.6f} {r['currency'] or ''} "
+            f"{r['status']}{cause}",
+        )
+
+
+def _row(label: str, text: str) -> None:
+    typer.echo(f"  {label:<16} {text}")
+
+
+def _refusal(r: Refused) -> None:
+    if r.status is None:
+        _row("", f"{r.answered} requests answered, never refused (unexpected)")
+        return
+    e = r.error
+    balance = e.get("details", {}).get("balance")
+    left = f", balance {balance}" if balance is not None else ""
+    _row("", f"{r.answered} requests answered, then {r.status} {e.get('code')}{left}:")
+    _row("", f"  {e.get('message')}")
+
+
+def _num(value: Decimal | None, spec: str = "f") -> str:
+    return "-" if value is None else format(value.normalize() if spec == "f" else value, spec)
 
 
 def _print(line: str | None) -> None:

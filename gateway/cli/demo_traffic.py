@@ -8,8 +8,11 @@ month, while the vault stamps ``load_dts`` honestly (now). Nothing writes marts 
 The scenario: several customers with teams (tags) and end users, several providers and
 models, an OpenAI outage mid-month that fails over to Azure OpenAI (simulator fault
 injection), a dated price change for ``openai/gpt-4o-mini`` on the 15th (a price override),
-and a customer whose monthly budget runs out (402 ``budget_exceeded``). There are no cache
-hits: the gateway has no response cache wired into this path yet.
+a customer whose monthly budget runs out (402 ``budget_exceeded``), a postpaid customer with a
+welcome credit (a credit line on its invoice) and a steady weekday batch job (the baseline the
+anomaly scenario's spike is judged against, ``demo_scenarios``). There are no cache hits: the
+gateway has no response cache wired into this path yet. The simulated providers bill at the
+simulated time too, so their reports reconcile with what the gateway recorded.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ import asyncpg
 import httpx
 import uvicorn
 
+from gateway.admin.credits import grant_credit
 from gateway.admin.customers import CustomerConfig, create_customer, customer_exists
 from gateway.admin.keys import create_gateway_key
 from gateway.app import GatewayConfig, create_app
 from gateway.cli.up import simulator_catalog
 from gateway.simulator import SimulatorServer
+from gateway.simulator.billing import BillingLedger
 from gateway.simulator.faults import FaultMatch, FaultSpec
 from warehouse.billing import Period
 from warehouse.settings import Settings
@@ -51,6 +56,16 @@ WORDS = tuple(_SENTENCES.split())
 
 
 @dataclass(frozen=True, slots=True)
+class SteadyJob:
+    """A batch job that sends the same number of requests in one hour of every weekday."""
+
+    team: str
+    model: str
+    hour: int  # UTC
+    requests: int  # per run, at scale 1
+
+
+@dataclass(frozen=True, slots=True)
 class DemoCustomer:
     slug: str
     name: str
@@ -58,6 +73,8 @@ class DemoCustomer:
     models: tuple[str, ...]
     per_day: int  # requests on an average weekday
     config: CustomerConfig
+    steady: SteadyJob | None = None
+    welcome_credit: Decimal | None = None  # granted when the customer is created
 
 
 def scenario() -> list[DemoCustomer]:
@@ -87,6 +104,10 @@ def scenario() -> list[DemoCustomer]:
                 tax_rate_pct=Decimal("8.25"),
                 subscribed_services=("compliance_reporting",),
             ),
+            # The research team's 10:00 batch: the steady baseline the anomaly spike stands out from.
+            steady=SteadyJob("research", "claude-3-5-sonnet-latest", 10, 4),
+            # Postpaid with a grant: the invoice shows a credit line.
+            welcome_credit=Decimal("0.10"),
         ),
         DemoCustomer(
             "initech",
@@ -143,6 +164,7 @@ class TrafficSummary:
     by_customer: Counter = field(default_factory=Counter)
     outage_day: int = 0
     price_change_day: int = 15
+    keys: dict[str, str] = field(default_factory=dict, repr=False)  # the month's key per customer
 
 
 class _Serving:
@@ -191,22 +213,37 @@ def _schedule(period: Period, customers: list[DemoCustomer], scale: float, rng: 
                 team = rng.choice(c.teams)
                 user = f"{team}-{rng.randint(1, 3)}@{c.slug}.example"
                 plan.append((at, c, team, rng.choice(c.models), user))
+            if c.steady is not None and weekday:
+                job = c.steady
+                runs = steady_requests(job, scale)
+                for i in range(runs):
+                    at = day + timedelta(hours=job.hour, seconds=i * 3000 // runs + rng.randint(0, 59))
+                    plan.append((at, c, job.team, job.model, f"{job.team}-batch@{c.slug}.example"))
         day += timedelta(days=1)
     plan.sort(key=lambda p: p[0])
     return plan
 
 
+def steady_requests(job: SteadyJob, scale: float) -> int:
+    return max(1, round(job.requests * scale))
+
+
 async def ensure_customers(pool: asyncpg.Pool, customers: list[DemoCustomer]) -> dict[str, str]:
-    """Create the demo customers if missing; a fresh key for each (only its hash is stored)."""
+    """Create the demo customers if missing (with their welcome credit); a fresh key for each
+    (only its hash is stored)."""
     keys = {}
     for c in customers:
         if not await customer_exists(pool, c.slug):
             await create_customer(pool, c.slug, c.config, changed_by=OPERATOR)
+            if c.welcome_credit is not None:
+                await grant_credit(
+                    pool, c.slug, c.welcome_credit, changed_by=OPERATOR, description="Welcome credit"
+                )
         keys[c.slug] = (await create_gateway_key(pool, c.slug, changed_by=OPERATOR, label="demo")).key
     return keys
 
 
-async def _recorded(pool: asyncpg.Pool, slugs: list[str]) -> int:
+async def recorded(pool: asyncpg.Pool, slugs: list[str]) -> int:
     return await pool.fetchval(
         "select count(*) from raw_vault.lnk_api_request_context x "
         "join raw_vault.hub_customer c on c.customer_hk = x.customer_hk where c.customer_bk = any($1)",
@@ -233,6 +270,31 @@ def _write_config(
     catalog.write_text(json.dumps(doc, indent=2))
     prices.write_text(json.dumps(price_overrides(period), indent=2))
     return catalog, prices
+
+
+class ShiftedLedger(BillingLedger):
+    """The simulator's bill, dated by the replay's clock: a call is billed on its simulated day."""
+
+    def __init__(self, clock: ShiftedClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def record(
+        self,
+        api_style: str,
+        model: str,
+        api_key: str | None,
+        input_tokens: int,
+        cached_tokens: int,
+        output_tokens: int,
+        *,
+        requests: int = 1,
+        at: datetime | None = None,
+    ) -> None:
+        super().record(
+            api_style, model, api_key, input_tokens, cached_tokens, output_tokens,
+            requests=requests, at=at or self.clock(),
+        )  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -286,6 +348,7 @@ async def shifted_gateway(
             allow_unpriced=unpriced,
         )
         clock = ShiftedClock(period.start_ts)
+        sim.simulator.billing = ShiftedLedger(clock)
         app = create_app(GatewayConfig(settings, database_url, redis_url, catalog, clock=clock))
         with _Serving(app, _free_port()) as serving:
             base = f"http://127.0.0.1:{serving.server.config.port}"
@@ -296,7 +359,7 @@ async def shifted_gateway(
 async def wait_recorded(pool: asyncpg.Pool, slugs: list[str], expected: int, timeout: float = 60) -> None:
     """Until the vault holds ``expected`` requests of these customers (the loader is async)."""
     deadline = time.monotonic() + timeout
-    while await _recorded(pool, slugs) < expected:
+    while await recorded(pool, slugs) < expected:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the vault loader did not record every request within {timeout:g} s")
         await asyncio.sleep(0.1)
@@ -320,8 +383,8 @@ async def replay_month(
     slugs = [c.slug for c in customers]
     rng = random.Random(seed)
     keys = await ensure_customers(pool, customers)
-    before = await _recorded(pool, slugs)
-    summary = TrafficSummary(period, outage_day=_first_weekday_from(period, 10))
+    before = await recorded(pool, slugs)
+    summary = TrafficSummary(period, outage_day=_first_weekday_from(period, 10), keys=keys)
     plan = _schedule(period, customers, scale, rng)
     outage_start = period.start_ts + timedelta(days=summary.outage_day - 1)
     outage_end = outage_start + timedelta(days=1)  # OpenAI answers 503 all day: Azure takes over

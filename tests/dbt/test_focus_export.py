@@ -2,10 +2,11 @@
 claims (FOCUS 1.2: the validator's bundled rules; warehouse/audit/chargeback.py says why not 1.3).
 
 Realistic synthetic traffic (tags, end users, failures, cache hits, a mid-month price change) for
-a premium customer with subscriptions and tax (shared lines split by usage share) and a plain
-one, one ``dbt build`` of the chargeback and its parents, then the audit export's
-``chargeback_focus.csv`` for each customer and month goes through the validator, which must
-report no failed rule.
+a premium customer with subscriptions, tax and a credit grant (shared lines — credits too — split
+by usage share) and a plain one, a ``dbt run`` of the chargeback and its parents; then October is
+finalised, a late October request arrives (a correction line on November) and the chargeback is
+refreshed. The audit export's ``chargeback_focus.csv`` for each customer and month goes through
+the validator, which must report no failed rule.
 
 The validator needs Python >= 3.12 and the project runs on 3.11, so it runs from a venv of its
 own (tests/focus_validator.py finds or builds it); without a Python 3.12 the test is skipped and
@@ -24,13 +25,16 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner
 
+from gateway.admin.credits import grant_credit
 from gateway.admin.customers import CustomerConfig, create_customer
 from gateway.cli.main import app as cli_app
 from tests.focus_validator import FOCUS_VERSION, validate_focus
 from warehouse.audit.chargeback import FOCUS_VERSION as EXPORT_FOCUS_VERSION
 from warehouse.audit.chargeback import write_chargeback
 from warehouse.audit.params import ExportScope
+from warehouse.billing import finalise_month
 from warehouse.embedded import RedisEndpoint
+from warehouse.events import RequestEvent
 from warehouse.loader import VaultLoader
 from warehouse.mapping import batch_from_events
 from warehouse.settings import get_settings
@@ -48,6 +52,23 @@ EVENTS = list(
     )
 )
 
+OCTOBER = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+def late_october_request() -> RequestEvent:
+    """A fresh October request for acme that reaches the vault after October was finalised."""
+    event = next(synthetic_events(1, seed=91, customer_names=["acme"], prefix="late"))
+    ts = OCTOBER + timedelta(days=20, hours=3)
+    assert event.cost is not None
+    return event.model_copy(
+        update={
+            "request_ts": ts,
+            "completed_ts": ts,
+            "cost": event.cost.model_copy(update={"event_ts": ts}),
+            "attempts": [a.model_copy(update={"started_ts": ts}) for a in event.attempts],
+        }
+    )
+
 
 @pytest.fixture(scope="module")
 async def exported(module_pool: asyncpg.Pool, module_dbt, tmp_path_factory: pytest.TempPathFactory) -> dict:
@@ -63,10 +84,15 @@ async def exported(module_pool: asyncpg.Pool, module_dbt, tmp_path_factory: pyte
         changed_by="test",
     )
     await create_customer(module_pool, "globex", CustomerConfig(display_name="Globex"), changed_by="test")
+    # Credit lines: a grant bigger than October's usage pays October whole and November in part.
+    await grant_credit(module_pool, "acme", Decimal("50.00"), changed_by="test", description="Welcome credit")
     loader = VaultLoader(module_pool)
     await loader.load(batch_from_events(e for e in EVENTS if e.request_ts < CHANGE.at))
     await loader.load(batch_from_events(e for e in EVENTS if e.request_ts >= CHANGE.at))
     module_dbt("seed")
+    module_dbt("run", "--select", "+chargeback", "+invoices")  # finalising reads the invoices
+    await finalise_month(module_pool, "2026-10", issuer="OneVault", grace_s=3600)
+    await loader.load(batch_from_events([late_october_request()]))  # a correction on November
     module_dbt("run", "--select", "+chargeback")
     files: dict[tuple[str, date], Path] = {}
     async with module_pool.acquire() as conn:
@@ -92,6 +118,10 @@ def test_chargeback_focus_csv_passes_the_focus_validator(exported: dict, custome
     rows = list(csv.DictReader(path.open()))
     assert rows, "the export has charges to validate"
     assert {r["ChargeCategory"] for r in rows} >= {"Usage"}
+    if customer == "acme":  # the grant's credit lines, and November's correction of October
+        assert "Credit" in {r["ChargeCategory"] for r in rows}
+        if month == date(2026, 11, 1):
+            assert "Correction" in {r["ChargeClass"] for r in rows}
     report = validate_focus(path)
     assert report.total > 0 and report.passed > 100, report.output[-6000:]
     assert report.unexcused == (), report.output[-6000:]

@@ -22,7 +22,10 @@
 -- Cheap by construction: a cold build judges the last anomaly_eval_days (7) days of hours; a
 -- refresh judges only the hours spend_hourly rebuilt since this model last ran, the same hours
 -- 1..4 weeks later (their baseline changed) and the hours from the last judged one to the
--- clock (an hour that just became complete may now be a drop), all as literals.
+-- clock (an hour that just became complete may now be a drop), all as literals. Every read of
+-- spend_hourly is a lateral lookup by one of its indexes (hour_start; grain_key, hour_start),
+-- kept lateral by a limit or offset: a plain join is planned from the CTEs' row estimates, far
+-- off, as sorts of the whole model.
 {% set weeks = anomaly_setting('anomaly_baseline_weeks') | int %}
 {{ config(
     materialized='incremental',
@@ -88,16 +91,24 @@ candidates as (
     select distinct h.hour_start, s.grain_key
     from hours as h
     cross join generate_series(0, {{ weeks }}) as w
-    join {{ ref('spend_hourly') }} as s on s.hour_start = h.hour_start - w * interval '1 week'
+    cross join lateral (
+        select s.grain_key from {{ ref('spend_hourly') }} as s
+        where s.hour_start = h.hour_start - w * interval '1 week'
+        offset 0  -- not flattened into a join
+    ) as s
 ),
 
 grains as (
     -- what each grain is, and its first hour of traffic (by the grain_key, hour_start index)
-    select distinct on (s.grain_key)
-        s.grain_key, s.customer_slug, s.gateway_key_id, s.provider, s.model, s.hour_start as first_hour
-    from {{ ref('spend_hourly') }} as s
-    where s.grain_key in (select grain_key from candidates)
-    order by s.grain_key, s.hour_start
+    select g.grain_key, f.customer_slug, f.gateway_key_id, f.provider, f.model, f.hour_start as first_hour
+    from (select distinct grain_key from candidates) as g
+    cross join lateral (
+        select s.customer_slug, s.gateway_key_id, s.provider, s.model, s.hour_start
+        from {{ ref('spend_hourly') }} as s
+        where s.grain_key = g.grain_key
+        order by s.hour_start
+        limit 1
+    ) as f
 ),
 
 history as (
@@ -109,8 +120,11 @@ history as (
     from candidates as c
     join grains as g on g.grain_key = c.grain_key
     cross join generate_series(1, {{ weeks }}) as w
-    left join {{ ref('spend_hourly') }} as s
-      on s.grain_key = c.grain_key and s.hour_start = c.hour_start - w * interval '1 week'
+    left join lateral (
+        select s.requests, s.customer_cost from {{ ref('spend_hourly') }} as s
+        where s.grain_key = c.grain_key and s.hour_start = c.hour_start - w * interval '1 week'
+        limit 1  -- one row per grain and hour; the limit also keeps the lookup a lateral one
+    ) as s on true
     where c.hour_start - w * interval '1 week' >= g.first_hour
 ),
 
@@ -161,7 +175,11 @@ judged as (
     from candidates as c
     cross join clock
     join grains as g on g.grain_key = c.grain_key
-    left join {{ ref('spend_hourly') }} as s on s.grain_key = c.grain_key and s.hour_start = c.hour_start
+    left join lateral (
+        select s.requests, s.customer_cost from {{ ref('spend_hourly') }} as s
+        where s.grain_key = c.grain_key and s.hour_start = c.hour_start
+        limit 1
+    ) as s on true
     left join medians as m on m.hour_start = c.hour_start and m.grain_key = c.grain_key
     left join deviations as d on d.hour_start = c.hour_start and d.grain_key = c.grain_key
 ),
