@@ -12,7 +12,7 @@ from typing import Literal
 import asyncpg
 
 from gateway.admin.customers import SOURCE, AdminError, customer_exists
-from gateway.console.auth.passwords import WeakPassword, hash_password
+from gateway.auth.passwords import WeakPassword, hash_password
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.hashing import hash_key
@@ -33,7 +33,7 @@ class ConsoleUser:
     customer: str | None  # None for an operator user
     status: str = "active"
     display_name: str | None = None
-    password_hash: str | None = None  # never shown; compared by gateway.console.auth.passwords
+    password_hash: str | None = None  # never shown; compared by gateway.auth.passwords
 
     def public(self) -> dict[str, object]:
         return {

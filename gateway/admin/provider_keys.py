@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -18,6 +17,7 @@ import asyncpg
 from cryptography.exceptions import InvalidTag
 
 from gateway.admin.customers import SOURCE, AdminError, customer_exists
+from gateway.control_plane.provider_keys import LATEST as _LATEST
 from gateway.crypto import KeyRing, Sealed, fingerprint
 from gateway.crypto.envelope import KeyRingError
 from gateway.egress import EgressPolicy, EgressRefused
@@ -29,17 +29,6 @@ from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.loader import VaultLoader
 
-_LATEST = """
-select distinct on (s.provider_key_hk) h.provider_key_bk as key_id, c.customer_bk as customer,
-       p.provider_bk as provider, s.*
-from raw_vault.sat_provider_key_details s
-join raw_vault.hub_provider_key h using (provider_key_hk)
-join raw_vault.lnk_provider_key_customer l using (provider_key_hk)
-join raw_vault.hub_customer c on c.customer_hk = l.customer_hk
-join raw_vault.hub_provider p on p.provider_hk = l.provider_hk
-where {where}
-order by s.provider_key_hk, s.load_dts desc
-"""
 _PUBLIC = (
     "key_id",
     "customer",
@@ -58,23 +47,6 @@ _PUBLIC = (
     "load_dts",
     "changed_by",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerProviderKey:
-    """A decrypted key, only ever in gateway memory."""
-
-    key_id: str
-    provider: str
-    api_style: str
-    base_url: str | None
-    secret: str = dataclasses.field(repr=False)
-    allowed_models: tuple[str, ...] | None = None
-    budget_daily: Decimal | None = None
-    budget_monthly: Decimal | None = None
-
-    def allows(self, model: str) -> bool:
-        return not self.allowed_models or model in self.allowed_models
 
 
 def _row_values(row: dict[str, Any], *, changed_by: str, sealed: Sealed, status: str) -> tuple:
@@ -203,29 +175,6 @@ async def rewrap_provider_keys(pool: asyncpg.Pool, keyring: KeyRing, *, changed_
         )
         moved += 1
     return moved, unreadable
-
-
-async def active_provider_keys(
-    pool: asyncpg.Pool, keyring: KeyRing, customer: str
-) -> dict[str, CustomerProviderKey]:
-    """The customer's usable keys by provider name (newest first wins), decrypted."""
-    rows = await pool.fetch(_LATEST.format(where="c.customer_bk = $1"), customer)
-    found: dict[str, CustomerProviderKey] = {}
-    for row in sorted(rows, key=lambda r: r["load_dts"], reverse=True):
-        if row["status"] != "active" or row["provider"] in found:
-            continue
-        sealed = Sealed(row["ciphertext"], row["nonce"], row["wrapped_dek"], row["kek_id"])
-        found[row["provider"]] = CustomerProviderKey(
-            row["key_id"],
-            row["provider"],
-            row["api_style"],
-            row["base_url"],
-            keyring.open(sealed, row["key_id"]),
-            tuple(row["allowed_models"]) if row["allowed_models"] else None,
-            row["budget_daily"],
-            row["budget_monthly"],
-        )
-    return found
 
 
 async def _latest(pool: asyncpg.Pool, key_id: str) -> asyncpg.Record:

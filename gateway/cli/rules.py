@@ -10,11 +10,11 @@ import redis.asyncio as aioredis
 import typer
 
 from gateway.admin.customers import AdminError
-from gateway.admin.rule_test import explain_routing, explanation_text
 from gateway.admin.rules import create_rule, disable_rule, update_rule
 from gateway.cli.admin import admin_call, echo_result, fail, run_audited
 from gateway.cli.runtime import operator, settings, with_pool, with_pool_and_redis
 from gateway.pipeline.planning import Planner, configured_planner
+from gateway.pipeline.rule_dry_run import explain_routing, explanation_text
 from gateway.routing.catalog import CatalogError, ProviderCatalog
 from gateway.routing.performance import OwnWindow, PerformanceSource
 from gateway.routing.rules import STRATEGIES, customer_rules

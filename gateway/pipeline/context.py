@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from gateway.admin.provider_keys import CustomerProviderKey
 from gateway.auth.principal import Principal
+from gateway.control_plane.provider_keys import CustomerProviderKey
 from gateway.enforcement.budget import Reservation
 from gateway.enforcement.concurrency import Lease
 from gateway.enforcement.credits import CreditHold

@@ -8,7 +8,7 @@ import logging
 import asyncpg
 from cryptography.exceptions import InvalidTag
 
-from gateway.admin.provider_keys import CustomerProviderKey, active_provider_keys
+from gateway.control_plane.provider_keys import CustomerProviderKey, active_provider_keys
 from gateway.crypto import KeyRing
 from gateway.crypto.envelope import KeyRingError
 from gateway.errors import ApiError

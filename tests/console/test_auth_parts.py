@@ -8,7 +8,7 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.console.auth import passwords
+from gateway.auth import passwords
 from gateway.console.auth.csrf import CsrfSigner
 from gateway.console.auth.login_guard import LoginGuard
 from gateway.console.auth.oidc import SsoRefused, identity

@@ -13,10 +13,10 @@ from typer.testing import CliRunner, Result
 
 from gateway.admin.console_users import get_user
 from gateway.admin.customers import CustomerConfig, create_customer
+from gateway.auth import passwords
 from gateway.cli.console import DEMO_EMAIL
 from gateway.cli.main import app as cli_app
 from gateway.cli.up import bootstrap
-from gateway.console.auth import passwords
 from warehouse.embedded import RedisEndpoint
 from warehouse.settings import get_settings
 

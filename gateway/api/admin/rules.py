@@ -12,7 +12,6 @@ from gateway.admin.customers import (
     AdminError,
     customer_exists,
 )
-from gateway.admin.rule_test import explain_routing
 from gateway.admin.rules import create_rule, disable_rule, update_rule
 from gateway.api.admin.common import (
     AdminBody,
@@ -21,6 +20,7 @@ from gateway.api.admin.common import (
     json_safe,
 )
 from gateway.errors import ApiError
+from gateway.pipeline.rule_dry_run import explain_routing
 from gateway.routing.rules import customer_rules
 
 router = APIRouter()

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from gateway.admin.console_users import create_user, get_user, store_password_hash, update_user
-from gateway.console.auth import oidc, passwords
+from gateway.auth import passwords
+from gateway.console.auth import oidc
 from gateway.console.auth.csrf import FIELD
 from gateway.console.auth.sessions import COOKIE, Session
 from gateway.console.deps import Forbidden, Viewer, services, viewer

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from gateway.admin.customers import AdminError
-from gateway.admin.rule_test import explain_routing
 from gateway.admin.rules import create_rule, disable_rule, update_rule
 from gateway.console.deps import Change, NotFound, Viewer, change, run_change, services, viewer
 from gateway.console.pages.common import apply, form_int, form_list, pick_customer
 from gateway.console.render import render
+from gateway.pipeline.rule_dry_run import explain_routing
 from gateway.routing.rules import STRATEGIES, customer_rules
 
 router = APIRouter()

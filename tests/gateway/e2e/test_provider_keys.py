@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from typer.testing import CliRunner
 
-from gateway.admin.provider_keys import active_provider_keys
+from gateway.control_plane.provider_keys import active_provider_keys
 from gateway.crypto import KeyRing
 from gateway.crypto.envelope import KeyRingError, new_master_key
 from tests.gateway.e2e.conftest import Gateway, run, wait_for_rows

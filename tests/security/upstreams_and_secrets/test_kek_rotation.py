@@ -12,8 +12,9 @@ import asyncpg
 import httpx
 
 from gateway.admin.kek_rotation import rotate_kek
-from gateway.admin.provider_keys import active_provider_keys, add_provider_key
+from gateway.admin.provider_keys import add_provider_key
 from gateway.alerts.webhook_secrets import create_webhook_secret, webhook_secret
+from gateway.control_plane.provider_keys import active_provider_keys
 from gateway.crypto import KeyRing
 from gateway.crypto.data_keys import DataKeys
 from gateway.crypto.envelope import new_master_key
