@@ -3,22 +3,9 @@
 -- every invoice line (before tax) allocated to buckets of team × project × cost center × end
 -- user, each missing tag being 'unallocated'.
 --
--- Allocation rule:
---   * usage, cache and correction lines: each bucket of the cost events on the line is charged
---     exactly its own customer cost (x_allocation_method 'direct', or 'unallocated' when the
---     events carried no tag and no end user), and the line's rounding to cents — at most half a
---     cent, the invoiced amount minus the exact sum — is one 'rounding' row of the line
---     (ChargeCategory 'Adjustment', all tags 'unallocated'). A team's usage is then exactly what
---     its requests cost, and it does not move when another team's usage grows;
---   * shared lines — the tier's base fee, subscriptions, credits, and the month-level charges of
---     pricing plans (markup bands, savings share: docs/billing/plans.md) — are split over the invoice's
---     team × project × cost center combinations in proportion to their share of its usage
---     (all usage, cache and correction lines) ('proportional'; end user 'unallocated': a fee is
---     not one user's spend), in units of 10^-12 (the vault's money precision) by largest
---     remainder (floor every share, hand the units left over to the largest fractions, ties by
---     bucket) so each shared line adds up exactly; an invoice without usage puts them in one
---     all-'unallocated' bucket.
--- So each line's rows add up to the invoiced line, and Σ chargeback = Σ invoice subtotals to the
+-- The allocation rule is the chargeback_allocation_rule docs block (models/docs/billing_rules.md):
+-- direct rows per bucket of a line's own cost events, one rounding row per line, shared lines
+-- split by usage share in units of 10^-12 by largest remainder; Σ chargeback = Σ subtotals to the
 -- cent. Incremental (macros/chargeback_refresh.sql): direct rows are rewritten for the buckets
 -- chargeback_weights rebuilt; rounding and shared rows for the touched invoices.
 {{ config(
