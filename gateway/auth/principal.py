@@ -72,6 +72,9 @@ class Limits:
     concurrent: int | None = None
     rph: int | None = None
     monthly_tokens: int | None = None  # tokens per UTC calendar month
+    # Every rate limit here is the tier's default (the customer set none of its own): a plan's
+    # allowance, served while Redis cannot count it (docs/billing/plans.md, "When Redis is away").
+    from_plan: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -82,6 +85,7 @@ class Limits:
             "concurrent": self.concurrent,
             "rph": self.rph,
             "monthly_tokens": self.monthly_tokens,
+            "from_plan": self.from_plan,
         }
 
     @classmethod
@@ -97,6 +101,7 @@ class Limits:
             d.get("concurrent"),
             d.get("rph"),
             d.get("monthly_tokens"),
+            bool(d.get("from_plan")),
         )
 
 
@@ -266,6 +271,7 @@ class KeyStore:
             return None
         expires = row["expires_at"]
         tier = tier_of(row["tier"])
+        own = (row["customer_rpm"], row["customer_tpm"], row["customer_rph"], row["monthly_token_quota"])
         return Principal(
             customer=row["customer_bk"],
             key_id=row["gateway_key_bk"],
@@ -283,6 +289,7 @@ class KeyStore:
                 row["max_concurrent"],
                 _own_or(row["customer_rph"], tier.rate_limit_rph if tier else None),
                 _own_or(row["monthly_token_quota"], tier.monthly_token_quota if tier else None),
+                from_plan=all(v is None for v in own),
             ),
             key_limits=Limits(
                 row["rate_limit_rpm"],

@@ -127,6 +127,10 @@ def _event_line(entry: EventLogEntry) -> str | None:
     return None
 
 
+# Lines the tour points out under each invoice: what a plan or a grant added to it.
+_PLAN_LINES = {"credit": "credit line", "markup": "markup band", "savings_share": "savings share"}
+
+
 def _summaries(database_url: str, period: Period) -> list[InvoiceDoc]:
     async def main() -> list[InvoiceDoc]:
         conn = await asyncpg.connect(database_url)
@@ -203,8 +207,9 @@ def demo(
             f"{money(d.subtotal):>10} {money(d.tax):>9} {d.currency} {money(d.total):>8}"
         )
         for line in d.lines:
-            if line.get("line_type") == "credit":
-                typer.echo(f"  {'':<26} credit line: {line.get('description')}  {money(line['amount'])}")
+            kind = _PLAN_LINES.get(str(line.get("line_type")))
+            if kind:
+                typer.echo(f"  {'':<26} {kind}: {line.get('description')}  {money(line['amount'])}")
 
     typer.secho(
         f"\nMoney scenarios through the same gateway, on {scenario_day(period)} (the next month's first "

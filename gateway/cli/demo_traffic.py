@@ -38,6 +38,7 @@ import uvicorn
 from gateway.admin.credits import grant_credit
 from gateway.admin.customers import CustomerConfig, create_customer, customer_exists
 from gateway.admin.keys import create_gateway_key
+from gateway.admin.rules import create_rule
 from gateway.app import GatewayConfig, create_app
 from gateway.cli.up import simulator_catalog
 from gateway.simulator import SimulatorServer
@@ -75,6 +76,7 @@ class DemoCustomer:
     config: CustomerConfig
     steady: SteadyJob | None = None
     welcome_credit: Decimal | None = None  # granted when the customer is created
+    rules: tuple[dict, ...] = ()  # routing rules created with the customer (create_rule's fields)
 
 
 def scenario() -> list[DemoCustomer]:
@@ -90,6 +92,8 @@ def scenario() -> list[DemoCustomer]:
                 tier="premium",
                 tax_rate_pct=Decimal("19"),
                 subscribed_services=("analytics", "smart_routing"),
+                # Graduated markup: the invoice shows the band lines instead of a flat markup.
+                markup_plan="volume",
             ),
         ),
         DemoCustomer(
@@ -103,6 +107,16 @@ def scenario() -> list[DemoCustomer]:
                 tier="enterprise",
                 tax_rate_pct=Decimal("8.25"),
                 subscribed_services=("compliance_reporting",),
+                # Value-based pricing: 20 % of what the legal team's cheaper routing saved.
+                savings_share_pct=Decimal("20"),
+            ),
+            rules=(
+                {
+                    "name": "legal-cheapest",
+                    "strategy": "cheapest",
+                    "conditions": {"tags": {"team": "legal"}},
+                    "options": {"min_quality": 70},
+                },
             ),
             # The research team's 10:00 batch: the steady baseline the anomaly spike stands out from.
             steady=SteadyJob("research", "claude-3-5-sonnet-latest", 10, 4),
@@ -115,8 +129,9 @@ def scenario() -> list[DemoCustomer]:
             ("ops",),
             ("gpt-4o",),
             4,
-            # A small monthly budget: it runs out mid-month and the gateway refuses with 402.
-            CustomerConfig(display_name="Initech", tier="basic", budget_monthly=Decimal("0.05")),
+            # A small monthly budget: it runs out mid-month and the gateway refuses with 402. Not
+            # the basic tier: the replay sends a month in seconds, past its 60 requests a minute.
+            CustomerConfig(display_name="Initech", tier="standard", budget_monthly=Decimal("0.05")),
         ),
     ]
 
@@ -239,6 +254,8 @@ async def ensure_customers(pool: asyncpg.Pool, customers: list[DemoCustomer]) ->
                 await grant_credit(
                     pool, c.slug, c.welcome_credit, changed_by=OPERATOR, description="Welcome credit"
                 )
+            for rule in c.rules:
+                await create_rule(pool, c.slug, changed_by=OPERATOR, **rule)
         keys[c.slug] = (await create_gateway_key(pool, c.slug, changed_by=OPERATOR, label="demo")).key
     return keys
 

@@ -110,6 +110,7 @@ class Scope:
     per_process: int | None = None  # the gateway default, counted in this process; None = none
     rph: int | None = None  # requests per hour (customer scope only)
     monthly_tokens: int | None = None  # tokens per UTC month (customer scope only)
+    from_plan: bool = False  # the counted limits are all the tier's defaults (Limits.from_plan)
 
     @property
     def counted(self) -> bool:
@@ -215,6 +216,7 @@ class RateLimiter:
                 *_limits(c.concurrent, self.per_customer),
                 rph=c.rph,
                 monthly_tokens=c.monthly_tokens,
+                from_plan=c.from_plan,
             ),
             Scope(f"key:{who.key_id}", k.rpm, k.tpm, *_limits(k.concurrent, self.per_key)),
         ]
@@ -236,8 +238,9 @@ class RateLimiter:
             try:
                 taken = await self._admit_shared(shared, now)
             except (RedisError, OSError):
-                if any(s.counted for s in shared):
+                if any(s.counted and not s.from_plan for s in shared):
                     raise  # rate limits cannot be checked: admission's fail-closed rule decides
+                # only slots and the plan's allowances: served uncounted meanwhile (plans.md)
                 taken = self._hold_shared_locally(shared)
         except BaseException:  # refused by the fail-closed rule, or the client left meanwhile
             self.leases.free_local(local_keys)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 from dagster import DagsterInstance
 from typer.testing import CliRunner
 
@@ -67,6 +68,7 @@ async def test_billing_run_finalises_a_month_once_and_late_usage_becomes_a_corre
     vault_dsn: str,
     vault_pool: asyncpg.Pool,
     redis_server: RedisEndpoint,
+    redis_client: aioredis.Redis,  # a flushed Redis: no budget or rate counters of other tests
     dagster_instance: DagsterInstance,
     tmp_path: Path,
 ) -> None:

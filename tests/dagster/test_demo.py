@@ -48,6 +48,9 @@ async def test_demo_prints_what_each_money_scenario_found(
 
     # The invoice: Globex's welcome credit is a credit line.
     assert re.search(r"credit line: Welcome credit \(cg_\w+\)\s+-\d+\.\d\d", out), out
+    # Acme's volume plan: a markup band line; Globex's savings share on its legal team's routing.
+    assert re.search(r"markup band: Markup: first [\d,.]+ USD at 20", out), out
+    assert re.search(r"savings share: Savings share: 20 % of savings [\d,.]+ USD\s+\d+\.\d\d", out), out
     found = out.split("What it found", 1)[1]
     # Prepaid: answered, then refused for credit with the balance.
     assert re.search(r"\d+ requests answered, then 402 credit_exhausted, balance \d+\.\d+:", found), found

@@ -22,6 +22,8 @@ import pytest
 
 from tests.gateway.e2e.conftest import Gateway, wait_for_rows
 
+pytestmark = pytest.mark.slow  # installs and runs a real CLI from npm
+
 PACKAGE = "@anthropic-ai/claude-code@2"
 CACHE = Path.home() / ".cache" / "onevault-tests" / "claude-code"
 MODEL = "claude-3-5-sonnet-latest"
@@ -31,8 +33,6 @@ ROWS_SQL = """
 select d.requested_model, d.stream, d.status, d.input_tokens, d.output_tokens, d.user_agent,
        c.provider_cost, c.customer_cost, c.is_priced
 from raw_vault.sat_api_request_details d
-
-pytestmark = pytest.mark.slow  # installs and runs a real CLI from npm
 join raw_vault.lnk_cost_event_api_request l using (api_request_hk)
 join raw_vault.sat_cost_event_details c using (cost_event_hk)
 where d.endpoint = '/v1/messages'
