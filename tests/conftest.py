@@ -36,7 +36,7 @@ SLOW_AREAS = (
     "tests/dagster/",
     "tests/audit/",
     "tests/security/first_boot/",
-    "tests/console/browser/",
+    "tests/console/test_browser.py",
 )
 
 
@@ -113,6 +113,14 @@ def fresh_database(pg_server: PostgresEndpoint) -> Iterator[str]:
     """An empty (unmigrated) database's DSN."""
     name = f"ov_empty_{os.getpid()}_{next(_db_counter)}"
     with _janitor(pg_server, name, None):
+        yield pg_server.dsn(name)
+
+
+@pytest.fixture(scope="module")
+def module_dsn(pg_server: PostgresEndpoint, vault_template: str) -> Iterator[str]:
+    """A migrated vault database shared by one test module (a built warehouse, a console)."""
+    name = f"ov_mod_{os.getpid()}_{next(_db_counter)}"
+    with _janitor(pg_server, name, vault_template):
         yield pg_server.dsn(name)
 
 

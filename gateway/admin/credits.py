@@ -95,17 +95,9 @@ async def _grant_row(pool: asyncpg.Pool, grant_id: str) -> asyncpg.Record:
     return row
 
 
-_GRANT_COLUMNS = (
-    "status",
-    "amount",
-    "currency",
-    "priority",
-    "effective_at",
-    "expires_at",
-    "scope_kind",
-    "scope_key",
-    "scope_value",
-    "description",
+# What a grant row carries besides who changed it and why it was voided (the spec's columns).
+_GRANT_COLUMNS = tuple(
+    a for a in t.SAT_CREDIT_GRANT_DETAILS.attributes if a not in ("changed_by", "void_reason")
 )
 
 

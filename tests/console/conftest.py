@@ -7,16 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
-from pytest_postgresql.janitor import DatabaseJanitor
 
 from gateway.admin.console_users import create_user
 from gateway.admin.customers import CustomerConfig, create_customer
@@ -28,7 +26,7 @@ from tests.conftest import free_port
 from tests.gateway import conftest as gateway_fixtures
 from tests.gateway.e2e.conftest import ServerThread, gateway_settings, write_catalog, write_prices
 from warehouse.db import create_pool
-from warehouse.embedded import PostgresEndpoint, RedisEndpoint
+from warehouse.embedded import RedisEndpoint
 
 simulator_server = gateway_fixtures.simulator_server
 _counter = itertools.count()
@@ -57,21 +55,6 @@ class Console:
     @property
     def base(self) -> str:
         return f"{self.url}/console"
-
-
-@pytest.fixture(scope="module")
-def console_dsn(pg_server: PostgresEndpoint, vault_template: str) -> Iterator[str]:
-    name = f"ov_console_{os.getpid()}_{next(_counter)}"
-    janitor = DatabaseJanitor(
-        user="postgres",
-        host=str(pg_server.socket_dir),
-        port=pg_server.port,
-        version=16,
-        dbname=name,
-        template_dbname=vault_template,
-    )
-    with janitor:
-        yield pg_server.dsn(name)
 
 
 async def seed(pool: asyncpg.Pool) -> tuple[str, str]:
@@ -115,17 +98,17 @@ async def serve_console(
 
 @pytest.fixture(scope="module")
 async def console(
-    console_dsn: str,
+    module_dsn: str,
     redis_server: RedisEndpoint,
     simulator_server: SimulatorServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Console]:
-    pool = await create_pool(console_dsn, min_size=1, max_size=4)
+    pool = await create_pool(module_dsn, min_size=1, max_size=4)
     try:
         key, key_id = await seed(pool)
         home = tmp_path_factory.mktemp("console-home")
-        async with serve_console(console_dsn, redis_server.url, simulator_server.url, home) as url:
-            yield Console(url, pool, key, key_id, console_dsn, redis_server.url)
+        async with serve_console(module_dsn, redis_server.url, simulator_server.url, home) as url:
+            yield Console(url, pool, key, key_id, module_dsn, redis_server.url)
     finally:
         await pool.close()
 

@@ -12,7 +12,7 @@ from oidc_provider_mock import User, run_server_in_thread
 
 from gateway.admin.console_users import get_user
 from gateway.simulator import SimulatorServer
-from tests.console.conftest import Console, console_dsn, seed, serve_console  # noqa: F401
+from tests.console.conftest import Console, seed, serve_console
 from warehouse.db import create_pool
 from warehouse.embedded import RedisEndpoint
 
@@ -35,13 +35,13 @@ def idp() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 async def sso_console(
-    console_dsn: str,  # noqa: F811
+    module_dsn: str,
     redis_server: RedisEndpoint,
     simulator_server: SimulatorServer,
     idp: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Console]:
-    pool = await create_pool(console_dsn, min_size=1, max_size=4)
+    pool = await create_pool(module_dsn, min_size=1, max_size=4)
     env = {
         "ONEVAULT_CONSOLE_OIDC_ISSUER": idp,
         "ONEVAULT_CONSOLE_OIDC_CLIENT_ID": "onevault-console",
@@ -51,8 +51,8 @@ async def sso_console(
     try:
         key, key_id = await seed(pool)
         home = tmp_path_factory.mktemp("sso-home")
-        async with serve_console(console_dsn, redis_server.url, simulator_server.url, home, env) as url:
-            yield Console(url, pool, key, key_id, console_dsn, redis_server.url)
+        async with serve_console(module_dsn, redis_server.url, simulator_server.url, home, env) as url:
+            yield Console(url, pool, key, key_id, module_dsn, redis_server.url)
     finally:
         await pool.close()
 

@@ -8,18 +8,16 @@ import itertools
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
-from pytest_postgresql.janitor import DatabaseJanitor
 
 from tests.gateway import conftest as gateway_fixtures
 from tests.gateway.e2e import conftest as e2e_fixtures
 from warehouse.db import create_pool
 from warehouse.dbt import dbt_args, dbt_env
-from warehouse.embedded import PostgresEndpoint
 
 DBT = str(Path(sys.executable).with_name("dbt"))
 TESTS = Path(__file__).resolve().parents[1]
@@ -55,22 +53,6 @@ def dbt_runner(dsn: str, work_dir: Path) -> DbtRun:
 def make_dbt() -> Callable[[str, Path], DbtRun]:
     """``dbt_runner`` for tests with their own database."""
     return dbt_runner
-
-
-@pytest.fixture(scope="module")
-def module_dsn(pg_server: PostgresEndpoint, vault_template: str) -> Iterator[str]:
-    """A migrated vault database shared by one test module."""
-    name = f"ov_dbt_{os.getpid()}_{next(_counter)}"
-    janitor = DatabaseJanitor(
-        user="postgres",
-        host=str(pg_server.socket_dir),
-        port=pg_server.port,
-        version=16,
-        dbname=name,
-        template_dbname=vault_template,
-    )
-    with janitor:
-        yield pg_server.dsn(name)
 
 
 @pytest.fixture(scope="module")
