@@ -13,7 +13,7 @@ import pytest
 
 from gateway.admin.budgets import set_budget
 from gateway.admin.customers import CustomerConfig, create_customer
-from tests.dbt.conftest import module_dbt, module_dsn, module_pool  # noqa: F401  (fixtures)
+from tests.dbt.conftest import module_dbt, module_pool  # noqa: F401  (fixtures)
 from warehouse import tables as t
 from warehouse.batch import VaultBatch
 from warehouse.events import AttemptEvent, CostEvent, PayloadEvent, RequestEvent, TokenCounts
