@@ -37,6 +37,8 @@ SLOW_AREAS = (
     "tests/audit/",
     "tests/security/first_boot/",
     "tests/console/test_browser.py",
+    "tests/console/data/",  # builds the warehouse
+    "tests/gateway/e2e/test_schema_fuzz.py",  # property-based fuzzing of both APIs
 )
 
 
